@@ -1,0 +1,55 @@
+//! The COVESA Vehicle Signal Specification (VSS) catalog as Tomoe understands it.
+//!
+//! This crate loads VSS release JSON exports (4.0, 5.1 and 6.0 are tested) and
+//! overlays on top of them, and answers questions about the result: which leaves
+//! exist, what their type, unit and limits are, which leaves a path pattern such as
+//! `Vehicle.Cabin.**` selects, and whether a [`Value`] may be written to a leaf.
+//!
+//! It is deliberately plain data: no IO besides reading the files it is given, no
+//! knowledge of brokers, CAN or gRPC. The broker, the CAN mapping layer and the
+//! tools build on it.
+//!
+//! # Example
+//!
+//! ```
+//! use tomoe_vss::{CatalogBuilder, PathPattern, Value};
+//!
+//! let catalog = CatalogBuilder::new()
+//!     .json_str(r#"{"Vehicle": {"type": "branch", "description": "root", "children": {
+//!         "Speed": {"type": "sensor", "datatype": "float", "unit": "km/h",
+//!                   "min": 0, "max": 400, "description": "speed"}}}}"#, "inline")
+//!     .unwrap()
+//!     .build()
+//!     .unwrap();
+//! let speed = catalog.leaf("Vehicle.Speed").unwrap();
+//! assert!(speed.check_value(&Value::Float(80.0)).is_ok());
+//! assert!(speed.check_value(&Value::Float(500.0)).is_err());
+//! let pattern = PathPattern::parse("Vehicle.*").unwrap();
+//! assert_eq!(catalog.matching(&pattern).count(), 1);
+//! ```
+
+mod catalog;
+mod datatype;
+mod error;
+mod pattern;
+mod value;
+
+pub use catalog::{Branch, Catalog, CatalogBuilder, Leaf, LeafId};
+pub use datatype::{DataType, EntryType};
+pub use error::{CatalogError, ValueError};
+pub use pattern::{PathPattern, PatternError};
+pub use value::Value;
+
+/// The VSS catalog embedded in Tomoe and used when no catalog file is given
+/// (COVESA VSS 5.1 release JSON, MPL-2.0; see `NOTICE`).
+pub const DEFAULT_CATALOG_JSON: &str = include_str!("../../../data/vss/vss_release_5.1.json");
+
+/// Name under which the embedded default catalog reports its origin.
+pub const DEFAULT_CATALOG_NAME: &str = "embedded VSS 5.1";
+
+/// Loads the embedded default catalog (VSS 5.1).
+pub fn default_catalog() -> Result<Catalog, CatalogError> {
+    CatalogBuilder::new()
+        .json_str(DEFAULT_CATALOG_JSON, DEFAULT_CATALOG_NAME)?
+        .build()
+}
