@@ -1,1 +1,54 @@
-//! placeholder
+//! The Tomoe signal broker core: current and target values of every VSS leaf,
+//! validated writes, subscriptions with bounded fan-out, and actuation routing to
+//! providers.
+//!
+//! The core knows the VSS catalog ([`tomoe_vss`]) and nothing of transports: the
+//! KUKSA gRPC API, the CAN feeders and the app runtime are front ends that call
+//! [`Broker`] methods with the caller's [`Permissions`]. Durable storage plugs in
+//! through the [`Persistence`] trait.
+//!
+//! # Guarantees
+//!
+//! - Every write is checked against the catalog (datatype, range, allowed values)
+//!   and against the caller's permissions before anything changes; a refused batch
+//!   changes nothing.
+//! - Fan-out never waits for a subscriber: each subscription has a bounded queue, and
+//!   a subscriber whose queue is full is disconnected and told how many updates it
+//!   missed ([`SubscriptionEvent::Lagged`]). Producers and other subscribers are
+//!   unaffected.
+//! - An actuation request reaches the provider that claimed the actuator; without one
+//!   it is refused with [`BrokerError::NoProvider`].
+//!
+//! # Example
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use tomoe_broker::{Broker, BrokerConfig, Field, Permissions, SubscriptionEvent};
+//! use tomoe_vss::Value;
+//!
+//! let broker = Broker::new(tomoe_vss::default_catalog().unwrap(), BrokerConfig::default(), None).unwrap();
+//! let all = Permissions::allow_all();
+//! let speed = broker.resolve_path("Vehicle.Speed").unwrap();
+//! let mut subscription = broker.subscribe(&all, &[speed], Field::Current, 16, false).unwrap();
+//! broker.publish(&all, &[(speed, Some(Value::Float(42.0)))]).unwrap();
+//! match subscription.next().await {
+//!     Some(SubscriptionEvent::Changes(changes)) => assert_eq!(changes[0].datapoint.value, Some(Value::Float(42.0))),
+//!     other => panic!("unexpected {other:?}"),
+//! }
+//! # }
+//! ```
+
+mod broker;
+mod error;
+mod permissions;
+mod persistence;
+
+pub use broker::{
+    ActuationProvider, ActuationRequest, Broker, BrokerConfig, Change, Datapoint, Field,
+    Subscription, SubscriptionEvent, MAX_QUEUE_CAPACITY,
+};
+pub use error::{Access, BrokerError};
+pub use permissions::Permissions;
+pub use persistence::{Persistence, PersistenceError, StoredDatapoint};
+

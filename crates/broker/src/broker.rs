@@ -1,0 +1,631 @@
+//! The broker: state, writes, subscriptions and actuation routing.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::SystemTime;
+
+use tokio::sync::mpsc;
+use tomoe_vss::{Catalog, EntryType, Leaf, LeafId, PathPattern, Value};
+
+use crate::{Access, BrokerError, Permissions, Persistence, StoredDatapoint};
+
+/// Largest subscription or provider queue a client may ask for.
+pub const MAX_QUEUE_CAPACITY: usize = 1000;
+
+/// Which value of a leaf a write or subscription is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// The current value (sensors, attributes, and what actuators report).
+    Current,
+    /// The target value of an actuator.
+    Target,
+}
+
+/// A value with the time the broker accepted it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Datapoint {
+    /// The value; `None` when none is available.
+    pub value: Option<Value>,
+    /// When the broker accepted the value (or started, for a value never written).
+    pub timestamp: SystemTime,
+}
+
+/// One changed field of one leaf, as delivered to subscribers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// The leaf.
+    pub leaf: LeafId,
+    /// Which of its values changed.
+    pub field: Field,
+    /// The new datapoint.
+    pub datapoint: Datapoint,
+}
+
+/// What a subscription yields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SubscriptionEvent {
+    /// One batch of changes, in the order they were accepted.
+    Changes(Vec<Change>),
+    /// The subscriber fell behind, its queue overflowed and it was disconnected;
+    /// `dropped` updates were not delivered. No further events follow.
+    Lagged {
+        /// How many batches were dropped.
+        dropped: u64,
+    },
+}
+
+/// An actuation request routed to the provider that claimed the actuators.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActuationRequest {
+    /// The actuators and the values requested for them.
+    pub targets: Vec<(LeafId, Value)>,
+}
+
+/// Tunables of the broker.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Queue capacity of a subscription whose client asks for none (0).
+    pub default_queue_capacity: usize,
+    /// Queue capacity of each actuation provider.
+    pub provider_queue_capacity: usize,
+    /// Sensors (and actuators) whose current value is also persisted.
+    pub persist_current: Vec<PathPattern>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> BrokerConfig {
+        BrokerConfig {
+            default_queue_capacity: 256,
+            provider_queue_capacity: 256,
+            persist_current: Vec::new(),
+        }
+    }
+}
+
+/// The signal broker. Cheap to clone: clones share the same state.
+#[derive(Clone)]
+pub struct Broker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    catalog: Arc<Catalog>,
+    config: BrokerConfig,
+    persistence: Option<Arc<dyn Persistence>>,
+    /// Per leaf: whether its current value goes to the durable store.
+    persist_current: Vec<bool>,
+    /// Serializes writes that reach the store, so that disk and memory agree on order.
+    persist_lock: Mutex<()>,
+    state: RwLock<State>,
+    next_handle: AtomicU64,
+}
+
+struct State {
+    current: Vec<Datapoint>,
+    target: Vec<Datapoint>,
+    subscriptions: HashMap<u64, SubscriptionSlot>,
+    providers: HashMap<u64, mpsc::Sender<ActuationRequest>>,
+    claims: HashMap<LeafId, u64>,
+}
+
+struct SubscriptionSlot {
+    wants: Vec<bool>,
+    field: Field,
+    sender: mpsc::Sender<Vec<Change>>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker").field("leaves", &self.inner.catalog.len()).finish_non_exhaustive()
+    }
+}
+
+impl Broker {
+    /// Creates a broker over `catalog`, restoring stored values from `persistence`.
+    ///
+    /// Attributes start at their catalog default. A stored value whose path is no
+    /// longer in the catalog, or which no longer fits its leaf, is skipped with a
+    /// warning and left in the store untouched.
+    pub fn new(
+        catalog: Catalog,
+        config: BrokerConfig,
+        persistence: Option<Arc<dyn Persistence>>,
+    ) -> Result<Broker, BrokerError> {
+        let started = SystemTime::now();
+        let empty = Datapoint {
+            value: None,
+            timestamp: started,
+        };
+        let current: Vec<Datapoint> = catalog
+            .leaves()
+            .map(|leaf| Datapoint {
+                value: leaf.default.clone(),
+                timestamp: started,
+            })
+            .collect();
+        let target = vec![empty; catalog.len()];
+        let persist_current = catalog
+            .leaves()
+            .map(|leaf| config.persist_current.iter().any(|p| p.selects(&leaf.path)))
+            .collect();
+        let mut state = State {
+            current,
+            target,
+            subscriptions: HashMap::new(),
+            providers: HashMap::new(),
+            claims: HashMap::new(),
+        };
+        if let Some(store) = &persistence {
+            let stored = store.load().map_err(BrokerError::Storage)?;
+            let mut restored = 0usize;
+            for datapoint in stored {
+                let Some(leaf) = catalog.leaf(&datapoint.path) else {
+                    tracing::warn!(path = %datapoint.path, "stored value for a path not in the catalog; ignored");
+                    continue;
+                };
+                if let Some(value) = &datapoint.value {
+                    if let Err(error) = leaf.check_value(value) {
+                        tracing::warn!(path = %datapoint.path, %error, "stored value no longer valid; ignored");
+                        continue;
+                    }
+                }
+                let slot = match datapoint.field {
+                    Field::Current => &mut state.current,
+                    Field::Target => &mut state.target,
+                };
+                slot[leaf.id.0 as usize] = Datapoint {
+                    value: datapoint.value,
+                    timestamp: datapoint.timestamp,
+                };
+                restored += 1;
+            }
+            tracing::info!(restored, "restored stored values");
+        }
+        Ok(Broker {
+            inner: Arc::new(Inner {
+                catalog: Arc::new(catalog),
+                config,
+                persistence,
+                persist_current,
+                persist_lock: Mutex::new(()),
+                state: RwLock::new(state),
+                next_handle: AtomicU64::new(1),
+            }),
+        })
+    }
+
+    /// The catalog the broker serves.
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+
+    /// A shared handle to the catalog.
+    pub fn catalog_arc(&self) -> Arc<Catalog> {
+        self.inner.catalog.clone()
+    }
+
+    /// The leaf with `id`, or [`BrokerError::UnknownId`].
+    pub fn leaf(&self, id: LeafId) -> Result<&Leaf, BrokerError> {
+        self.inner
+            .catalog
+            .leaf_by_id(id)
+            .ok_or(BrokerError::UnknownId { id: id.0.into() })
+    }
+
+    /// The id of the leaf at `path`, or [`BrokerError::NotFound`].
+    pub fn resolve_path(&self, path: &str) -> Result<LeafId, BrokerError> {
+        self.inner
+            .catalog
+            .leaf(path)
+            .map(|leaf| leaf.id)
+            .ok_or_else(|| BrokerError::NotFound { path: path.to_owned() })
+    }
+
+    /// The id of the leaf with numeric `id` as sent by a client.
+    pub fn resolve_id(&self, id: i64) -> Result<LeafId, BrokerError> {
+        u32::try_from(id)
+            .ok()
+            .map(LeafId)
+            .filter(|leaf| (leaf.0 as usize) < self.inner.catalog.len())
+            .ok_or(BrokerError::UnknownId { id })
+    }
+
+    /// The leaves a path, branch or pattern selects; [`BrokerError::NotFound`] when none.
+    pub fn resolve_pattern(&self, pattern: &str) -> Result<Vec<LeafId>, BrokerError> {
+        let parsed = PathPattern::parse(pattern)?;
+        let ids: Vec<LeafId> = self.inner.catalog.matching(&parsed).map(|leaf| leaf.id).collect();
+        if ids.is_empty() {
+            return Err(BrokerError::NotFound { path: pattern.to_owned() });
+        }
+        Ok(ids)
+    }
+
+    /// Reads `field` of each leaf in `ids`.
+    pub fn get(&self, permissions: &Permissions, ids: &[LeafId], field: Field) -> Result<Vec<Datapoint>, BrokerError> {
+        for id in ids {
+            let leaf = self.leaf(*id)?;
+            permissions.check(Access::Read, &leaf.path)?;
+            if field == Field::Target && leaf.entry_type != EntryType::Actuator {
+                return Err(not_an_actuator(leaf));
+            }
+        }
+        let state = self.inner.state.read().expect("broker state lock poisoned");
+        let values = match field {
+            Field::Current => &state.current,
+            Field::Target => &state.target,
+        };
+        Ok(ids.iter().map(|id| values[id.0 as usize].clone()).collect())
+    }
+
+    /// Publishes current values (a provider's job). `None` marks a value as not
+    /// available. The whole batch is checked first; a refused batch changes nothing.
+    pub fn publish(&self, permissions: &Permissions, updates: &[(LeafId, Option<Value>)]) -> Result<(), BrokerError> {
+        for (id, value) in updates {
+            let leaf = self.leaf(*id)?;
+            permissions.check(Access::Provide, &leaf.path)?;
+            if let Some(value) = value {
+                leaf.check_value(value)?;
+            }
+        }
+        let changes = updates.iter().map(|(id, value)| (*id, Field::Current, value.clone())).collect();
+        self.apply(changes)
+    }
+
+    /// Sets actuator targets without requiring a provider (the KUKSA v1 `Set` of
+    /// `actuator_target`). The targets are stored and announced to target
+    /// subscribers; where a provider has claimed an actuator it also receives the
+    /// request.
+    pub fn set_targets(&self, permissions: &Permissions, updates: &[(LeafId, Value)]) -> Result<(), BrokerError> {
+        self.check_targets(permissions, updates)?;
+        let changes = updates.iter().map(|(id, value)| (*id, Field::Target, Some(value.clone()))).collect();
+        self.apply(changes)?;
+        let state = self.inner.state.read().expect("broker state lock poisoned");
+        let routed = self.route(&state, updates, false)?;
+        for (sender, request) in routed {
+            // Best effort: the target is stored; a full provider queue only loses the nudge.
+            if sender.try_send(request).is_err() {
+                tracing::warn!("provider queue full; stored target not forwarded");
+            }
+        }
+        Ok(())
+    }
+
+    /// Requests actuation (the KUKSA v2 `Actuate`/`BatchActuate`): every actuator in
+    /// the batch must have a provider, or nothing happens. Accepted targets are stored
+    /// and announced to target subscribers.
+    pub fn actuate(&self, permissions: &Permissions, updates: &[(LeafId, Value)]) -> Result<(), BrokerError> {
+        if updates.is_empty() {
+            return Err(BrokerError::Empty);
+        }
+        self.check_targets(permissions, updates)?;
+        {
+            let state = self.inner.state.read().expect("broker state lock poisoned");
+            self.route(&state, updates, true)?;
+        }
+        let changes = updates.iter().map(|(id, value)| (*id, Field::Target, Some(value.clone()))).collect();
+        self.apply(changes)?;
+        let state = self.inner.state.read().expect("broker state lock poisoned");
+        for (sender, request) in self.route(&state, updates, true)? {
+            let path = self.leaf(request.targets[0].0)?.path.clone();
+            sender.try_send(request).map_err(|_| BrokerError::ProviderOverloaded { path })?;
+        }
+        Ok(())
+    }
+
+    fn check_targets(&self, permissions: &Permissions, updates: &[(LeafId, Value)]) -> Result<(), BrokerError> {
+        for (id, value) in updates {
+            let leaf = self.leaf(*id)?;
+            permissions.check(Access::Actuate, &leaf.path)?;
+            if leaf.entry_type != EntryType::Actuator {
+                return Err(not_an_actuator(leaf));
+            }
+            leaf.check_value(value)?;
+        }
+        Ok(())
+    }
+
+    /// Groups `updates` by the provider that claimed them. With `require_provider`,
+    /// an unclaimed actuator is an error; otherwise it is skipped.
+    fn route(
+        &self,
+        state: &State,
+        updates: &[(LeafId, Value)],
+        require_provider: bool,
+    ) -> Result<Vec<(mpsc::Sender<ActuationRequest>, ActuationRequest)>, BrokerError> {
+        let mut by_provider: Vec<(u64, ActuationRequest)> = Vec::new();
+        for (id, value) in updates {
+            let provider = state.claims.get(id).filter(|handle| {
+                state.providers.get(handle).is_some_and(|sender| !sender.is_closed())
+            });
+            let Some(handle) = provider else {
+                if require_provider {
+                    let leaf = self.leaf(*id)?;
+                    return Err(BrokerError::NoProvider { path: leaf.path.clone(), id: id.0 });
+                }
+                continue;
+            };
+            match by_provider.iter_mut().find(|(h, _)| h == handle) {
+                Some((_, request)) => request.targets.push((*id, value.clone())),
+                None => by_provider.push((*handle, ActuationRequest { targets: vec![(*id, value.clone())] })),
+            }
+        }
+        Ok(by_provider
+            .into_iter()
+            .filter_map(|(handle, request)| state.providers.get(&handle).map(|s| (s.clone(), request)))
+            .collect())
+    }
+
+    /// Stores changes (durably where configured), then fans them out.
+    fn apply(&self, changes: Vec<(LeafId, Field, Option<Value>)>) -> Result<(), BrokerError> {
+        let now = SystemTime::now();
+        let durable: Vec<StoredDatapoint> = match &self.inner.persistence {
+            None => Vec::new(),
+            Some(_) => changes
+                .iter()
+                .filter(|(id, field, _)| self.is_durable(*id, *field))
+                .map(|(id, field, value)| StoredDatapoint {
+                    path: self.inner.catalog.leaf_by_id(*id).map(|l| l.path.clone()).unwrap_or_default(),
+                    field: *field,
+                    value: value.clone(),
+                    timestamp: now,
+                })
+                .collect(),
+        };
+        let _persist_guard = if durable.is_empty() {
+            None
+        } else {
+            let guard = self.inner.persist_lock.lock().expect("persist lock poisoned");
+            if let Some(store) = &self.inner.persistence {
+                store.save(&durable).map_err(BrokerError::Storage)?;
+            }
+            Some(guard)
+        };
+        let mut state = self.inner.state.write().expect("broker state lock poisoned");
+        let mut delivered = Vec::with_capacity(changes.len());
+        for (id, field, value) in changes {
+            let datapoint = Datapoint { value, timestamp: now };
+            let slot = match field {
+                Field::Current => &mut state.current,
+                Field::Target => &mut state.target,
+            };
+            slot[id.0 as usize] = datapoint.clone();
+            delivered.push(Change { leaf: id, field, datapoint });
+        }
+        fan_out(&mut state, &delivered);
+        Ok(())
+    }
+
+    fn is_durable(&self, id: LeafId, field: Field) -> bool {
+        let Some(leaf) = self.inner.catalog.leaf_by_id(id) else { return false };
+        match field {
+            Field::Target => true,
+            Field::Current => leaf.entry_type == EntryType::Attribute || self.inner.persist_current[id.0 as usize],
+        }
+    }
+
+    /// Subscribes to `field` of the leaves in `ids`.
+    ///
+    /// `queue_capacity` bounds the subscriber's queue (0 picks the configured
+    /// default); with `initial`, the first event holds the present values of every
+    /// leaf, taken atomically with the registration.
+    pub fn subscribe(
+        &self,
+        permissions: &Permissions,
+        ids: &[LeafId],
+        field: Field,
+        queue_capacity: usize,
+        initial: bool,
+    ) -> Result<Subscription, BrokerError> {
+        if ids.is_empty() {
+            return Err(BrokerError::Empty);
+        }
+        if queue_capacity > MAX_QUEUE_CAPACITY {
+            return Err(BrokerError::BufferTooLarge { requested: queue_capacity, max: MAX_QUEUE_CAPACITY });
+        }
+        let mut wants = vec![false; self.inner.catalog.len()];
+        for id in ids {
+            let leaf = self.leaf(*id)?;
+            permissions.check(Access::Read, &leaf.path)?;
+            if field == Field::Target && leaf.entry_type != EntryType::Actuator {
+                return Err(not_an_actuator(leaf));
+            }
+            wants[id.0 as usize] = true;
+        }
+        let capacity = if queue_capacity == 0 { self.inner.config.default_queue_capacity } else { queue_capacity };
+        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let handle = self.inner.next_handle.fetch_add(1, Ordering::Relaxed);
+        let mut state = self.inner.state.write().expect("broker state lock poisoned");
+        if initial {
+            let values = match field {
+                Field::Current => &state.current,
+                Field::Target => &state.target,
+            };
+            let mut seen = vec![false; wants.len()];
+            let snapshot: Vec<Change> = ids
+                .iter()
+                .filter(|id| !std::mem::replace(&mut seen[id.0 as usize], true))
+                .map(|id| Change { leaf: *id, field, datapoint: values[id.0 as usize].clone() })
+                .collect();
+            // The queue is new and has room for at least one batch.
+            let _ = sender.try_send(snapshot);
+        }
+        state.subscriptions.insert(handle, SubscriptionSlot { wants, field, sender, dropped: dropped.clone() });
+        Ok(Subscription {
+            handle,
+            receiver,
+            dropped,
+            broker: Arc::downgrade(&self.inner),
+            lag_reported: false,
+        })
+    }
+
+    /// Opens an actuation provider with no claims yet; claim actuators with
+    /// [`ActuationProvider::claim`]. Dropping the provider releases its claims.
+    pub fn open_provider(&self) -> ActuationProvider {
+        let (sender, receiver) = mpsc::channel(self.inner.config.provider_queue_capacity.max(1));
+        let handle = self.inner.next_handle.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .state
+            .write()
+            .expect("broker state lock poisoned")
+            .providers
+            .insert(handle, sender);
+        ActuationProvider {
+            handle,
+            receiver,
+            broker: Arc::downgrade(&self.inner),
+        }
+    }
+
+    /// Number of live subscriptions (for diagnostics and tests).
+    pub fn subscription_count(&self) -> usize {
+        self.inner.state.read().expect("broker state lock poisoned").subscriptions.len()
+    }
+}
+
+fn not_an_actuator(leaf: &Leaf) -> BrokerError {
+    BrokerError::NotAnActuator { path: leaf.path.clone(), entry_type: leaf.entry_type }
+}
+
+/// Sends each subscription the changes it wants, never waiting: a full queue
+/// disconnects that subscriber.
+fn fan_out(state: &mut State, changes: &[Change]) {
+    let mut gone = Vec::new();
+    for (handle, slot) in &state.subscriptions {
+        let wanted: Vec<Change> = changes
+            .iter()
+            .filter(|change| change.field == slot.field && slot.wants[change.leaf.0 as usize])
+            .cloned()
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        match slot.sender.try_send(wanted) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                slot.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(subscription = handle, "subscriber lagged behind; disconnecting it");
+                gone.push(*handle);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => gone.push(*handle),
+        }
+    }
+    for handle in gone {
+        state.subscriptions.remove(&handle);
+    }
+}
+
+/// A live subscription; dropping it unsubscribes.
+pub struct Subscription {
+    handle: u64,
+    receiver: mpsc::Receiver<Vec<Change>>,
+    dropped: Arc<AtomicU64>,
+    broker: Weak<Inner>,
+    lag_reported: bool,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription").field("handle", &self.handle).finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    /// The next event; `None` when the broker is gone or after a reported lag.
+    pub async fn next(&mut self) -> Option<SubscriptionEvent> {
+        if self.lag_reported {
+            return None;
+        }
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        if dropped > 0 {
+            self.lag_reported = true;
+            return Some(SubscriptionEvent::Lagged { dropped });
+        }
+        match self.receiver.recv().await {
+            Some(changes) => Some(SubscriptionEvent::Changes(changes)),
+            None => {
+                let dropped = self.dropped.load(Ordering::Relaxed);
+                (dropped > 0 && !self.lag_reported).then(|| {
+                    self.lag_reported = true;
+                    SubscriptionEvent::Lagged { dropped }
+                })
+            }
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(inner) = self.broker.upgrade() {
+            if let Ok(mut state) = inner.state.write() {
+                state.subscriptions.remove(&self.handle);
+            }
+        }
+    }
+}
+
+/// A provider of actuators: receives the actuation requests for the actuators it claimed.
+pub struct ActuationProvider {
+    handle: u64,
+    receiver: mpsc::Receiver<ActuationRequest>,
+    broker: Weak<Inner>,
+}
+
+impl std::fmt::Debug for ActuationProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActuationProvider").field("handle", &self.handle).finish_non_exhaustive()
+    }
+}
+
+impl ActuationProvider {
+    /// Claims actuators. Needs actuate access to each; fails without claiming any if
+    /// one is not an actuator or another provider holds it. Claiming an actuator this
+    /// provider already holds is allowed.
+    pub fn claim(&self, permissions: &Permissions, ids: &[LeafId]) -> Result<(), BrokerError> {
+        let Some(inner) = self.broker.upgrade() else { return Ok(()) };
+        for id in ids {
+            let leaf = inner.catalog.leaf_by_id(*id).ok_or(BrokerError::UnknownId { id: id.0.into() })?;
+            permissions.check(Access::Actuate, &leaf.path)?;
+            if leaf.entry_type != EntryType::Actuator {
+                return Err(not_an_actuator(leaf));
+            }
+        }
+        let mut state = inner.state.write().expect("broker state lock poisoned");
+        let contested: Vec<String> = ids
+            .iter()
+            .filter(|id| {
+                state.claims.get(id).is_some_and(|holder| {
+                    *holder != self.handle && state.providers.get(holder).is_some_and(|s| !s.is_closed())
+                })
+            })
+            .filter_map(|id| inner.catalog.leaf_by_id(*id).map(|l| l.path.clone()))
+            .collect();
+        if !contested.is_empty() {
+            return Err(BrokerError::AlreadyClaimed { paths: contested });
+        }
+        for id in ids {
+            state.claims.insert(*id, self.handle);
+        }
+        Ok(())
+    }
+
+    /// The next actuation request; `None` when the broker is gone.
+    pub async fn next(&mut self) -> Option<ActuationRequest> {
+        self.receiver.recv().await
+    }
+}
+
+impl Drop for ActuationProvider {
+    fn drop(&mut self) {
+        if let Some(inner) = self.broker.upgrade() {
+            if let Ok(mut state) = inner.state.write() {
+                state.providers.remove(&self.handle);
+                let handle = self.handle;
+                state.claims.retain(|_, holder| *holder != handle);
+            }
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! Broker errors.
+
+use std::fmt;
+
+use tomoe_vss::{EntryType, ValueError};
+
+/// The kind of access a permission check was about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reading values, metadata or subscribing.
+    Read,
+    /// Setting actuator targets or requesting actuation, and claiming actuators as a provider.
+    Actuate,
+    /// Publishing current values as a provider.
+    Provide,
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Access::Read => "read",
+            Access::Actuate => "actuate",
+            Access::Provide => "provide",
+        })
+    }
+}
+
+/// Why the broker refused a request. Messages are lowercase and name the signal.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrokerError {
+    /// No leaf has this path (or no leaf matches this pattern).
+    #[error("path not found: \"{path}\"")]
+    NotFound {
+        /// The requested path or pattern.
+        path: String,
+    },
+    /// No leaf has this numeric id.
+    #[error("signal id {id} not found")]
+    UnknownId {
+        /// The requested id.
+        id: i64,
+    },
+    /// The pattern is malformed.
+    #[error(transparent)]
+    InvalidPattern(#[from] tomoe_vss::PatternError),
+    /// The value does not fit the leaf's metadata.
+    #[error(transparent)]
+    InvalidValue(#[from] ValueError),
+    /// A target value or actuation was requested for a sensor or attribute.
+    #[error("\"{path}\" is a {entry_type}, not an actuator: it has no target value")]
+    NotAnActuator {
+        /// The leaf.
+        path: String,
+        /// Its entry type.
+        entry_type: EntryType,
+    },
+    /// No provider has claimed the actuator.
+    #[error("provider for \"{path}\" (id {id}) does not exist")]
+    NoProvider {
+        /// The actuator.
+        path: String,
+        /// Its numeric id.
+        id: u32,
+    },
+    /// The provider's queue is full; the request was not delivered.
+    #[error("provider for \"{path}\" is not keeping up; actuation request not delivered")]
+    ProviderOverloaded {
+        /// The actuator.
+        path: String,
+    },
+    /// Another provider has already claimed these actuators.
+    #[error("providers for the following signals are already registered: {}", .paths.join(", "))]
+    AlreadyClaimed {
+        /// The contested paths.
+        paths: Vec<String>,
+    },
+    /// The caller's permissions do not cover this access.
+    #[error("permission denied: no {access} access to \"{path}\"")]
+    PermissionDenied {
+        /// The leaf.
+        path: String,
+        /// The access that was refused.
+        access: Access,
+    },
+    /// The caller's token has expired.
+    #[error("permission expired")]
+    PermissionExpired,
+    /// A subscription queue capacity outside the supported range.
+    #[error("subscription buffer size {requested} is above the maximum of {max}")]
+    BufferTooLarge {
+        /// The requested capacity.
+        requested: usize,
+        /// The largest supported capacity.
+        max: usize,
+    },
+    /// The request names no signal at all.
+    #[error("no signals requested")]
+    Empty,
+    /// The durable store failed; nothing was changed.
+    #[error("storage failed, nothing was changed")]
+    Storage(#[source] crate::PersistenceError),
+}
