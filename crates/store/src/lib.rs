@@ -1,1 +1,328 @@
-//! placeholder
+//! Durable storage of broker values in an embedded [redb] database.
+//!
+//! [`Store`] implements [`tomoe_broker::Persistence`]: attribute values, actuator
+//! targets and opted-in sensor values are written here before the broker accepts
+//! them, and read back when the broker starts.
+//!
+//! A database that cannot be opened (corrupt, locked by another process, written by
+//! an incompatible version) is reported as an error and never replaced: the caller
+//! decides what to do with the file.
+//!
+//! # Example
+//!
+//! ```
+//! use tomoe_broker::{Field, Persistence, StoredDatapoint};
+//! use tomoe_vss::Value;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = tomoe_store::Store::open(dir.path()).unwrap();
+//! let datapoint = StoredDatapoint {
+//!     path: "Vehicle.VehicleIdentification.VIN".into(),
+//!     field: Field::Current,
+//!     value: Some(Value::String("JN1TEST".into())),
+//!     timestamp: std::time::SystemTime::now(),
+//! };
+//! store.save(&[datapoint.clone()]).unwrap();
+//! assert_eq!(store.load().unwrap(), vec![datapoint]);
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use tomoe_broker::{Field, Persistence, PersistenceError, StoredDatapoint};
+use tomoe_vss::{DataType, Value};
+
+/// File name of the database inside the data directory.
+pub const DATABASE_FILE: &str = "tomoe.redb";
+
+/// Version of the stored record layout; a database of another version is refused.
+const FORMAT_VERSION: u32 = 1;
+
+const VALUES: TableDefinition<&str, &[u8]> = TableDefinition::new("values");
+const META: TableDefinition<&str, u32> = TableDefinition::new("meta");
+
+/// Errors of the store. Messages name the database file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The data directory could not be created.
+    #[error("cannot create data directory {}", .path.display())]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database file could not be opened: corrupt, locked, or unreadable.
+    #[error("cannot open database {} (it was left untouched)", .path.display())]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: redb::DatabaseError,
+    },
+    /// The database was written by an incompatible version of Tomoe.
+    #[error("database {} has format version {found}, this Tomoe reads version {expected} (it was left untouched)", .path.display())]
+    Version {
+        /// The database file.
+        path: PathBuf,
+        /// The version found.
+        found: u32,
+        /// The version this build reads.
+        expected: u32,
+    },
+    /// A read or write failed.
+    #[error("database {} failed", .path.display())]
+    Io {
+        /// The database file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A record could not be decoded.
+    #[error("database {}: record \"{key}\" is corrupt: {reason}", .path.display())]
+    CorruptRecord {
+        /// The database file.
+        path: PathBuf,
+        /// The record's key.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// A redb database in a data directory.
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    database: Database,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    /// Wire type name of the value (`Value::type_name`), absent when the value was reset.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    wire_type: Option<String>,
+    #[serde(default)]
+    value: serde_json::Value,
+    /// Nanoseconds since the Unix epoch.
+    timestamp_ns: u64,
+}
+
+impl Store {
+    /// Opens the database in `data_dir`, creating the directory and an empty database
+    /// when they do not exist yet.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        let path = data_dir.join(DATABASE_FILE);
+        let database = Database::create(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?;
+        let store = Store { path, database };
+        store.check_version()?;
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn io(&self, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
+        StoreError::Io {
+            path: self.path.clone(),
+            source: source.into(),
+        }
+    }
+
+    fn check_version(&self) -> Result<(), StoreError> {
+        let txn = self.database.begin_write().map_err(|e| self.io(e))?;
+        {
+            let mut meta = txn.open_table(META).map_err(|e| self.io(e))?;
+            let found = meta.get("format_version").map_err(|e| self.io(e))?.map(|v| v.value());
+            match found {
+                Some(found) if found != FORMAT_VERSION => {
+                    return Err(StoreError::Version {
+                        path: self.path.clone(),
+                        found,
+                        expected: FORMAT_VERSION,
+                    })
+                }
+                Some(_) => {}
+                None => {
+                    meta.insert("format_version", FORMAT_VERSION).map_err(|e| self.io(e))?;
+                }
+            }
+            txn.open_table(VALUES).map_err(|e| self.io(e))?;
+        }
+        txn.commit().map_err(|e| self.io(e))
+    }
+
+    fn load_records(&self) -> Result<Vec<StoredDatapoint>, StoreError> {
+        let txn = self.database.begin_read().map_err(|e| self.io(e))?;
+        let table = txn.open_table(VALUES).map_err(|e| self.io(e))?;
+        let mut datapoints = Vec::new();
+        for entry in table.iter().map_err(|e| self.io(e))? {
+            let (key, bytes) = entry.map_err(|e| self.io(e))?;
+            let key = key.value().to_owned();
+            let corrupt = |reason: String| StoreError::CorruptRecord {
+                path: self.path.clone(),
+                key: key.clone(),
+                reason,
+            };
+            let (field, path) = split_key(&key).ok_or_else(|| corrupt("unknown key layout".into()))?;
+            let record: Record = serde_json::from_slice(bytes.value()).map_err(|e| corrupt(e.to_string()))?;
+            let value = match &record.wire_type {
+                None => None,
+                Some(wire_type) => {
+                    let datatype = datatype_of_wire_type(wire_type)
+                        .ok_or_else(|| corrupt(format!("unknown value type \"{wire_type}\"")))?;
+                    Some(Value::from_json(&record.value, datatype).map_err(corrupt)?)
+                }
+            };
+            datapoints.push(StoredDatapoint {
+                path: path.to_owned(),
+                field,
+                value,
+                timestamp: UNIX_EPOCH + Duration::from_nanos(record.timestamp_ns),
+            });
+        }
+        Ok(datapoints)
+    }
+
+    fn save_records(&self, datapoints: &[StoredDatapoint]) -> Result<(), StoreError> {
+        let txn = self.database.begin_write().map_err(|e| self.io(e))?;
+        {
+            let mut table = txn.open_table(VALUES).map_err(|e| self.io(e))?;
+            for datapoint in datapoints {
+                let record = Record {
+                    wire_type: datapoint.value.as_ref().map(|v| v.type_name().to_owned()),
+                    value: datapoint.value.as_ref().map(Value::to_json).unwrap_or_default(),
+                    timestamp_ns: datapoint
+                        .timestamp
+                        .duration_since(UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_nanos() as u64,
+                };
+                let bytes = serde_json::to_vec(&record).map_err(|e| self.io(e))?;
+                let key = make_key(datapoint.field, &datapoint.path);
+                table.insert(key.as_str(), bytes.as_slice()).map_err(|e| self.io(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.io(e))
+    }
+}
+
+impl Persistence for Store {
+    fn load(&self) -> Result<Vec<StoredDatapoint>, PersistenceError> {
+        Ok(self.load_records()?)
+    }
+
+    fn save(&self, datapoints: &[StoredDatapoint]) -> Result<(), PersistenceError> {
+        Ok(self.save_records(datapoints)?)
+    }
+}
+
+fn make_key(field: Field, path: &str) -> String {
+    match field {
+        Field::Current => format!("current/{path}"),
+        Field::Target => format!("target/{path}"),
+    }
+}
+
+fn split_key(key: &str) -> Option<(Field, &str)> {
+    let (field, path) = key.split_once('/')?;
+    match field {
+        "current" => Some((Field::Current, path)),
+        "target" => Some((Field::Target, path)),
+        _ => None,
+    }
+}
+
+/// The datatype whose wire variant is `wire_type`, so that `Value::from_json`
+/// rebuilds the same variant.
+fn datatype_of_wire_type(wire_type: &str) -> Option<DataType> {
+    Some(match wire_type {
+        "string" => DataType::String,
+        "bool" => DataType::Boolean,
+        "int32" => DataType::Int32,
+        "int64" => DataType::Int64,
+        "uint32" => DataType::Uint32,
+        "uint64" => DataType::Uint64,
+        "float" => DataType::Float,
+        "double" => DataType::Double,
+        "string[]" => DataType::StringArray,
+        "bool[]" => DataType::BooleanArray,
+        "int32[]" => DataType::Int32Array,
+        "int64[]" => DataType::Int64Array,
+        "uint32[]" => DataType::Uint32Array,
+        "uint64[]" => DataType::Uint64Array,
+        "float[]" => DataType::FloatArray,
+        "double[]" => DataType::DoubleArray,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn datapoint(path: &str, field: Field, value: Option<Value>) -> StoredDatapoint {
+        StoredDatapoint {
+            path: path.into(),
+            field,
+            value,
+            timestamp: UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_456_789),
+        }
+    }
+
+    #[test]
+    fn every_wire_type_round_trips_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let values = vec![
+            datapoint("A.String", Field::Current, Some(Value::String("x".into()))),
+            datapoint("A.Bool", Field::Target, Some(Value::Bool(true))),
+            datapoint("A.I32", Field::Current, Some(Value::Int32(-3))),
+            datapoint("A.I64", Field::Current, Some(Value::Int64(-3_000_000_000))),
+            datapoint("A.U32", Field::Current, Some(Value::Uint32(3))),
+            datapoint("A.U64", Field::Current, Some(Value::Uint64(u64::MAX))),
+            datapoint("A.F32", Field::Current, Some(Value::Float(1.5))),
+            datapoint("A.F64", Field::Current, Some(Value::Double(0.1))),
+            datapoint("A.U8s", Field::Current, Some(Value::Uint32Array(vec![2, 3]))),
+            datapoint("A.Strs", Field::Current, Some(Value::StringArray(vec!["a".into()]))),
+            datapoint("A.Reset", Field::Target, None),
+        ];
+        Store::open(dir.path()).unwrap().save_records(&values).unwrap();
+        let mut loaded = Store::open(dir.path()).unwrap().load_records().unwrap();
+        loaded.sort_by(|a, b| a.path.cmp(&b.path));
+        let mut expected = values;
+        expected.sort_by(|a, b| a.path.cmp(&b.path));
+        assert_eq!(loaded, expected);
+    }
+
+    #[test]
+    fn corrupt_database_is_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(DATABASE_FILE);
+        let garbage = b"this is not a redb database, but it is somebody's data".repeat(100);
+        std::fs::write(&file, &garbage).unwrap();
+        let error = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(error, StoreError::Open { .. }), "{error}");
+        assert!(error.to_string().contains("tomoe.redb"), "{error}");
+        assert_eq!(std::fs::read(&file).unwrap(), garbage);
+    }
+
+    #[test]
+    fn database_in_use_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path()).unwrap();
+        let error = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(error, StoreError::Open { .. }), "{error}");
+    }
+}
