@@ -1,5 +1,6 @@
 //! Conversions between broker types and the KUKSA protocol types, and the mapping
-//! of broker errors to gRPC statuses.
+//! of broker errors to gRPC statuses. Clients of the API (the CLI, tools) use the
+//! public functions to speak the protocol with broker types.
 
 use kuksa_rust_sdk::v1_proto as v1;
 use kuksa_rust_sdk::v2_proto as v2;
@@ -8,7 +9,7 @@ use tomoe_vss::{DataType, EntryType, Leaf, Value};
 use tonic::{Code, Status};
 
 /// The protocol's numeric code of a datatype (the same in v1 and v2).
-pub(crate) fn datatype_code(datatype: DataType) -> i32 {
+pub fn datatype_code(datatype: DataType) -> i32 {
     match datatype {
         DataType::String => 1,
         DataType::Boolean => 2,
@@ -39,8 +40,20 @@ pub(crate) fn datatype_code(datatype: DataType) -> i32 {
     }
 }
 
+/// The datatype with the protocol's numeric `code`.
+pub fn datatype_from_code(code: i32) -> Option<DataType> {
+    DataType::ALL.into_iter().find(|datatype| datatype_code(*datatype) == code)
+}
+
+/// The entry type with the protocol's numeric `code`.
+pub fn entry_type_from_code(code: i32) -> Option<EntryType> {
+    [EntryType::Attribute, EntryType::Sensor, EntryType::Actuator]
+        .into_iter()
+        .find(|entry_type| entry_type_code(*entry_type) == code)
+}
+
 /// The protocol's numeric code of an entry type (the same in v1 and v2).
-pub(crate) fn entry_type_code(entry_type: EntryType) -> i32 {
+pub fn entry_type_code(entry_type: EntryType) -> i32 {
     match entry_type {
         EntryType::Attribute => 1,
         EntryType::Sensor => 2,
@@ -49,7 +62,7 @@ pub(crate) fn entry_type_code(entry_type: EntryType) -> i32 {
 }
 
 /// A broker value as a v2 value.
-pub(crate) fn value_to_v2(value: &Value) -> v2::Value {
+pub fn value_to_v2(value: &Value) -> v2::Value {
     use v2::value::TypedValue as T;
     let typed = match value.clone() {
         Value::String(v) => T::String(v),
@@ -75,7 +88,7 @@ pub(crate) fn value_to_v2(value: &Value) -> v2::Value {
 }
 
 /// A v2 value as a broker value; `None` when the value is empty.
-pub(crate) fn value_from_v2(value: v2::Value) -> Option<Value> {
+pub fn value_from_v2(value: v2::Value) -> Option<Value> {
     use v2::value::TypedValue as T;
     Some(match value.typed_value? {
         T::String(v) => Value::String(v),
@@ -106,7 +119,7 @@ pub(crate) fn datapoint_to_v2(datapoint: &Datapoint) -> v2::Datapoint {
 }
 
 /// A broker value as the v1 datapoint oneof.
-pub(crate) fn value_to_v1(value: &Value) -> v1::datapoint::Value {
+pub fn value_to_v1(value: &Value) -> v1::datapoint::Value {
     use v1::datapoint::Value as V;
     match value.clone() {
         Value::String(v) => V::String(v),
@@ -129,7 +142,7 @@ pub(crate) fn value_to_v1(value: &Value) -> v1::datapoint::Value {
 }
 
 /// The v1 datapoint oneof as a broker value.
-pub(crate) fn value_from_v1(value: v1::datapoint::Value) -> Value {
+pub fn value_from_v1(value: v1::datapoint::Value) -> Value {
     use v1::datapoint::Value as V;
     match value {
         V::String(v) => Value::String(v),
@@ -284,7 +297,7 @@ pub(crate) fn status_of(error: &BrokerError) -> Status {
 }
 
 /// The error and its causes, one line.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

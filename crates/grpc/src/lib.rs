@@ -22,7 +22,7 @@
 //! # Ok(()) }
 //! ```
 
-mod convert;
+pub mod convert;
 mod v1;
 mod v2;
 

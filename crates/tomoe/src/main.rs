@@ -1,1 +1,65 @@
-fn main() {}
+//! `tomoe`: the command line of the Tomoe vehicle platform.
+//!
+//! This crate is glue: it parses arguments, wires the library crates together and
+//! prints results. See `ARCHITECTURE.md` for where the real work happens.
+
+mod cli;
+mod client;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TOMOE_LOG").unwrap_or_else(|_| default_level.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            if is_broken_pipe(&error) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Get(args) => client::get(&cli.client, args).await,
+        Command::Set(args) => client::set(&cli.client, args).await,
+        Command::Actuate(args) => client::actuate(&cli.client, args).await,
+        Command::Subscribe(args) => client::subscribe(&cli.client, args).await,
+        Command::Metadata(args) => client::metadata(&cli.client, args).await,
+    }
+}
+
+/// Whether the error comes from writing to a closed pipe (`tomoe subscribe | head`).
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,151 @@
+//! Command-line definitions. Parsing only validates; the commands do the IO.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Tomoe: one software platform for the vehicles of many brands.
+#[derive(Debug, Parser)]
+#[command(name = "tomoe", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the signal broker (KUKSA-compatible gRPC, v1 and v2)
+    Serve(ServeArgs),
+    /// Read current (or target) values; paths may be branches or patterns
+    Get(GetArgs),
+    /// Write a current value, or an actuator's target value with --target
+    Set(SetArgs),
+    /// Ask the actuator's provider to act (KUKSA v2 Actuate; fails without a provider)
+    Actuate(ActuateArgs),
+    /// Print updates of signals until Ctrl-C
+    Subscribe(SubscribeArgs),
+    /// List signals and their metadata
+    Metadata(MetadataArgs),
+}
+
+/// How client commands reach the broker.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// Broker URL (https:// for TLS)
+    #[arg(long, global = true, env = "TOMOE_BROKER", default_value = "http://127.0.0.1:55555")]
+    pub broker: String,
+    /// JWT bearer token to present to the broker
+    #[arg(long, global = true, env = "TOMOE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// CA certificate (PEM) to verify the broker's TLS certificate
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// Options of `tomoe serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:55555")]
+    pub address: SocketAddr,
+    /// VSS catalog (release JSON); the embedded VSS 5.1 catalog when absent
+    #[arg(long, value_name = "FILE")]
+    pub vss: Option<PathBuf>,
+    /// Overlay applied on top of the catalog, in order (.json, or .vspec YAML)
+    #[arg(long, value_name = "FILE")]
+    pub overlay: Vec<PathBuf>,
+    /// Directory of the embedded database (attribute values, actuator targets)
+    #[arg(long, value_name = "DIR", env = "TOMOE_DATA_DIR", default_value = ".tomoe")]
+    pub data_dir: PathBuf,
+    /// Also persist current values of the signals this pattern selects (repeatable)
+    #[arg(long, value_name = "PATTERN")]
+    pub persist: Vec<String>,
+    /// Public key (PEM: RSA, EC or Ed25519) that verifies client JWTs
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    pub jwt_public_key: Option<PathBuf>,
+    /// Accept every client without a token (development only)
+    #[arg(long)]
+    pub insecure: bool,
+    /// TLS certificate chain (PEM); needs --tls-key
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM); needs --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// Options of `tomoe get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Signal paths, branches (`Vehicle.Cabin`) or patterns (`Vehicle.*.IsOpen`)
+    #[arg(required = true)]
+    pub paths: Vec<String>,
+    /// Read actuator target values instead of current values
+    #[arg(long)]
+    pub target: bool,
+}
+
+/// Options of `tomoe set`.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// Signal path
+    pub path: String,
+    /// New value; arrays as JSON (`[1, 2]`)
+    pub value: String,
+    /// Set the actuator's target value (stored, and forwarded to its provider if one is connected)
+    #[arg(long)]
+    pub target: bool,
+}
+
+/// Options of `tomoe actuate`.
+#[derive(Debug, Args)]
+pub struct ActuateArgs {
+    /// Actuator path
+    pub path: String,
+    /// Requested value; arrays as JSON (`[1, 2]`)
+    pub value: String,
+}
+
+/// Options of `tomoe subscribe`.
+#[derive(Debug, Args)]
+pub struct SubscribeArgs {
+    /// Signal paths, branches or patterns
+    #[arg(required = true)]
+    pub paths: Vec<String>,
+}
+
+/// Options of `tomoe metadata`.
+#[derive(Debug, Args)]
+pub struct MetadataArgs {
+    /// Path, branch or pattern; every signal when absent
+    pub pattern: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn jwt_and_insecure_exclude_each_other() {
+        let parsed = Cli::try_parse_from(["tomoe", "serve", "--insecure", "--jwt-public-key", "k.pem"]);
+        assert!(parsed.is_err());
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        assert!(Cli::try_parse_from(["tomoe", "serve", "--insecure", "--tls-cert", "c.pem"]).is_err());
+    }
+}

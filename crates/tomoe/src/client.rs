@@ -1,0 +1,266 @@
+//! Client commands: talk to a running broker over the KUKSA gRPC API.
+
+use std::time::SystemTime;
+
+use anyhow::{anyhow, bail, Context};
+use futures::StreamExt;
+use kuksa_rust_sdk::v1_proto as v1;
+use kuksa_rust_sdk::v2_proto as v2;
+use serde_json::json;
+use tomoe_grpc::convert::{datatype_from_code, entry_type_from_code, value_from_v1, value_from_v2, value_to_v1, value_to_v2};
+use tomoe_vss::Value;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::{Request, Status};
+
+use crate::cli::{ActuateArgs, ClientArgs, GetArgs, MetadataArgs, SetArgs, SubscribeArgs};
+
+/// Adds the bearer token to every request.
+#[derive(Clone)]
+struct TokenInterceptor(Option<MetadataValue<Ascii>>);
+
+impl tonic::service::Interceptor for TokenInterceptor {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(token) = &self.0 {
+            request.metadata_mut().insert("authorization", token.clone());
+        }
+        Ok(request)
+    }
+}
+
+type Intercepted = InterceptedService<Channel, TokenInterceptor>;
+
+struct Connection {
+    v1: v1::val_client::ValClient<Intercepted>,
+    v2: v2::val_client::ValClient<Intercepted>,
+}
+
+async fn connect(args: &ClientArgs) -> anyhow::Result<Connection> {
+    let mut endpoint = Endpoint::from_shared(args.broker.clone()).with_context(|| format!("invalid broker URL \"{}\"", args.broker))?;
+    if args.broker.starts_with("https://") {
+        let mut tls = ClientTlsConfig::new().with_enabled_roots();
+        if let Some(ca) = &args.ca_cert {
+            let pem = std::fs::read(ca).with_context(|| format!("cannot read CA certificate {}", ca.display()))?;
+            tls = tls.ca_certificate(Certificate::from_pem(pem));
+        }
+        endpoint = endpoint.tls_config(tls).context("invalid TLS settings")?;
+    }
+    let channel = endpoint
+        .connect()
+        .await
+        .with_context(|| format!("cannot connect to the broker at {}", args.broker))?;
+    let token = match &args.token {
+        Some(token) => Some(
+            format!("Bearer {}", token.trim())
+                .parse::<MetadataValue<Ascii>>()
+                .map_err(|_| anyhow!("the token contains characters not allowed in a header"))?,
+        ),
+        None => None,
+    };
+    let interceptor = TokenInterceptor(token);
+    Ok(Connection {
+        v1: v1::val_client::ValClient::with_interceptor(channel.clone(), interceptor.clone()),
+        v2: v2::val_client::ValClient::with_interceptor(channel, interceptor),
+    })
+}
+
+/// A broker refusal as an error carrying the broker's message.
+fn refused(status: Status) -> anyhow::Error {
+    anyhow!("broker refused the request ({:?}): {}", status.code(), status.message())
+}
+
+async fn list_metadata(connection: &mut Connection, pattern: &str) -> anyhow::Result<Vec<v2::Metadata>> {
+    let response = connection
+        .v2
+        .list_metadata(v2::ListMetadataRequest {
+            root: pattern.to_owned(),
+            filter: String::new(),
+        })
+        .await
+        .map_err(refused)?;
+    Ok(response.into_inner().metadata)
+}
+
+fn timestamp_text(timestamp: Option<&prost_types::Timestamp>) -> String {
+    timestamp
+        .and_then(|t| SystemTime::try_from(*t).ok())
+        .map(|t| humantime::format_rfc3339_millis(t).to_string())
+        .unwrap_or_default()
+}
+
+fn print_value(json_output: bool, path: &str, value: Option<Value>, unit: &str, timestamp: Option<&prost_types::Timestamp>) {
+    if json_output {
+        let value = value.as_ref().map(Value::to_json).unwrap_or(serde_json::Value::Null);
+        println!("{}", json!({"path": path, "value": value, "timestamp": timestamp_text(timestamp)}));
+    } else {
+        let text = value.map(|v| v.to_string()).unwrap_or_else(|| "(no value)".into());
+        let unit = if unit.is_empty() { String::new() } else { format!(" {unit}") };
+        println!("{path} = {text}{unit}");
+    }
+}
+
+pub async fn get(args: &ClientArgs, get: GetArgs) -> anyhow::Result<()> {
+    let mut connection = connect(args).await?;
+    for pattern in &get.paths {
+        let metadata = list_metadata(&mut connection, pattern).await?;
+        if get.target {
+            let request = v1::GetRequest {
+                entries: vec![v1::EntryRequest {
+                    path: pattern.clone(),
+                    view: v1::View::TargetValue as i32,
+                    fields: vec![v1::Field::ActuatorTarget as i32],
+                }],
+            };
+            let response = connection.v1.get(request).await.map_err(refused)?.into_inner();
+            if let Some(error) = response.errors.first().and_then(|e| e.error.as_ref()) {
+                bail!("broker refused the request ({} {}): {}", error.code, error.reason, error.message);
+            }
+            for entry in response.entries {
+                let unit = metadata.iter().find(|m| m.path == entry.path).map(|m| m.unit.as_str()).unwrap_or("");
+                let target = entry.actuator_target.as_ref();
+                let value = target.and_then(|dp| dp.value.clone()).map(value_from_v1);
+                print_value(args.json, &entry.path, value, unit, target.and_then(|dp| dp.timestamp.as_ref()));
+            }
+            continue;
+        }
+        let signal_ids = metadata
+            .iter()
+            .map(|m| v2::SignalId { signal: Some(v2::signal_id::Signal::Id(m.id)) })
+            .collect();
+        let response = connection.v2.get_values(v2::GetValuesRequest { signal_ids }).await.map_err(refused)?;
+        for (meta, datapoint) in metadata.iter().zip(response.into_inner().data_points) {
+            let value = datapoint.value.clone().and_then(value_from_v2);
+            print_value(args.json, &meta.path, value, &meta.unit, datapoint.timestamp.as_ref());
+        }
+    }
+    Ok(())
+}
+
+/// Looks up the leaf's datatype and parses `text` as a value of it.
+async fn typed_value(connection: &mut Connection, path: &str, text: &str) -> anyhow::Result<Value> {
+    let metadata = list_metadata(connection, path).await?;
+    let leaf = metadata
+        .iter()
+        .find(|m| m.path == path)
+        .ok_or_else(|| anyhow!("\"{path}\" is not a signal (it matches {} signals)", metadata.len()))?;
+    let datatype = datatype_from_code(leaf.data_type).ok_or_else(|| anyhow!("\"{path}\" has an unknown datatype {}", leaf.data_type))?;
+    Value::parse(text, datatype).map_err(|e| anyhow!("invalid value for \"{path}\": {e}"))
+}
+
+pub async fn set(args: &ClientArgs, set: SetArgs) -> anyhow::Result<()> {
+    let mut connection = connect(args).await?;
+    let value = typed_value(&mut connection, &set.path, &set.value).await?;
+    if set.target {
+        let request = v1::SetRequest {
+            updates: vec![v1::EntryUpdate {
+                entry: Some(v1::DataEntry {
+                    path: set.path.clone(),
+                    value: None,
+                    actuator_target: Some(v1::Datapoint { timestamp: None, value: Some(value_to_v1(&value)) }),
+                    metadata: None,
+                }),
+                fields: vec![v1::Field::ActuatorTarget as i32],
+            }],
+        };
+        let response = connection.v1.set(request).await.map_err(refused)?.into_inner();
+        if let Some(error) = response.errors.first().and_then(|e| e.error.as_ref()) {
+            bail!("broker refused the request ({} {}): {}", error.code, error.reason, error.message);
+        }
+    } else {
+        let request = v2::PublishValueRequest {
+            signal_id: Some(v2::SignalId { signal: Some(v2::signal_id::Signal::Path(set.path.clone())) }),
+            data_point: Some(v2::Datapoint { timestamp: None, value: Some(value_to_v2(&value)) }),
+        };
+        connection.v2.publish_value(request).await.map_err(refused)?;
+    }
+    if args.json {
+        println!("{}", json!({"path": set.path, "value": value.to_json(), "target": set.target}));
+    }
+    Ok(())
+}
+
+pub async fn actuate(args: &ClientArgs, actuate: ActuateArgs) -> anyhow::Result<()> {
+    let mut connection = connect(args).await?;
+    let value = typed_value(&mut connection, &actuate.path, &actuate.value).await?;
+    let request = v2::ActuateRequest {
+        signal_id: Some(v2::SignalId { signal: Some(v2::signal_id::Signal::Path(actuate.path.clone())) }),
+        value: Some(value_to_v2(&value)),
+    };
+    connection.v2.actuate(request).await.map_err(refused)?;
+    if args.json {
+        println!("{}", json!({"path": actuate.path, "value": value.to_json(), "actuated": true}));
+    }
+    Ok(())
+}
+
+pub async fn subscribe(args: &ClientArgs, subscribe: SubscribeArgs) -> anyhow::Result<()> {
+    let mut connection = connect(args).await?;
+    let mut units = std::collections::HashMap::new();
+    for pattern in &subscribe.paths {
+        for meta in list_metadata(&mut connection, pattern).await? {
+            units.insert(meta.path.clone(), meta.unit.clone());
+        }
+    }
+    let request = v2::SubscribeRequest {
+        signal_paths: subscribe.paths.clone(),
+        buffer_size: 0,
+        filter: None,
+    };
+    let mut stream = connection.v2.subscribe(request).await.map_err(refused)?.into_inner();
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            message = stream.next() => match message {
+                None => bail!("the broker closed the subscription"),
+                Some(Err(status)) => return Err(refused(status)),
+                Some(Ok(response)) => {
+                    let mut entries: Vec<_> = response.entries.into_iter().collect();
+                    entries.sort_by(|a, b| a.0.cmp(&b.0));
+                    for (path, datapoint) in entries {
+                        let value = datapoint.value.clone().and_then(value_from_v2);
+                        let unit = units.get(&path).map(String::as_str).unwrap_or("");
+                        print_value(args.json, &path, value, unit, datapoint.timestamp.as_ref());
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub async fn metadata(args: &ClientArgs, query: MetadataArgs) -> anyhow::Result<()> {
+    let mut connection = connect(args).await?;
+    let pattern = query.pattern.unwrap_or_else(|| "**".into());
+    let mut metadata = list_metadata(&mut connection, &pattern).await?;
+    metadata.sort_by(|a, b| a.path.cmp(&b.path));
+    let describe = |m: &v2::Metadata| {
+        let entry_type = entry_type_from_code(m.entry_type).map(|t| t.as_str()).unwrap_or("unknown");
+        let datatype = datatype_from_code(m.data_type).map(|t| t.as_str()).unwrap_or("unknown");
+        (entry_type, datatype)
+    };
+    if args.json {
+        let items: Vec<_> = metadata
+            .iter()
+            .map(|m| {
+                let (entry_type, datatype) = describe(m);
+                let bound = |v: &Option<v2::Value>| v.clone().and_then(value_from_v2).map(|v| v.to_json());
+                json!({
+                    "path": m.path, "id": m.id, "type": entry_type, "datatype": datatype,
+                    "unit": (!m.unit.is_empty()).then_some(&m.unit),
+                    "min": bound(&m.min), "max": bound(&m.max), "allowed": bound(&m.allowed_values),
+                    "description": m.description,
+                    "comment": (!m.comment.is_empty()).then_some(&m.comment),
+                    "deprecation": (!m.deprecation.is_empty()).then_some(&m.deprecation),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&items)?);
+        return Ok(());
+    }
+    for m in &metadata {
+        let (entry_type, datatype) = describe(m);
+        let unit = if m.unit.is_empty() { String::new() } else { format!(" [{}]", m.unit) };
+        println!("{:<70} {:<9} {}{}", m.path, entry_type, datatype, unit);
+    }
+    Ok(())
+}

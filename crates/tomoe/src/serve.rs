@@ -1,0 +1,105 @@
+//! `tomoe serve`: loads the catalog, opens the store and runs the gRPC API.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use tomoe_broker::{Broker, BrokerConfig, Persistence};
+use tomoe_grpc::{Authorization, ServerConfig, TlsConfig};
+use tomoe_vss::{CatalogBuilder, PathPattern};
+
+use crate::cli::ServeArgs;
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let catalog = load_catalog(&args)?;
+    let origin = catalog.origins().join(" + ");
+    let leaves = catalog.len();
+
+    let authorization = match (&args.jwt_public_key, args.insecure) {
+        (Some(key), _) => Authorization::Jwt(Arc::new(
+            tomoe_auth::TokenVerifier::from_pem_file(key).context("cannot set up token verification")?,
+        )),
+        (None, true) => {
+            tracing::warn!("authorization is off (--insecure): every client may read, write and actuate every signal");
+            Authorization::AllowAll
+        }
+        (None, false) => bail!(
+            "refusing to start without authorization: give --jwt-public-key FILE, or --insecure to accept every client"
+        ),
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsConfig {
+            certificate_pem: std::fs::read(cert).with_context(|| format!("cannot read TLS certificate {}", cert.display()))?,
+            private_key_pem: std::fs::read(key).with_context(|| format!("cannot read TLS key {}", key.display()))?,
+        }),
+        _ => {
+            tracing::warn!("TLS is off: traffic is not encrypted");
+            None
+        }
+    };
+
+    let store = tomoe_store::Store::open(&args.data_dir).context("cannot open the data store")?;
+    let store_path = store.path().display().to_string();
+    let persist_current = args
+        .persist
+        .iter()
+        .map(|p| PathPattern::parse(p))
+        .collect::<Result<Vec<_>, _>>()
+        .context("invalid --persist pattern")?;
+    let config = BrokerConfig {
+        persist_current,
+        ..BrokerConfig::default()
+    };
+    let store: Arc<dyn Persistence> = Arc::new(store);
+    let broker = Broker::new(catalog, config, Some(store)).context("cannot start the broker")?;
+
+    let listener = tokio::net::TcpListener::bind(args.address)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.address))?;
+    let address = listener.local_addr().context("cannot read the listening address")?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%address, catalog = %origin, leaves, store = %store_path, "broker ready");
+    println!("tomoe broker listening on {scheme}://{address} ({leaves} signals from {origin}; store {store_path})");
+
+    tomoe_grpc::serve(broker, listener, ServerConfig { authorization, tls }, shutdown_signal())
+        .await
+        .context("the gRPC server stopped")?;
+    tracing::info!("broker stopped");
+    Ok(())
+}
+
+fn load_catalog(args: &ServeArgs) -> anyhow::Result<tomoe_vss::Catalog> {
+    let mut builder = match &args.vss {
+        Some(path) => CatalogBuilder::new().json_file(path)?,
+        None => CatalogBuilder::new().json_str(tomoe_vss::DEFAULT_CATALOG_JSON, tomoe_vss::DEFAULT_CATALOG_NAME)?,
+    };
+    for overlay in &args.overlay {
+        let is_vspec = overlay.extension().is_some_and(|e| e == "vspec" || e == "yaml" || e == "yml");
+        builder = if is_vspec { builder.vspec_file(overlay)? } else { builder.json_file(overlay)? };
+    }
+    Ok(builder.build().context("invalid VSS catalog")?)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("shutting down");
+}
