@@ -1,0 +1,148 @@
+//! Test support: a `tomoe serve` process on loopback and clients for it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use kuksa_rust_sdk::v1_proto as v1;
+use kuksa_rust_sdk::v2_proto as v2;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+
+/// A running broker process; killed on drop.
+pub struct ServerProcess {
+    child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+}
+
+/// The `tomoe` binary under test.
+pub fn tomoe_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tomoe")
+}
+
+impl ServerProcess {
+    /// Starts `tomoe serve` with `extra` arguments on a free loopback port and waits
+    /// until it listens.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> ServerProcess {
+        let mut child = Command::new(tomoe_bin())
+            .args(["serve", "--address", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the tomoe binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read the ready line");
+        let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://") || w.starts_with("https://")) else {
+            let output = child.wait_with_output().expect("collect the output");
+            panic!("broker did not start: {}", String::from_utf8_lossy(&output.stderr));
+        };
+        ServerProcess {
+            url: url.to_owned(),
+            child,
+            data_dir: data_dir.to_owned(),
+        }
+    }
+
+    /// Stops the process and waits for it.
+    pub fn stop(mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+
+    /// A plain (TCP) channel to the broker.
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url.clone()).unwrap().connect().await.expect("connect to the broker")
+    }
+
+    /// A v2 client presenting `token`, if any.
+    pub async fn v2(&self, token: Option<&str>) -> v2::val_client::ValClient<WithToken> {
+        v2::val_client::ValClient::with_interceptor(self.channel().await, token_interceptor(token))
+    }
+
+    /// A v1 client presenting `token`, if any.
+    pub async fn v1(&self, token: Option<&str>) -> v1::val_client::ValClient<WithToken> {
+        v1::val_client::ValClient::with_interceptor(self.channel().await, token_interceptor(token))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// A channel whose requests carry a bearer token.
+pub type WithToken = tonic::service::interceptor::InterceptedService<
+    Channel,
+    Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send + Sync>,
+>;
+
+fn token_interceptor(
+    token: Option<&str>,
+) -> Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send + Sync> {
+    let header = token.map(|t| MetadataValue::try_from(format!("Bearer {t}")).unwrap());
+    Box::new(move |mut request| {
+        if let Some(header) = &header {
+            request.metadata_mut().insert("authorization", header.clone());
+        }
+        Ok(request)
+    })
+}
+
+/// A v2 signal id by path.
+pub fn path(path: &str) -> Option<v2::SignalId> {
+    Some(v2::SignalId {
+        signal: Some(v2::signal_id::Signal::Path(path.to_owned())),
+    })
+}
+
+/// A v2 value.
+pub fn value(typed: v2::value::TypedValue) -> Option<v2::Value> {
+    Some(v2::Value { typed_value: Some(typed) })
+}
+
+/// The fixtures folder.
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// A JWT signed with `key_file` (a fixture), granting `scope`, expiring `lifetime_secs` from now (negative: expired).
+pub fn token(key_file: &str, scope: &str, lifetime_secs: i64) -> String {
+    #[derive(serde::Serialize)]
+    struct Claims<'a> {
+        sub: &'a str,
+        iss: &'a str,
+        aud: Vec<&'a str>,
+        iat: u64,
+        exp: u64,
+        scope: &'a str,
+    }
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let claims = Claims {
+        sub: "tomoe-test",
+        iss: "tomoe-tests",
+        aud: vec!["kuksa.val"],
+        iat: now,
+        exp: (now as i64 + lifetime_secs) as u64,
+        scope,
+    };
+    let pem = std::fs::read(fixtures().join("jwt").join(key_file)).unwrap();
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap();
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &key).unwrap()
+}
+
+/// Runs the `tomoe` CLI with `args` and returns (exit code, stdout, stderr).
+pub fn cli(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(tomoe_bin()).args(args).env_remove("TOMOE_TOKEN").output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
