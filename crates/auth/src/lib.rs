@@ -79,7 +79,9 @@ pub struct TokenVerifier {
 
 impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenVerifier").field("algorithms", &self.algorithms).finish_non_exhaustive()
+        f.debug_struct("TokenVerifier")
+            .field("algorithms", &self.algorithms)
+            .finish_non_exhaustive()
     }
 }
 
@@ -128,7 +130,8 @@ impl TokenVerifier {
 
     /// Verifies `token` and returns the permissions its scope grants, expiring with it.
     pub fn verify(&self, token: &str) -> Result<Permissions, AuthError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
         if !self.algorithms.contains(&header.alg) {
             return Err(AuthError::Invalid(format!(
                 "algorithm {:?} does not match the configured key (expected one of {:?})",
@@ -139,11 +142,15 @@ impl TokenVerifier {
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "aud"]);
         validation.leeway = 0;
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &validation).map_err(|e| match e.kind() {
-            ErrorKind::ExpiredSignature => AuthError::Expired,
-            ErrorKind::InvalidSignature => AuthError::BadSignature,
-            ErrorKind::InvalidAudience => AuthError::Invalid(format!("the audience must include \"{AUDIENCE}\"")),
-            _ => AuthError::Invalid(e.to_string()),
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &validation).map_err(|e| {
+            match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::InvalidSignature => AuthError::BadSignature,
+                ErrorKind::InvalidAudience => {
+                    AuthError::Invalid(format!("the audience must include \"{AUDIENCE}\""))
+                }
+                _ => AuthError::Invalid(e.to_string()),
+            }
         })?;
         let expires_at = UNIX_EPOCH + Duration::from_secs(data.claims.exp);
         Ok(parse_scope(&data.claims.scope)?.expiring_at(expires_at))
@@ -168,7 +175,10 @@ pub fn parse_scope(scope: &str) -> Result<Permissions, AuthError> {
             reason,
         };
         let (action, pattern) = match entry.split_once(':') {
-            Some((action, path)) => (action, PathPattern::parse(path).map_err(|e| invalid(e.to_string()))?),
+            Some((action, path)) => (
+                action,
+                PathPattern::parse(path).map_err(|e| invalid(e.to_string()))?,
+            ),
             None => (entry, PathPattern::parse("**").expect("a valid pattern")),
         };
         permissions = match action {
@@ -176,7 +186,11 @@ pub fn parse_scope(scope: &str) -> Result<Permissions, AuthError> {
             "actuate" => permissions.with_actuate(pattern),
             "provide" => permissions.with_provide(pattern),
             "create" => permissions.with_create(pattern),
-            other => return Err(invalid(format!("unknown action \"{other}\" (expected read, actuate, provide or create)"))),
+            other => {
+                return Err(invalid(format!(
+                    "unknown action \"{other}\" (expected read, actuate, provide or create)"
+                )))
+            }
         };
     }
     Ok(permissions)
@@ -198,7 +212,10 @@ mod tests {
     fn wildcard_scopes() {
         let permissions = parse_scope("actuate:Vehicle.Cabin.Door.*.*.IsOpen").unwrap();
         assert!(permissions.allows(Access::Actuate, "Vehicle.Cabin.Door.Row1.DriverSide.IsOpen"));
-        assert!(!permissions.allows(Access::Actuate, "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked"));
+        assert!(!permissions.allows(
+            Access::Actuate,
+            "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked"
+        ));
     }
 
     #[test]
@@ -211,13 +228,24 @@ mod tests {
     #[test]
     fn bearer_header() {
         assert_eq!(bearer_token("Bearer abc").unwrap(), "abc");
-        assert!(matches!(bearer_token("Basic abc"), Err(AuthError::MalformedHeader)));
-        assert!(matches!(bearer_token("Bearer "), Err(AuthError::MalformedHeader)));
+        assert!(matches!(
+            bearer_token("Basic abc"),
+            Err(AuthError::MalformedHeader)
+        ));
+        assert!(matches!(
+            bearer_token("Bearer "),
+            Err(AuthError::MalformedHeader)
+        ));
     }
 
     #[test]
     fn garbage_key_is_refused() {
         let error = TokenVerifier::from_pem(b"not a key", "key.pem").unwrap_err();
-        assert!(error.to_string().starts_with("cannot use public key key.pem"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("cannot use public key key.pem"),
+            "{error}"
+        );
     }
 }

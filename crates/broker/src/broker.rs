@@ -118,7 +118,9 @@ struct SubscriptionSlot {
 
 impl std::fmt::Debug for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Broker").field("leaves", &self.inner.catalog.len()).finish_non_exhaustive()
+        f.debug_struct("Broker")
+            .field("leaves", &self.inner.catalog.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -220,7 +222,9 @@ impl Broker {
             .catalog
             .leaf(path)
             .map(|leaf| leaf.id)
-            .ok_or_else(|| BrokerError::NotFound { path: path.to_owned() })
+            .ok_or_else(|| BrokerError::NotFound {
+                path: path.to_owned(),
+            })
     }
 
     /// The id of the leaf with numeric `id` as sent by a client.
@@ -235,15 +239,27 @@ impl Broker {
     /// The leaves a path, branch or pattern selects; [`BrokerError::NotFound`] when none.
     pub fn resolve_pattern(&self, pattern: &str) -> Result<Vec<LeafId>, BrokerError> {
         let parsed = PathPattern::parse(pattern)?;
-        let ids: Vec<LeafId> = self.inner.catalog.matching(&parsed).map(|leaf| leaf.id).collect();
+        let ids: Vec<LeafId> = self
+            .inner
+            .catalog
+            .matching(&parsed)
+            .map(|leaf| leaf.id)
+            .collect();
         if ids.is_empty() {
-            return Err(BrokerError::NotFound { path: pattern.to_owned() });
+            return Err(BrokerError::NotFound {
+                path: pattern.to_owned(),
+            });
         }
         Ok(ids)
     }
 
     /// Reads `field` of each leaf in `ids`.
-    pub fn get(&self, permissions: &Permissions, ids: &[LeafId], field: Field) -> Result<Vec<Datapoint>, BrokerError> {
+    pub fn get(
+        &self,
+        permissions: &Permissions,
+        ids: &[LeafId],
+        field: Field,
+    ) -> Result<Vec<Datapoint>, BrokerError> {
         for id in ids {
             let leaf = self.leaf(*id)?;
             permissions.check(Access::Read, &leaf.path)?;
@@ -261,7 +277,11 @@ impl Broker {
 
     /// Publishes current values (a provider's job). `None` marks a value as not
     /// available. The whole batch is checked first; a refused batch changes nothing.
-    pub fn publish(&self, permissions: &Permissions, updates: &[(LeafId, Option<Value>)]) -> Result<(), BrokerError> {
+    pub fn publish(
+        &self,
+        permissions: &Permissions,
+        updates: &[(LeafId, Option<Value>)],
+    ) -> Result<(), BrokerError> {
         for (id, value) in updates {
             let leaf = self.leaf(*id)?;
             permissions.check(Access::Provide, &leaf.path)?;
@@ -269,7 +289,10 @@ impl Broker {
                 leaf.check_value(value)?;
             }
         }
-        let changes = updates.iter().map(|(id, value)| (*id, Field::Current, value.clone())).collect();
+        let changes = updates
+            .iter()
+            .map(|(id, value)| (*id, Field::Current, value.clone()))
+            .collect();
         self.apply(changes)
     }
 
@@ -277,9 +300,16 @@ impl Broker {
     /// `actuator_target`). The targets are stored and announced to target
     /// subscribers; where a provider has claimed an actuator it also receives the
     /// request.
-    pub fn set_targets(&self, permissions: &Permissions, updates: &[(LeafId, Value)]) -> Result<(), BrokerError> {
+    pub fn set_targets(
+        &self,
+        permissions: &Permissions,
+        updates: &[(LeafId, Value)],
+    ) -> Result<(), BrokerError> {
         self.check_targets(permissions, updates)?;
-        let changes = updates.iter().map(|(id, value)| (*id, Field::Target, Some(value.clone()))).collect();
+        let changes = updates
+            .iter()
+            .map(|(id, value)| (*id, Field::Target, Some(value.clone())))
+            .collect();
         self.apply(changes)?;
         let state = self.inner.state.read().expect("broker state lock poisoned");
         let routed = self.route(&state, updates, false)?;
@@ -295,7 +325,11 @@ impl Broker {
     /// Requests actuation (the KUKSA v2 `Actuate`/`BatchActuate`): every actuator in
     /// the batch must have a provider, or nothing happens. Accepted targets are stored
     /// and announced to target subscribers.
-    pub fn actuate(&self, permissions: &Permissions, updates: &[(LeafId, Value)]) -> Result<(), BrokerError> {
+    pub fn actuate(
+        &self,
+        permissions: &Permissions,
+        updates: &[(LeafId, Value)],
+    ) -> Result<(), BrokerError> {
         if updates.is_empty() {
             return Err(BrokerError::Empty);
         }
@@ -304,17 +338,26 @@ impl Broker {
             let state = self.inner.state.read().expect("broker state lock poisoned");
             self.route(&state, updates, true)?;
         }
-        let changes = updates.iter().map(|(id, value)| (*id, Field::Target, Some(value.clone()))).collect();
+        let changes = updates
+            .iter()
+            .map(|(id, value)| (*id, Field::Target, Some(value.clone())))
+            .collect();
         self.apply(changes)?;
         let state = self.inner.state.read().expect("broker state lock poisoned");
         for (sender, request) in self.route(&state, updates, true)? {
             let path = self.leaf(request.targets[0].0)?.path.clone();
-            sender.try_send(request).map_err(|_| BrokerError::ProviderOverloaded { path })?;
+            sender
+                .try_send(request)
+                .map_err(|_| BrokerError::ProviderOverloaded { path })?;
         }
         Ok(())
     }
 
-    fn check_targets(&self, permissions: &Permissions, updates: &[(LeafId, Value)]) -> Result<(), BrokerError> {
+    fn check_targets(
+        &self,
+        permissions: &Permissions,
+        updates: &[(LeafId, Value)],
+    ) -> Result<(), BrokerError> {
         for (id, value) in updates {
             let leaf = self.leaf(*id)?;
             permissions.check(Access::Actuate, &leaf.path)?;
@@ -337,23 +380,36 @@ impl Broker {
         let mut by_provider: Vec<(u64, ActuationRequest)> = Vec::new();
         for (id, value) in updates {
             let provider = state.claims.get(id).filter(|handle| {
-                state.providers.get(handle).is_some_and(|sender| !sender.is_closed())
+                state
+                    .providers
+                    .get(handle)
+                    .is_some_and(|sender| !sender.is_closed())
             });
             let Some(handle) = provider else {
                 if require_provider {
                     let leaf = self.leaf(*id)?;
-                    return Err(BrokerError::NoProvider { path: leaf.path.clone(), id: id.0 });
+                    return Err(BrokerError::NoProvider {
+                        path: leaf.path.clone(),
+                        id: id.0,
+                    });
                 }
                 continue;
             };
             match by_provider.iter_mut().find(|(h, _)| h == handle) {
                 Some((_, request)) => request.targets.push((*id, value.clone())),
-                None => by_provider.push((*handle, ActuationRequest { targets: vec![(*id, value.clone())] })),
+                None => by_provider.push((
+                    *handle,
+                    ActuationRequest {
+                        targets: vec![(*id, value.clone())],
+                    },
+                )),
             }
         }
         Ok(by_provider
             .into_iter()
-            .filter_map(|(handle, request)| state.providers.get(&handle).map(|s| (s.clone(), request)))
+            .filter_map(|(handle, request)| {
+                state.providers.get(&handle).map(|s| (s.clone(), request))
+            })
             .collect())
     }
 
@@ -366,7 +422,12 @@ impl Broker {
                 .iter()
                 .filter(|(id, field, _)| self.is_durable(*id, *field))
                 .map(|(id, field, value)| StoredDatapoint {
-                    path: self.inner.catalog.leaf_by_id(*id).map(|l| l.path.clone()).unwrap_or_default(),
+                    path: self
+                        .inner
+                        .catalog
+                        .leaf_by_id(*id)
+                        .map(|l| l.path.clone())
+                        .unwrap_or_default(),
                     field: *field,
                     value: value.clone(),
                     timestamp: now,
@@ -376,32 +437,51 @@ impl Broker {
         let _persist_guard = if durable.is_empty() {
             None
         } else {
-            let guard = self.inner.persist_lock.lock().expect("persist lock poisoned");
+            let guard = self
+                .inner
+                .persist_lock
+                .lock()
+                .expect("persist lock poisoned");
             if let Some(store) = &self.inner.persistence {
                 store.save(&durable).map_err(BrokerError::Storage)?;
             }
             Some(guard)
         };
-        let mut state = self.inner.state.write().expect("broker state lock poisoned");
+        let mut state = self
+            .inner
+            .state
+            .write()
+            .expect("broker state lock poisoned");
         let mut delivered = Vec::with_capacity(changes.len());
         for (id, field, value) in changes {
-            let datapoint = Datapoint { value, timestamp: now };
+            let datapoint = Datapoint {
+                value,
+                timestamp: now,
+            };
             let slot = match field {
                 Field::Current => &mut state.current,
                 Field::Target => &mut state.target,
             };
             slot[id.0 as usize] = datapoint.clone();
-            delivered.push(Change { leaf: id, field, datapoint });
+            delivered.push(Change {
+                leaf: id,
+                field,
+                datapoint,
+            });
         }
         fan_out(&mut state, &delivered);
         Ok(())
     }
 
     fn is_durable(&self, id: LeafId, field: Field) -> bool {
-        let Some(leaf) = self.inner.catalog.leaf_by_id(id) else { return false };
+        let Some(leaf) = self.inner.catalog.leaf_by_id(id) else {
+            return false;
+        };
         match field {
             Field::Target => true,
-            Field::Current => leaf.entry_type == EntryType::Attribute || self.inner.persist_current[id.0 as usize],
+            Field::Current => {
+                leaf.entry_type == EntryType::Attribute || self.inner.persist_current[id.0 as usize]
+            }
         }
     }
 
@@ -422,7 +502,10 @@ impl Broker {
             return Err(BrokerError::Empty);
         }
         if queue_capacity > MAX_QUEUE_CAPACITY {
-            return Err(BrokerError::BufferTooLarge { requested: queue_capacity, max: MAX_QUEUE_CAPACITY });
+            return Err(BrokerError::BufferTooLarge {
+                requested: queue_capacity,
+                max: MAX_QUEUE_CAPACITY,
+            });
         }
         let mut wants = vec![false; self.inner.catalog.len()];
         for id in ids {
@@ -433,11 +516,19 @@ impl Broker {
             }
             wants[id.0 as usize] = true;
         }
-        let capacity = if queue_capacity == 0 { self.inner.config.default_queue_capacity } else { queue_capacity };
+        let capacity = if queue_capacity == 0 {
+            self.inner.config.default_queue_capacity
+        } else {
+            queue_capacity
+        };
         let (sender, receiver) = mpsc::channel(capacity.max(1));
         let dropped = Arc::new(AtomicU64::new(0));
         let handle = self.inner.next_handle.fetch_add(1, Ordering::Relaxed);
-        let mut state = self.inner.state.write().expect("broker state lock poisoned");
+        let mut state = self
+            .inner
+            .state
+            .write()
+            .expect("broker state lock poisoned");
         if initial {
             let values = match field {
                 Field::Current => &state.current,
@@ -447,12 +538,24 @@ impl Broker {
             let snapshot: Vec<Change> = ids
                 .iter()
                 .filter(|id| !std::mem::replace(&mut seen[id.0 as usize], true))
-                .map(|id| Change { leaf: *id, field, datapoint: values[id.0 as usize].clone() })
+                .map(|id| Change {
+                    leaf: *id,
+                    field,
+                    datapoint: values[id.0 as usize].clone(),
+                })
                 .collect();
             // The queue is new and has room for at least one batch.
             let _ = sender.try_send(snapshot);
         }
-        state.subscriptions.insert(handle, SubscriptionSlot { wants, field, sender, dropped: dropped.clone() });
+        state.subscriptions.insert(
+            handle,
+            SubscriptionSlot {
+                wants,
+                field,
+                sender,
+                dropped: dropped.clone(),
+            },
+        );
         Ok(Subscription {
             handle,
             receiver,
@@ -482,12 +585,20 @@ impl Broker {
 
     /// Number of live subscriptions (for diagnostics and tests).
     pub fn subscription_count(&self) -> usize {
-        self.inner.state.read().expect("broker state lock poisoned").subscriptions.len()
+        self.inner
+            .state
+            .read()
+            .expect("broker state lock poisoned")
+            .subscriptions
+            .len()
     }
 }
 
 fn not_an_actuator(leaf: &Leaf) -> BrokerError {
-    BrokerError::NotAnActuator { path: leaf.path.clone(), entry_type: leaf.entry_type }
+    BrokerError::NotAnActuator {
+        path: leaf.path.clone(),
+        entry_type: leaf.entry_type,
+    }
 }
 
 /// Sends each subscription the changes it wants, never waiting: a full queue
@@ -507,7 +618,10 @@ fn fan_out(state: &mut State, changes: &[Change]) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 slot.dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(subscription = handle, "subscriber lagged behind; disconnecting it");
+                tracing::warn!(
+                    subscription = handle,
+                    "subscriber lagged behind; disconnecting it"
+                );
                 gone.push(*handle);
             }
             Err(mpsc::error::TrySendError::Closed(_)) => gone.push(*handle),
@@ -529,7 +643,9 @@ pub struct Subscription {
 
 impl std::fmt::Debug for Subscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subscription").field("handle", &self.handle).finish_non_exhaustive()
+        f.debug_struct("Subscription")
+            .field("handle", &self.handle)
+            .finish_non_exhaustive()
     }
 }
 
@@ -576,7 +692,9 @@ pub struct ActuationProvider {
 
 impl std::fmt::Debug for ActuationProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ActuationProvider").field("handle", &self.handle).finish_non_exhaustive()
+        f.debug_struct("ActuationProvider")
+            .field("handle", &self.handle)
+            .finish_non_exhaustive()
     }
 }
 
@@ -585,9 +703,14 @@ impl ActuationProvider {
     /// one is not an actuator or another provider holds it. Claiming an actuator this
     /// provider already holds is allowed.
     pub fn claim(&self, permissions: &Permissions, ids: &[LeafId]) -> Result<(), BrokerError> {
-        let Some(inner) = self.broker.upgrade() else { return Ok(()) };
+        let Some(inner) = self.broker.upgrade() else {
+            return Ok(());
+        };
         for id in ids {
-            let leaf = inner.catalog.leaf_by_id(*id).ok_or(BrokerError::UnknownId { id: id.0.into() })?;
+            let leaf = inner
+                .catalog
+                .leaf_by_id(*id)
+                .ok_or(BrokerError::UnknownId { id: id.0.into() })?;
             permissions.check(Access::Actuate, &leaf.path)?;
             if leaf.entry_type != EntryType::Actuator {
                 return Err(not_an_actuator(leaf));
@@ -598,7 +721,8 @@ impl ActuationProvider {
             .iter()
             .filter(|id| {
                 state.claims.get(id).is_some_and(|holder| {
-                    *holder != self.handle && state.providers.get(holder).is_some_and(|s| !s.is_closed())
+                    *holder != self.handle
+                        && state.providers.get(holder).is_some_and(|s| !s.is_closed())
                 })
             })
             .filter_map(|id| inner.catalog.leaf_by_id(*id).map(|l| l.path.clone()))

@@ -51,4 +51,3 @@ pub use broker::{
 pub use error::{Access, BrokerError};
 pub use permissions::Permissions;
 pub use persistence::{Persistence, PersistenceError, StoredDatapoint};
-

@@ -81,7 +81,10 @@ impl Permissions {
         let covers = |patterns: &[PathPattern]| patterns.iter().any(|p| p.selects(path));
         let allowed = match access {
             Access::Read => {
-                covers(&self.read) || covers(&self.actuate) || covers(&self.provide) || covers(&self.create)
+                covers(&self.read)
+                    || covers(&self.actuate)
+                    || covers(&self.provide)
+                    || covers(&self.create)
             }
             Access::Actuate => covers(&self.actuate),
             Access::Provide => covers(&self.provide),
@@ -122,14 +125,25 @@ mod tests {
 
     #[test]
     fn denial_names_path_and_access() {
-        let error = Permissions::none().with_read(pattern("Vehicle.Speed")).check(Access::Provide, "Vehicle.Speed").unwrap_err();
-        assert_eq!(error.to_string(), "permission denied: no provide access to \"Vehicle.Speed\"");
+        let error = Permissions::none()
+            .with_read(pattern("Vehicle.Speed"))
+            .check(Access::Provide, "Vehicle.Speed")
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "permission denied: no provide access to \"Vehicle.Speed\""
+        );
     }
 
     #[test]
     fn expired_permissions_allow_nothing() {
         let past = SystemTime::now() - Duration::from_secs(5);
-        let permissions = Permissions::none().with_read(pattern("Vehicle")).expiring_at(past);
-        assert!(matches!(permissions.check(Access::Read, "Vehicle.Speed"), Err(BrokerError::PermissionExpired)));
+        let permissions = Permissions::none()
+            .with_read(pattern("Vehicle"))
+            .expiring_at(past);
+        assert!(matches!(
+            permissions.check(Access::Read, "Vehicle.Speed"),
+            Err(BrokerError::PermissionExpired)
+        ));
     }
 }

@@ -3,8 +3,8 @@
 use std::sync::{Arc, Mutex};
 
 use tomoe_broker::{
-    Broker, BrokerConfig, BrokerError, Field, Permissions, Persistence, PersistenceError, StoredDatapoint,
-    SubscriptionEvent,
+    Broker, BrokerConfig, BrokerError, Field, Permissions, Persistence, PersistenceError,
+    StoredDatapoint, SubscriptionEvent,
 };
 use tomoe_vss::{CatalogBuilder, LeafId, PathPattern, Value, ValueError};
 
@@ -19,7 +19,11 @@ const CATALOG: &str = r#"{"Vehicle": {"type": "branch", "description": "root", "
 }}}"#;
 
 fn broker_with(persistence: Option<Arc<dyn Persistence>>) -> Broker {
-    let catalog = CatalogBuilder::new().json_str(CATALOG, "test").unwrap().build().unwrap();
+    let catalog = CatalogBuilder::new()
+        .json_str(CATALOG, "test")
+        .unwrap()
+        .build()
+        .unwrap();
     Broker::new(catalog, BrokerConfig::default(), persistence).unwrap()
 }
 
@@ -32,13 +36,24 @@ fn id(broker: &Broker, path: &str) -> LeafId {
 }
 
 fn current(broker: &Broker, path: &str) -> Option<Value> {
-    broker.get(&Permissions::allow_all(), &[id(broker, path)], Field::Current).unwrap()[0].value.clone()
+    broker
+        .get(
+            &Permissions::allow_all(),
+            &[id(broker, path)],
+            Field::Current,
+        )
+        .unwrap()[0]
+        .value
+        .clone()
 }
 
 #[test]
 fn attributes_start_at_their_default() {
     let broker = broker();
-    assert_eq!(current(&broker, "Vehicle.VehicleIdentification.Model"), Some(Value::String("Tomoe".into())));
+    assert_eq!(
+        current(&broker, "Vehicle.VehicleIdentification.Model"),
+        Some(Value::String("Tomoe".into()))
+    );
     assert_eq!(current(&broker, "Vehicle.Speed"), None);
 }
 
@@ -47,14 +62,34 @@ fn invalid_writes_are_refused_and_change_nothing() {
     let broker = broker();
     let all = Permissions::allow_all();
     let speed = id(&broker, "Vehicle.Speed");
-    broker.publish(&all, &[(speed, Some(Value::Float(50.0)))]).unwrap();
-    let wrong_type = broker.publish(&all, &[(speed, Some(Value::Int32(5)))]).unwrap_err();
-    assert!(matches!(wrong_type, BrokerError::InvalidValue(ValueError::WrongType { .. })), "{wrong_type}");
-    let out_of_range = broker.publish(&all, &[(speed, Some(Value::Float(999.0)))]).unwrap_err();
-    assert!(out_of_range.to_string().contains("out of range for \"Vehicle.Speed\""), "{out_of_range}");
+    broker
+        .publish(&all, &[(speed, Some(Value::Float(50.0)))])
+        .unwrap();
+    let wrong_type = broker
+        .publish(&all, &[(speed, Some(Value::Int32(5)))])
+        .unwrap_err();
+    assert!(
+        matches!(
+            wrong_type,
+            BrokerError::InvalidValue(ValueError::WrongType { .. })
+        ),
+        "{wrong_type}"
+    );
+    let out_of_range = broker
+        .publish(&all, &[(speed, Some(Value::Float(999.0)))])
+        .unwrap_err();
+    assert!(
+        out_of_range
+            .to_string()
+            .contains("out of range for \"Vehicle.Speed\""),
+        "{out_of_range}"
+    );
     // A batch with one bad entry changes none of its entries.
     let vin = id(&broker, "Vehicle.VehicleIdentification.VIN");
-    let batch = [(vin, Some(Value::String("X".into()))), (speed, Some(Value::Float(-1.0)))];
+    let batch = [
+        (vin, Some(Value::String("X".into()))),
+        (speed, Some(Value::Float(-1.0))),
+    ];
     assert!(broker.publish(&all, &batch).is_err());
     assert_eq!(current(&broker, "Vehicle.Speed"), Some(Value::Float(50.0)));
     assert_eq!(current(&broker, "Vehicle.VehicleIdentification.VIN"), None);
@@ -64,12 +99,21 @@ fn invalid_writes_are_refused_and_change_nothing() {
 fn targets_only_for_actuators() {
     let broker = broker();
     let all = Permissions::allow_all();
-    let error = broker.set_targets(&all, &[(id(&broker, "Vehicle.Speed"), Value::Float(1.0))]).unwrap_err();
-    assert_eq!(error.to_string(), "\"Vehicle.Speed\" is a sensor, not an actuator: it has no target value");
+    let error = broker
+        .set_targets(&all, &[(id(&broker, "Vehicle.Speed"), Value::Float(1.0))])
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "\"Vehicle.Speed\" is a sensor, not an actuator: it has no target value"
+    );
     let light = id(&broker, "Vehicle.Cabin.Light");
-    let error = broker.set_targets(&all, &[(light, Value::String("DIM".into()))]).unwrap_err();
+    let error = broker
+        .set_targets(&all, &[(light, Value::String("DIM".into()))])
+        .unwrap_err();
     assert!(error.to_string().contains("not allowed"), "{error}");
-    broker.set_targets(&all, &[(light, Value::String("ON".into()))]).unwrap();
+    broker
+        .set_targets(&all, &[(light, Value::String("ON".into()))])
+        .unwrap();
     let target = broker.get(&all, &[light], Field::Target).unwrap();
     assert_eq!(target[0].value, Some(Value::String("ON".into())));
 }
@@ -79,12 +123,28 @@ async fn subscribers_get_initial_values_then_changes() {
     let broker = broker();
     let all = Permissions::allow_all();
     let ids = broker.resolve_pattern("Vehicle.Cabin").unwrap();
-    let mut subscription = broker.subscribe(&all, &ids, Field::Current, 8, true).unwrap();
-    let Some(SubscriptionEvent::Changes(initial)) = subscription.next().await else { panic!("no initial event") };
+    let mut subscription = broker
+        .subscribe(&all, &ids, Field::Current, 8, true)
+        .unwrap();
+    let Some(SubscriptionEvent::Changes(initial)) = subscription.next().await else {
+        panic!("no initial event")
+    };
     assert_eq!(initial.len(), 2);
-    broker.publish(&all, &[(id(&broker, "Vehicle.Speed"), Some(Value::Float(3.0)))]).unwrap();
-    broker.publish(&all, &[(id(&broker, "Vehicle.Cabin.Fan"), Some(Value::Uint32(3)))]).unwrap();
-    let Some(SubscriptionEvent::Changes(changes)) = subscription.next().await else { panic!("no change") };
+    broker
+        .publish(
+            &all,
+            &[(id(&broker, "Vehicle.Speed"), Some(Value::Float(3.0)))],
+        )
+        .unwrap();
+    broker
+        .publish(
+            &all,
+            &[(id(&broker, "Vehicle.Cabin.Fan"), Some(Value::Uint32(3)))],
+        )
+        .unwrap();
+    let Some(SubscriptionEvent::Changes(changes)) = subscription.next().await else {
+        panic!("no change")
+    };
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].datapoint.value, Some(Value::Uint32(3)));
 }
@@ -94,14 +154,25 @@ async fn slow_subscriber_is_disconnected_without_blocking_others() {
     let broker = broker();
     let all = Permissions::allow_all();
     let speed = id(&broker, "Vehicle.Speed");
-    let mut slow = broker.subscribe(&all, &[speed], Field::Current, 2, false).unwrap();
-    let mut fast = broker.subscribe(&all, &[speed], Field::Current, 100, false).unwrap();
+    let mut slow = broker
+        .subscribe(&all, &[speed], Field::Current, 2, false)
+        .unwrap();
+    let mut fast = broker
+        .subscribe(&all, &[speed], Field::Current, 100, false)
+        .unwrap();
     for i in 0..10 {
-        broker.publish(&all, &[(speed, Some(Value::Float(i as f32)))]).unwrap();
-        let Some(SubscriptionEvent::Changes(changes)) = fast.next().await else { panic!("fast subscriber starved") };
+        broker
+            .publish(&all, &[(speed, Some(Value::Float(i as f32)))])
+            .unwrap();
+        let Some(SubscriptionEvent::Changes(changes)) = fast.next().await else {
+            panic!("fast subscriber starved")
+        };
         assert_eq!(changes[0].datapoint.value, Some(Value::Float(i as f32)));
     }
-    assert_eq!(slow.next().await, Some(SubscriptionEvent::Lagged { dropped: 1 }));
+    assert_eq!(
+        slow.next().await,
+        Some(SubscriptionEvent::Lagged { dropped: 1 })
+    );
     assert_eq!(slow.next().await, None);
     assert_eq!(broker.subscription_count(), 1);
 }
@@ -111,22 +182,38 @@ async fn actuation_goes_to_the_claiming_provider() {
     let broker = broker();
     let all = Permissions::allow_all();
     let light = id(&broker, "Vehicle.Cabin.Light");
-    let error = broker.actuate(&all, &[(light, Value::String("ON".into()))]).unwrap_err();
+    let error = broker
+        .actuate(&all, &[(light, Value::String("ON".into()))])
+        .unwrap_err();
     assert!(matches!(error, BrokerError::NoProvider { .. }), "{error}");
-    assert_eq!(error.to_string(), format!("provider for \"Vehicle.Cabin.Light\" (id {}) does not exist", light.0));
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "provider for \"Vehicle.Cabin.Light\" (id {}) does not exist",
+            light.0
+        )
+    );
 
     let mut provider = broker.open_provider();
     provider.claim(&all, &[light]).unwrap();
     let rival = broker.open_provider();
     let error = rival.claim(&all, &[light]).unwrap_err();
-    assert!(matches!(error, BrokerError::AlreadyClaimed { .. }), "{error}");
+    assert!(
+        matches!(error, BrokerError::AlreadyClaimed { .. }),
+        "{error}"
+    );
 
-    broker.actuate(&all, &[(light, Value::String("ON".into()))]).unwrap();
+    broker
+        .actuate(&all, &[(light, Value::String("ON".into()))])
+        .unwrap();
     let request = provider.next().await.unwrap();
     assert_eq!(request.targets, vec![(light, Value::String("ON".into()))]);
 
     drop(provider);
-    assert!(matches!(broker.actuate(&all, &[(light, Value::String("OFF".into()))]), Err(BrokerError::NoProvider { .. })));
+    assert!(matches!(
+        broker.actuate(&all, &[(light, Value::String("OFF".into()))]),
+        Err(BrokerError::NoProvider { .. })
+    ));
     rival.claim(&all, &[light]).unwrap();
 }
 
@@ -136,10 +223,18 @@ fn permissions_are_enforced_per_access() {
     let reader = Permissions::none().with_read(PathPattern::parse("Vehicle.Speed").unwrap());
     let speed = id(&broker, "Vehicle.Speed");
     assert!(broker.get(&reader, &[speed], Field::Current).is_ok());
-    let error = broker.publish(&reader, &[(speed, Some(Value::Float(1.0)))]).unwrap_err();
-    assert_eq!(error.to_string(), "permission denied: no provide access to \"Vehicle.Speed\"");
+    let error = broker
+        .publish(&reader, &[(speed, Some(Value::Float(1.0)))])
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "permission denied: no provide access to \"Vehicle.Speed\""
+    );
     let light = id(&broker, "Vehicle.Cabin.Light");
-    assert!(matches!(broker.get(&reader, &[light], Field::Current), Err(BrokerError::PermissionDenied { .. })));
+    assert!(matches!(
+        broker.get(&reader, &[light], Field::Current),
+        Err(BrokerError::PermissionDenied { .. })
+    ));
 }
 
 /// A store that records saves and can be told to fail.
@@ -167,17 +262,41 @@ fn durable_fields_are_saved_and_restored() {
     let store = Arc::new(RecordingStore::default());
     let broker = broker_with(Some(store.clone()));
     let all = Permissions::allow_all();
-    broker.publish(&all, &[(id(&broker, "Vehicle.VehicleIdentification.VIN"), Some(Value::String("JN1".into())))]).unwrap();
-    broker.publish(&all, &[(id(&broker, "Vehicle.Speed"), Some(Value::Float(9.0)))]).unwrap();
-    broker.set_targets(&all, &[(id(&broker, "Vehicle.Cabin.Fan"), Value::Uint32(4))]).unwrap();
+    broker
+        .publish(
+            &all,
+            &[(
+                id(&broker, "Vehicle.VehicleIdentification.VIN"),
+                Some(Value::String("JN1".into())),
+            )],
+        )
+        .unwrap();
+    broker
+        .publish(
+            &all,
+            &[(id(&broker, "Vehicle.Speed"), Some(Value::Float(9.0)))],
+        )
+        .unwrap();
+    broker
+        .set_targets(
+            &all,
+            &[(id(&broker, "Vehicle.Cabin.Fan"), Value::Uint32(4))],
+        )
+        .unwrap();
     // Sensors are not durable unless opted in.
     assert_eq!(store.saved.lock().unwrap().len(), 2);
 
     let restarted = broker_with(Some(store.clone()));
-    assert_eq!(current(&restarted, "Vehicle.VehicleIdentification.VIN"), Some(Value::String("JN1".into())));
+    assert_eq!(
+        current(&restarted, "Vehicle.VehicleIdentification.VIN"),
+        Some(Value::String("JN1".into()))
+    );
     assert_eq!(current(&restarted, "Vehicle.Speed"), None);
     let fan = id(&restarted, "Vehicle.Cabin.Fan");
-    assert_eq!(restarted.get(&all, &[fan], Field::Target).unwrap()[0].value, Some(Value::Uint32(4)));
+    assert_eq!(
+        restarted.get(&all, &[fan], Field::Target).unwrap()[0].value,
+        Some(Value::Uint32(4))
+    );
 }
 
 #[test]
@@ -186,9 +305,16 @@ fn failed_save_changes_nothing() {
     let broker = broker_with(Some(store.clone()));
     let all = Permissions::allow_all();
     let vin = id(&broker, "Vehicle.VehicleIdentification.VIN");
-    broker.publish(&all, &[(vin, Some(Value::String("A".into())))]).unwrap();
+    broker
+        .publish(&all, &[(vin, Some(Value::String("A".into())))])
+        .unwrap();
     *store.fail.lock().unwrap() = true;
-    let error = broker.publish(&all, &[(vin, Some(Value::String("B".into())))]).unwrap_err();
+    let error = broker
+        .publish(&all, &[(vin, Some(Value::String("B".into())))])
+        .unwrap_err();
     assert!(matches!(error, BrokerError::Storage(_)), "{error}");
-    assert_eq!(current(&broker, "Vehicle.VehicleIdentification.VIN"), Some(Value::String("A".into())));
+    assert_eq!(
+        current(&broker, "Vehicle.VehicleIdentification.VIN"),
+        Some(Value::String("A".into()))
+    );
 }

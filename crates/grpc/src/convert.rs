@@ -42,7 +42,9 @@ pub fn datatype_code(datatype: DataType) -> i32 {
 
 /// The datatype with the protocol's numeric `code`.
 pub fn datatype_from_code(code: i32) -> Option<DataType> {
-    DataType::ALL.into_iter().find(|datatype| datatype_code(*datatype) == code)
+    DataType::ALL
+        .into_iter()
+        .find(|datatype| datatype_code(*datatype) == code)
 }
 
 /// The entry type with the protocol's numeric `code`.
@@ -249,19 +251,33 @@ pub(crate) fn metadata_to_v1(leaf: &Leaf) -> v1::Metadata {
             DataType::Float | DataType::Double => Type::FloatingPoint(v1::ValueRestrictionFloat {
                 min: real(&leaf.min),
                 max: real(&leaf.max),
-                allowed_values: leaf.allowed.iter().filter_map(|v| real(&Some(v.clone()))).collect(),
+                allowed_values: leaf
+                    .allowed
+                    .iter()
+                    .filter_map(|v| real(&Some(v.clone())))
+                    .collect(),
             }),
             DataType::Uint8 | DataType::Uint16 | DataType::Uint32 | DataType::Uint64 => {
                 Type::Unsigned(v1::ValueRestrictionUint {
                     min: integer(&leaf.min).map(|x| x as u64),
                     max: integer(&leaf.max).map(|x| x as u64),
-                    allowed_values: leaf.allowed.iter().filter_map(|v| integer(&Some(v.clone()))).map(|x| x as u64).collect(),
+                    allowed_values: leaf
+                        .allowed
+                        .iter()
+                        .filter_map(|v| integer(&Some(v.clone())))
+                        .map(|x| x as u64)
+                        .collect(),
                 })
             }
             _ => Type::Signed(v1::ValueRestrictionInt {
                 min: integer(&leaf.min).map(|x| x as i64),
                 max: integer(&leaf.max).map(|x| x as i64),
-                allowed_values: leaf.allowed.iter().filter_map(|v| integer(&Some(v.clone()))).map(|x| x as i64).collect(),
+                allowed_values: leaf
+                    .allowed
+                    .iter()
+                    .filter_map(|v| integer(&Some(v.clone())))
+                    .map(|x| x as i64)
+                    .collect(),
             }),
         };
         v1::ValueRestriction { r#type: Some(kind) }
@@ -286,7 +302,9 @@ pub(crate) fn metadata_to_v1(leaf: &Leaf) -> v1::Metadata {
 pub(crate) fn status_of(error: &BrokerError) -> Status {
     let code = match error {
         BrokerError::NotFound { .. } | BrokerError::UnknownId { .. } => Code::NotFound,
-        BrokerError::NoProvider { .. } | BrokerError::ProviderOverloaded { .. } => Code::Unavailable,
+        BrokerError::NoProvider { .. } | BrokerError::ProviderOverloaded { .. } => {
+            Code::Unavailable
+        }
         BrokerError::AlreadyClaimed { .. } => Code::AlreadyExists,
         BrokerError::PermissionDenied { .. } => Code::PermissionDenied,
         BrokerError::PermissionExpired => Code::Unauthenticated,
@@ -312,12 +330,20 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 pub(crate) fn v1_error_of(error: &BrokerError) -> v1::Error {
     let (code, reason) = match error {
         BrokerError::NotFound { .. } | BrokerError::UnknownId { .. } => (404, "not_found"),
-        BrokerError::InvalidValue(tomoe_vss::ValueError::WrongType { .. }) => (400, "type mismatch"),
-        BrokerError::InvalidValue(tomoe_vss::ValueError::OutOfRange { .. }) => (400, "value out of min/max bounds"),
-        BrokerError::InvalidValue(tomoe_vss::ValueError::NotAllowed { .. }) => (400, "value out of allowed bounds"),
+        BrokerError::InvalidValue(tomoe_vss::ValueError::WrongType { .. }) => {
+            (400, "type mismatch")
+        }
+        BrokerError::InvalidValue(tomoe_vss::ValueError::OutOfRange { .. }) => {
+            (400, "value out of min/max bounds")
+        }
+        BrokerError::InvalidValue(tomoe_vss::ValueError::NotAllowed { .. }) => {
+            (400, "value out of allowed bounds")
+        }
         BrokerError::PermissionDenied { .. } => (403, "forbidden"),
         BrokerError::PermissionExpired => (401, "unauthorized"),
-        BrokerError::NoProvider { .. } | BrokerError::ProviderOverloaded { .. } => (503, "unavailable"),
+        BrokerError::NoProvider { .. } | BrokerError::ProviderOverloaded { .. } => {
+            (503, "unavailable")
+        }
         BrokerError::Storage(_) => (500, "internal_error"),
         _ => (400, "bad_request"),
     };
@@ -355,11 +381,19 @@ mod tests {
 
     #[test]
     fn errors_map_to_kuksa_codes() {
-        let not_found = BrokerError::NotFound { path: "Vehicle.Nope".into() };
+        let not_found = BrokerError::NotFound {
+            path: "Vehicle.Nope".into(),
+        };
         assert_eq!(status_of(&not_found).code(), Code::NotFound);
         assert_eq!(v1_error_of(&not_found).code, 404);
-        let no_provider = BrokerError::NoProvider { path: "Vehicle.X".into(), id: 1 };
+        let no_provider = BrokerError::NoProvider {
+            path: "Vehicle.X".into(),
+            id: 1,
+        };
         assert_eq!(status_of(&no_provider).code(), Code::Unavailable);
-        assert_eq!(status_of(&BrokerError::PermissionExpired).code(), Code::Unauthenticated);
+        assert_eq!(
+            status_of(&BrokerError::PermissionExpired).code(),
+            Code::Unauthenticated
+        );
     }
 }

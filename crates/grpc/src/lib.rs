@@ -100,8 +100,12 @@ pub async fn serve(
     let v1_service = v1::V1Service::new(broker.clone(), authorizer.clone());
     let v2_service = v2::V2Service::new(broker, authorizer);
     builder
-        .add_service(kuksa_rust_sdk::v1_proto::val_server::ValServer::new(v1_service))
-        .add_service(kuksa_rust_sdk::v2_proto::val_server::ValServer::new(v2_service))
+        .add_service(kuksa_rust_sdk::v1_proto::val_server::ValServer::new(
+            v1_service,
+        ))
+        .add_service(kuksa_rust_sdk::v2_proto::val_server::ValServer::new(
+            v2_service,
+        ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await
         .map_err(ServeError::Transport)
@@ -118,11 +122,18 @@ impl Authorizer {
             Authorization::Jwt(verifier) => {
                 let header = metadata
                     .get("authorization")
-                    .ok_or_else(|| Status::unauthenticated(tomoe_auth::AuthError::MissingToken.to_string()))?
+                    .ok_or_else(|| {
+                        Status::unauthenticated(tomoe_auth::AuthError::MissingToken.to_string())
+                    })?
                     .to_str()
-                    .map_err(|_| Status::unauthenticated(tomoe_auth::AuthError::MalformedHeader.to_string()))?;
-                let token = tomoe_auth::bearer_token(header).map_err(|e| Status::unauthenticated(e.to_string()))?;
-                verifier.verify(token).map_err(|e| Status::unauthenticated(e.to_string()))
+                    .map_err(|_| {
+                        Status::unauthenticated(tomoe_auth::AuthError::MalformedHeader.to_string())
+                    })?;
+                let token = tomoe_auth::bearer_token(header)
+                    .map_err(|e| Status::unauthenticated(e.to_string()))?;
+                verifier
+                    .verify(token)
+                    .map_err(|e| Status::unauthenticated(e.to_string()))
             }
         }
     }

@@ -33,16 +33,38 @@ impl Parts {
     fn of(view: i32, fields: &[i32]) -> Parts {
         use proto::{Field as F, View as V};
         let mut parts = match V::try_from(view).unwrap_or(V::Unspecified) {
-            V::Unspecified if fields.is_empty() => Parts { value: true, ..Parts::default() },
+            V::Unspecified if fields.is_empty() => Parts {
+                value: true,
+                ..Parts::default()
+            },
             V::Unspecified | V::Fields => Parts::default(),
-            V::CurrentValue => Parts { value: true, ..Parts::default() },
-            V::TargetValue => Parts { target: true, ..Parts::default() },
-            V::Metadata => Parts { metadata: true, ..Parts::default() },
-            V::All => Parts { value: true, target: true, metadata: true },
+            V::CurrentValue => Parts {
+                value: true,
+                ..Parts::default()
+            },
+            V::TargetValue => Parts {
+                target: true,
+                ..Parts::default()
+            },
+            V::Metadata => Parts {
+                metadata: true,
+                ..Parts::default()
+            },
+            V::All => Parts {
+                value: true,
+                target: true,
+                metadata: true,
+            },
         };
         for field in fields {
             match F::try_from(*field) {
-                Ok(F::Unspecified) => parts = Parts { value: true, target: true, metadata: true },
+                Ok(F::Unspecified) => {
+                    parts = Parts {
+                        value: true,
+                        target: true,
+                        metadata: true,
+                    }
+                }
                 Ok(F::Value) => parts.value = true,
                 Ok(F::ActuatorTarget) => parts.target = true,
                 Ok(F::Path) | Err(_) => {}
@@ -59,15 +81,26 @@ impl V1Service {
     }
 
     /// The data entries for one `EntryRequest`.
-    fn entries(&self, permissions: &Permissions, request: &proto::EntryRequest) -> Result<Vec<proto::DataEntry>, BrokerError> {
+    fn entries(
+        &self,
+        permissions: &Permissions,
+        request: &proto::EntryRequest,
+    ) -> Result<Vec<proto::DataEntry>, BrokerError> {
         let parts = Parts::of(request.view, &request.fields);
         let ids = self.broker.resolve_pattern(&request.path)?;
-        let values = if parts.value { Some(self.broker.get(permissions, &ids, Field::Current)?) } else { None };
+        let values = if parts.value {
+            Some(self.broker.get(permissions, &ids, Field::Current)?)
+        } else {
+            None
+        };
         let mut entries = Vec::with_capacity(ids.len());
         for (index, id) in ids.iter().enumerate() {
             let leaf = self.broker.leaf(*id)?;
             let target = if parts.target && leaf.is_actuator() {
-                self.broker.get(permissions, &[*id], Field::Target)?.first().map(datapoint_to_v1)
+                self.broker
+                    .get(permissions, &[*id], Field::Target)?
+                    .first()
+                    .map(datapoint_to_v1)
             } else {
                 None
             };
@@ -82,8 +115,14 @@ impl V1Service {
     }
 
     /// Applies one `EntryUpdate`; the outer error aborts the whole request.
-    fn update(&self, permissions: &Permissions, update: proto::EntryUpdate) -> Result<Result<(), (String, BrokerError)>, Status> {
-        let entry = update.entry.ok_or_else(|| Status::invalid_argument("entry is required in every update"))?;
+    fn update(
+        &self,
+        permissions: &Permissions,
+        update: proto::EntryUpdate,
+    ) -> Result<Result<(), (String, BrokerError)>, Status> {
+        let entry = update
+            .entry
+            .ok_or_else(|| Status::invalid_argument("entry is required in every update"))?;
         if entry.path.is_empty() {
             return Err(Status::invalid_argument("path is required in every update"));
         }
@@ -105,7 +144,10 @@ impl V1Service {
         if parts.metadata {
             return Ok(Err((
                 path.clone(),
-                BrokerError::PermissionDenied { path, access: tomoe_broker::Access::Provide },
+                BrokerError::PermissionDenied {
+                    path,
+                    access: tomoe_broker::Access::Provide,
+                },
             )));
         }
         let outcome = (|| {
@@ -114,7 +156,11 @@ impl V1Service {
                 self.broker.publish(permissions, &[(leaf, value)])?;
             }
             if parts.target {
-                match entry.actuator_target.and_then(|dp| dp.value).map(value_from_v1) {
+                match entry
+                    .actuator_target
+                    .and_then(|dp| dp.value)
+                    .map(value_from_v1)
+                {
                     Some(value) => self.broker.set_targets(permissions, &[(leaf, value)])?,
                     None => return Err(BrokerError::Empty),
                 }
@@ -124,7 +170,11 @@ impl V1Service {
         Ok(outcome.map_err(|error| (path, error)))
     }
 
-    fn apply_updates(&self, permissions: &Permissions, updates: Vec<proto::EntryUpdate>) -> Result<Vec<proto::DataEntryError>, Status> {
+    fn apply_updates(
+        &self,
+        permissions: &Permissions,
+        updates: Vec<proto::EntryUpdate>,
+    ) -> Result<Vec<proto::DataEntryError>, Status> {
         let mut errors = Vec::new();
         for update in updates {
             if let Err((path, error)) = self.update(permissions, update)? {
@@ -140,7 +190,10 @@ impl V1Service {
 
 #[tonic::async_trait]
 impl proto::val_server::Val for V1Service {
-    async fn get(&self, request: Request<proto::GetRequest>) -> Result<Response<proto::GetResponse>, Status> {
+    async fn get(
+        &self,
+        request: Request<proto::GetRequest>,
+    ) -> Result<Response<proto::GetResponse>, Status> {
         let permissions = self.authorizer.permissions(request.metadata())?;
         let request = request.into_inner();
         if request.entries.is_empty() {
@@ -158,10 +211,17 @@ impl proto::val_server::Val for V1Service {
             }
         }
         let error = errors.first().and_then(|e| e.error.clone());
-        Ok(Response::new(proto::GetResponse { entries, errors, error }))
+        Ok(Response::new(proto::GetResponse {
+            entries,
+            errors,
+            error,
+        }))
     }
 
-    async fn set(&self, request: Request<proto::SetRequest>) -> Result<Response<proto::SetResponse>, Status> {
+    async fn set(
+        &self,
+        request: Request<proto::SetRequest>,
+    ) -> Result<Response<proto::SetResponse>, Status> {
         let permissions = self.authorizer.permissions(request.metadata())?;
         let updates = request.into_inner().updates;
         if updates.is_empty() {
@@ -212,18 +272,26 @@ impl proto::val_server::Val for V1Service {
         let permissions = self.authorizer.permissions(request.metadata())?;
         let request = request.into_inner();
         if request.entries.is_empty() {
-            return Err(Status::invalid_argument("subscription request must contain at least one entry"));
+            return Err(Status::invalid_argument(
+                "subscription request must contain at least one entry",
+            ));
         }
         let mut current: Vec<LeafId> = Vec::new();
         let mut target: Vec<LeafId> = Vec::new();
         for entry in &request.entries {
             let parts = Parts::of(entry.view, &entry.fields);
-            let ids = self.broker.resolve_pattern(&entry.path).map_err(|e| status_of(&e))?;
+            let ids = self
+                .broker
+                .resolve_pattern(&entry.path)
+                .map_err(|e| status_of(&e))?;
             if parts.value || parts.metadata {
                 current.extend(&ids);
             }
             if parts.target {
-                target.extend(ids.iter().filter(|id| self.broker.leaf(**id).is_ok_and(|l| l.is_actuator())));
+                target.extend(
+                    ids.iter()
+                        .filter(|id| self.broker.leaf(**id).is_ok_and(|l| l.is_actuator())),
+                );
             }
         }
         let mut streams: Vec<BoxStream<proto::SubscribeResponse>> = Vec::new();
@@ -272,7 +340,9 @@ impl proto::val_server::Val for V1Service {
         if streams.is_empty() {
             return Err(Status::invalid_argument("no valid path specified"));
         }
-        Ok(Response::new(Box::pin(futures::stream::select_all(streams))))
+        Ok(Response::new(Box::pin(futures::stream::select_all(
+            streams,
+        ))))
     }
 
     async fn get_server_info(
@@ -294,9 +364,34 @@ mod tests {
     #[test]
     fn parts_follow_view_and_fields() {
         use proto::{Field as F, View as V};
-        assert_eq!(Parts::of(V::Unspecified as i32, &[]), Parts { value: true, ..Parts::default() });
-        assert_eq!(Parts::of(V::TargetValue as i32, &[F::ActuatorTarget as i32]), Parts { target: true, ..Parts::default() });
-        assert_eq!(Parts::of(V::Metadata as i32, &[F::MetadataDataType as i32]), Parts { metadata: true, ..Parts::default() });
-        assert_eq!(Parts::of(V::All as i32, &[]), Parts { value: true, target: true, metadata: true });
+        assert_eq!(
+            Parts::of(V::Unspecified as i32, &[]),
+            Parts {
+                value: true,
+                ..Parts::default()
+            }
+        );
+        assert_eq!(
+            Parts::of(V::TargetValue as i32, &[F::ActuatorTarget as i32]),
+            Parts {
+                target: true,
+                ..Parts::default()
+            }
+        );
+        assert_eq!(
+            Parts::of(V::Metadata as i32, &[F::MetadataDataType as i32]),
+            Parts {
+                metadata: true,
+                ..Parts::default()
+            }
+        );
+        assert_eq!(
+            Parts::of(V::All as i32, &[]),
+            Parts {
+                value: true,
+                target: true,
+                metadata: true
+            }
+        );
     }
 }

@@ -31,9 +31,15 @@ impl V2Service {
 
     fn resolve(&self, signal_id: Option<proto::SignalId>) -> Result<LeafId, Status> {
         match signal_id.and_then(|s| s.signal) {
-            None => Err(Status::invalid_argument("no signal id provided: set either path or id")),
-            Some(proto::signal_id::Signal::Path(path)) => self.broker.resolve_path(&path).map_err(|e| status_of(&e)),
-            Some(proto::signal_id::Signal::Id(id)) => self.broker.resolve_id(id.into()).map_err(|e| status_of(&e)),
+            None => Err(Status::invalid_argument(
+                "no signal id provided: set either path or id",
+            )),
+            Some(proto::signal_id::Signal::Path(path)) => {
+                self.broker.resolve_path(&path).map_err(|e| status_of(&e))
+            }
+            Some(proto::signal_id::Signal::Id(id)) => {
+                self.broker.resolve_id(id.into()).map_err(|e| status_of(&e))
+            }
         }
     }
 
@@ -95,7 +101,10 @@ impl V2Service {
 }
 
 fn path_key(broker: &Broker, leaf: LeafId) -> String {
-    broker.leaf(leaf).map(|l| l.path.clone()).unwrap_or_default()
+    broker
+        .leaf(leaf)
+        .map(|l| l.path.clone())
+        .unwrap_or_default()
 }
 
 fn id_key(_: &Broker, leaf: LeafId) -> i32 {
@@ -110,7 +119,10 @@ impl proto::val_server::Val for V2Service {
     ) -> Result<Response<proto::GetValueResponse>, Status> {
         let permissions = self.authorizer.permissions(request.metadata())?;
         let leaf = self.resolve(request.into_inner().signal_id)?;
-        let datapoints = self.broker.get(&permissions, &[leaf], Field::Current).map_err(|e| status_of(&e))?;
+        let datapoints = self
+            .broker
+            .get(&permissions, &[leaf], Field::Current)
+            .map_err(|e| status_of(&e))?;
         Ok(Response::new(proto::GetValueResponse {
             data_point: datapoints.first().map(datapoint_to_v2),
         }))
@@ -127,7 +139,10 @@ impl proto::val_server::Val for V2Service {
             .into_iter()
             .map(|id| self.resolve(Some(id)))
             .collect::<Result<Vec<_>, _>>()?;
-        let datapoints = self.broker.get(&permissions, &ids, Field::Current).map_err(|e| status_of(&e))?;
+        let datapoints = self
+            .broker
+            .get(&permissions, &ids, Field::Current)
+            .map_err(|e| status_of(&e))?;
         Ok(Response::new(proto::GetValuesResponse {
             data_points: datapoints.iter().map(datapoint_to_v2).collect(),
         }))
@@ -146,11 +161,19 @@ impl proto::val_server::Val for V2Service {
         }
         let mut ids = Vec::new();
         for path in &request.signal_paths {
-            ids.extend(self.broker.resolve_pattern(path).map_err(|e| status_of(&e))?);
+            ids.extend(
+                self.broker
+                    .resolve_pattern(path)
+                    .map_err(|e| status_of(&e))?,
+            );
         }
-        let stream = self.subscription_stream(&permissions, &ids, request.buffer_size, path_key, |entries| {
-            proto::SubscribeResponse { entries }
-        })?;
+        let stream = self.subscription_stream(
+            &permissions,
+            &ids,
+            request.buffer_size,
+            path_key,
+            |entries| proto::SubscribeResponse { entries },
+        )?;
         Ok(Response::new(stream))
     }
 
@@ -168,11 +191,16 @@ impl proto::val_server::Val for V2Service {
         let ids = request
             .signal_ids
             .iter()
-            .map(|id| self.broker.resolve_id((*id).into()).map_err(|e| status_of(&e)))
+            .map(|id| {
+                self.broker
+                    .resolve_id((*id).into())
+                    .map_err(|e| status_of(&e))
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let stream = self.subscription_stream(&permissions, &ids, request.buffer_size, id_key, |entries| {
-            proto::SubscribeByIdResponse { entries }
-        })?;
+        let stream =
+            self.subscription_stream(&permissions, &ids, request.buffer_size, id_key, |entries| {
+                proto::SubscribeByIdResponse { entries }
+            })?;
         Ok(Response::new(stream))
     }
 
@@ -182,7 +210,9 @@ impl proto::val_server::Val for V2Service {
     ) -> Result<Response<proto::ActuateResponse>, Status> {
         let permissions = self.authorizer.permissions(request.metadata())?;
         let target = self.actuation(request.into_inner())?;
-        self.broker.actuate(&permissions, &[target]).map_err(|e| status_of(&e))?;
+        self.broker
+            .actuate(&permissions, &[target])
+            .map_err(|e| status_of(&e))?;
         Ok(Response::new(proto::ActuateResponse {}))
     }
 
@@ -194,7 +224,9 @@ impl proto::val_server::Val for V2Service {
         let mut stream = request.into_inner();
         while let Some(message) = stream.next().await {
             let target = self.actuation(message?)?;
-            self.broker.actuate(&permissions, &[target]).map_err(|e| status_of(&e))?;
+            self.broker
+                .actuate(&permissions, &[target])
+                .map_err(|e| status_of(&e))?;
         }
         Ok(Response::new(proto::ActuateResponse {}))
     }
@@ -210,7 +242,9 @@ impl proto::val_server::Val for V2Service {
             .into_iter()
             .map(|r| self.actuation(r))
             .collect::<Result<Vec<_>, _>>()?;
-        self.broker.actuate(&permissions, &targets).map_err(|e| status_of(&e))?;
+        self.broker
+            .actuate(&permissions, &targets)
+            .map_err(|e| status_of(&e))?;
         Ok(Response::new(proto::BatchActuateResponse {}))
     }
 
@@ -224,7 +258,10 @@ impl proto::val_server::Val for V2Service {
             "" | "\"\"" => "**",
             other => other,
         };
-        let ids = self.broker.resolve_pattern(pattern).map_err(|e| status_of(&e))?;
+        let ids = self
+            .broker
+            .resolve_pattern(pattern)
+            .map_err(|e| status_of(&e))?;
         let metadata = ids
             .iter()
             .filter_map(|id| self.broker.leaf(*id).ok())
@@ -244,7 +281,9 @@ impl proto::val_server::Val for V2Service {
             .data_point
             .ok_or_else(|| Status::invalid_argument("no data_point provided"))?;
         let value = datapoint.value.and_then(value_from_v2);
-        self.broker.publish(&permissions, &[(leaf, value)]).map_err(|e| status_of(&e))?;
+        self.broker
+            .publish(&permissions, &[(leaf, value)])
+            .map_err(|e| status_of(&e))?;
         Ok(Response::new(proto::PublishValueResponse {}))
     }
 
@@ -343,8 +382,15 @@ impl ProviderSession {
 
     /// Handles one inbound message; returns the reply to send, if any, or the status
     /// that ends the stream.
-    fn handle(&mut self, message: proto::OpenProviderStreamRequest) -> Result<Option<proto::OpenProviderStreamResponse>, Status> {
-        let reply = |action| Ok(Some(proto::OpenProviderStreamResponse { action: Some(action) }));
+    fn handle(
+        &mut self,
+        message: proto::OpenProviderStreamRequest,
+    ) -> Result<Option<proto::OpenProviderStreamResponse>, Status> {
+        let reply = |action| {
+            Ok(Some(proto::OpenProviderStreamResponse {
+                action: Some(action),
+            }))
+        };
         match message.action {
             Some(InboundAction::ProvideActuationRequest(request)) => {
                 let ids = request
@@ -352,19 +398,30 @@ impl ProviderSession {
                     .into_iter()
                     .map(|id| self.resolve(id))
                     .collect::<Result<Vec<_>, _>>()?;
-                let provider = self.actuation.get_or_insert_with(|| self.broker.open_provider());
-                provider.claim(&self.permissions, &ids).map_err(|e| status_of(&e))?;
-                reply(OutboundAction::ProvideActuationResponse(proto::ProvideActuationResponse {}))
+                let provider = self
+                    .actuation
+                    .get_or_insert_with(|| self.broker.open_provider());
+                provider
+                    .claim(&self.permissions, &ids)
+                    .map_err(|e| status_of(&e))?;
+                reply(OutboundAction::ProvideActuationResponse(
+                    proto::ProvideActuationResponse {},
+                ))
             }
             Some(InboundAction::ProvideSignalRequest(request)) => {
                 for id in request.signals_sample_intervals.keys() {
-                    let leaf = self.broker.resolve_id((*id).into()).map_err(|e| status_of(&e))?;
+                    let leaf = self
+                        .broker
+                        .resolve_id((*id).into())
+                        .map_err(|e| status_of(&e))?;
                     let path = &self.broker.leaf(leaf).map_err(|e| status_of(&e))?.path;
                     self.permissions
                         .check(tomoe_broker::Access::Provide, path)
                         .map_err(|e| status_of(&e))?;
                 }
-                reply(OutboundAction::ProvideSignalResponse(proto::ProvideSignalResponse {}))
+                reply(OutboundAction::ProvideSignalResponse(
+                    proto::ProvideSignalResponse {},
+                ))
             }
             Some(InboundAction::PublishValuesRequest(request)) => {
                 let mut status = HashMap::new();
@@ -393,14 +450,19 @@ impl ProviderSession {
                 if status.is_empty() {
                     Ok(None)
                 } else {
-                    reply(OutboundAction::PublishValuesResponse(proto::PublishValuesResponse {
-                        request_id: request.request_id,
-                        status,
-                    }))
+                    reply(OutboundAction::PublishValuesResponse(
+                        proto::PublishValuesResponse {
+                            request_id: request.request_id,
+                            status,
+                        },
+                    ))
                 }
             }
             Some(InboundAction::BatchActuateStreamResponse(response)) => {
-                if let Some(error) = response.error.filter(|e| e.code != proto::ErrorCode::Ok as i32) {
+                if let Some(error) = response
+                    .error
+                    .filter(|e| e.code != proto::ErrorCode::Ok as i32)
+                {
                     tracing::warn!(code = error.code, message = %error.message, "provider reported an actuation error");
                 }
                 Ok(None)
@@ -411,16 +473,23 @@ impl ProviderSession {
 
     fn resolve(&self, id: proto::SignalId) -> Result<LeafId, Status> {
         match id.signal {
-            None => Err(Status::invalid_argument("no signal id provided: set either path or id")),
-            Some(proto::signal_id::Signal::Path(path)) => self.broker.resolve_path(&path).map_err(|e| status_of(&e)),
-            Some(proto::signal_id::Signal::Id(id)) => self.broker.resolve_id(id.into()).map_err(|e| status_of(&e)),
+            None => Err(Status::invalid_argument(
+                "no signal id provided: set either path or id",
+            )),
+            Some(proto::signal_id::Signal::Path(path)) => {
+                self.broker.resolve_path(&path).map_err(|e| status_of(&e))
+            }
+            Some(proto::signal_id::Signal::Id(id)) => {
+                self.broker.resolve_id(id.into()).map_err(|e| status_of(&e))
+            }
         }
     }
 
     /// Checks one published entry on its own, to say which entry of a refused batch failed.
     fn check_one(&self, leaf: LeafId, value: Option<&Value>) -> Result<(), BrokerError> {
         let entry = self.broker.leaf(leaf)?;
-        self.permissions.check(tomoe_broker::Access::Provide, &entry.path)?;
+        self.permissions
+            .check(tomoe_broker::Access::Provide, &entry.path)?;
         if let Some(value) = value {
             entry.check_value(value)?;
         }
@@ -431,7 +500,9 @@ impl ProviderSession {
 fn v2_error(error: &BrokerError) -> proto::Error {
     let code = match error {
         BrokerError::NotFound { .. } | BrokerError::UnknownId { .. } => proto::ErrorCode::NotFound,
-        BrokerError::PermissionDenied { .. } | BrokerError::PermissionExpired => proto::ErrorCode::PermissionDenied,
+        BrokerError::PermissionDenied { .. } | BrokerError::PermissionExpired => {
+            proto::ErrorCode::PermissionDenied
+        }
         _ => proto::ErrorCode::InvalidArgument,
     };
     proto::Error {

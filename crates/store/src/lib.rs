@@ -123,7 +123,10 @@ impl Store {
             source,
         })?;
         let path = data_dir.join(DATABASE_FILE);
-        let database = Database::create(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?;
+        let database = Database::create(&path).map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
         let store = Store { path, database };
         store.check_version()?;
         Ok(store)
@@ -145,7 +148,10 @@ impl Store {
         let txn = self.database.begin_write().map_err(|e| self.io(e))?;
         {
             let mut meta = txn.open_table(META).map_err(|e| self.io(e))?;
-            let found = meta.get("format_version").map_err(|e| self.io(e))?.map(|v| v.value());
+            let found = meta
+                .get("format_version")
+                .map_err(|e| self.io(e))?
+                .map(|v| v.value());
             match found {
                 Some(found) if found != FORMAT_VERSION => {
                     return Err(StoreError::Version {
@@ -156,7 +162,8 @@ impl Store {
                 }
                 Some(_) => {}
                 None => {
-                    meta.insert("format_version", FORMAT_VERSION).map_err(|e| self.io(e))?;
+                    meta.insert("format_version", FORMAT_VERSION)
+                        .map_err(|e| self.io(e))?;
                 }
             }
             txn.open_table(VALUES).map_err(|e| self.io(e))?;
@@ -176,8 +183,10 @@ impl Store {
                 key: key.clone(),
                 reason,
             };
-            let (field, path) = split_key(&key).ok_or_else(|| corrupt("unknown key layout".into()))?;
-            let record: Record = serde_json::from_slice(bytes.value()).map_err(|e| corrupt(e.to_string()))?;
+            let (field, path) =
+                split_key(&key).ok_or_else(|| corrupt("unknown key layout".into()))?;
+            let record: Record =
+                serde_json::from_slice(bytes.value()).map_err(|e| corrupt(e.to_string()))?;
             let value = match &record.wire_type {
                 None => None,
                 Some(wire_type) => {
@@ -203,7 +212,11 @@ impl Store {
             for datapoint in datapoints {
                 let record = Record {
                     wire_type: datapoint.value.as_ref().map(|v| v.type_name().to_owned()),
-                    value: datapoint.value.as_ref().map(Value::to_json).unwrap_or_default(),
+                    value: datapoint
+                        .value
+                        .as_ref()
+                        .map(Value::to_json)
+                        .unwrap_or_default(),
                     timestamp_ns: datapoint
                         .timestamp
                         .duration_since(UNIX_EPOCH)
@@ -212,7 +225,9 @@ impl Store {
                 };
                 let bytes = serde_json::to_vec(&record).map_err(|e| self.io(e))?;
                 let key = make_key(datapoint.field, &datapoint.path);
-                table.insert(key.as_str(), bytes.as_slice()).map_err(|e| self.io(e))?;
+                table
+                    .insert(key.as_str(), bytes.as_slice())
+                    .map_err(|e| self.io(e))?;
             }
         }
         txn.commit().map_err(|e| self.io(e))
@@ -294,11 +309,22 @@ mod tests {
             datapoint("A.U64", Field::Current, Some(Value::Uint64(u64::MAX))),
             datapoint("A.F32", Field::Current, Some(Value::Float(1.5))),
             datapoint("A.F64", Field::Current, Some(Value::Double(0.1))),
-            datapoint("A.U8s", Field::Current, Some(Value::Uint32Array(vec![2, 3]))),
-            datapoint("A.Strs", Field::Current, Some(Value::StringArray(vec!["a".into()]))),
+            datapoint(
+                "A.U8s",
+                Field::Current,
+                Some(Value::Uint32Array(vec![2, 3])),
+            ),
+            datapoint(
+                "A.Strs",
+                Field::Current,
+                Some(Value::StringArray(vec!["a".into()])),
+            ),
             datapoint("A.Reset", Field::Target, None),
         ];
-        Store::open(dir.path()).unwrap().save_records(&values).unwrap();
+        Store::open(dir.path())
+            .unwrap()
+            .save_records(&values)
+            .unwrap();
         let mut loaded = Store::open(dir.path()).unwrap().load_records().unwrap();
         loaded.sort_by(|a, b| a.path.cmp(&b.path));
         let mut expected = values;

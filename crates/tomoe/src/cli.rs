@@ -36,7 +36,12 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ClientArgs {
     /// Broker URL (https:// for TLS)
-    #[arg(long, global = true, env = "TOMOE_BROKER", default_value = "http://127.0.0.1:55555")]
+    #[arg(
+        long,
+        global = true,
+        env = "TOMOE_BROKER",
+        default_value = "http://127.0.0.1:55555"
+    )]
     pub broker: String,
     /// JWT bearer token to present to the broker
     #[arg(long, global = true, env = "TOMOE_TOKEN", hide_env_values = true)]
@@ -62,7 +67,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub overlay: Vec<PathBuf>,
     /// Directory of the embedded database (attribute values, actuator targets)
-    #[arg(long, value_name = "DIR", env = "TOMOE_DATA_DIR", default_value = ".tomoe")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "TOMOE_DATA_DIR",
+        default_value = ".tomoe"
+    )]
     pub data_dir: PathBuf,
     /// Also persist current values of the signals this pattern selects (repeatable)
     #[arg(long, value_name = "PATTERN")]
@@ -140,12 +150,15 @@ mod tests {
 
     #[test]
     fn jwt_and_insecure_exclude_each_other() {
-        let parsed = Cli::try_parse_from(["tomoe", "serve", "--insecure", "--jwt-public-key", "k.pem"]);
+        let parsed =
+            Cli::try_parse_from(["tomoe", "serve", "--insecure", "--jwt-public-key", "k.pem"]);
         assert!(parsed.is_err());
     }
 
     #[test]
     fn tls_needs_both_files() {
-        assert!(Cli::try_parse_from(["tomoe", "serve", "--insecure", "--tls-cert", "c.pem"]).is_err());
+        assert!(
+            Cli::try_parse_from(["tomoe", "serve", "--insecure", "--tls-cert", "c.pem"]).is_err()
+        );
     }
 }

@@ -7,7 +7,10 @@ use futures::StreamExt;
 use kuksa_rust_sdk::v1_proto as v1;
 use kuksa_rust_sdk::v2_proto as v2;
 use serde_json::json;
-use tomoe_grpc::convert::{datatype_from_code, entry_type_from_code, value_from_v1, value_from_v2, value_to_v1, value_to_v2};
+use tomoe_grpc::convert::{
+    datatype_from_code, entry_type_from_code, value_from_v1, value_from_v2, value_to_v1,
+    value_to_v2,
+};
 use tomoe_vss::Value;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
@@ -23,7 +26,9 @@ struct TokenInterceptor(Option<MetadataValue<Ascii>>);
 impl tonic::service::Interceptor for TokenInterceptor {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         if let Some(token) = &self.0 {
-            request.metadata_mut().insert("authorization", token.clone());
+            request
+                .metadata_mut()
+                .insert("authorization", token.clone());
         }
         Ok(request)
     }
@@ -37,11 +42,13 @@ struct Connection {
 }
 
 async fn connect(args: &ClientArgs) -> anyhow::Result<Connection> {
-    let mut endpoint = Endpoint::from_shared(args.broker.clone()).with_context(|| format!("invalid broker URL \"{}\"", args.broker))?;
+    let mut endpoint = Endpoint::from_shared(args.broker.clone())
+        .with_context(|| format!("invalid broker URL \"{}\"", args.broker))?;
     if args.broker.starts_with("https://") {
         let mut tls = ClientTlsConfig::new().with_enabled_roots();
         if let Some(ca) = &args.ca_cert {
-            let pem = std::fs::read(ca).with_context(|| format!("cannot read CA certificate {}", ca.display()))?;
+            let pem = std::fs::read(ca)
+                .with_context(|| format!("cannot read CA certificate {}", ca.display()))?;
             tls = tls.ca_certificate(Certificate::from_pem(pem));
         }
         endpoint = endpoint.tls_config(tls).context("invalid TLS settings")?;
@@ -67,10 +74,17 @@ async fn connect(args: &ClientArgs) -> anyhow::Result<Connection> {
 
 /// A broker refusal as an error carrying the broker's message.
 fn refused(status: Status) -> anyhow::Error {
-    anyhow!("broker refused the request ({:?}): {}", status.code(), status.message())
+    anyhow!(
+        "broker refused the request ({:?}): {}",
+        status.code(),
+        status.message()
+    )
 }
 
-async fn list_metadata(connection: &mut Connection, pattern: &str) -> anyhow::Result<Vec<v2::Metadata>> {
+async fn list_metadata(
+    connection: &mut Connection,
+    pattern: &str,
+) -> anyhow::Result<Vec<v2::Metadata>> {
     let response = connection
         .v2
         .list_metadata(v2::ListMetadataRequest {
@@ -89,13 +103,31 @@ fn timestamp_text(timestamp: Option<&prost_types::Timestamp>) -> String {
         .unwrap_or_default()
 }
 
-fn print_value(json_output: bool, path: &str, value: Option<Value>, unit: &str, timestamp: Option<&prost_types::Timestamp>) {
+fn print_value(
+    json_output: bool,
+    path: &str,
+    value: Option<Value>,
+    unit: &str,
+    timestamp: Option<&prost_types::Timestamp>,
+) {
     if json_output {
-        let value = value.as_ref().map(Value::to_json).unwrap_or(serde_json::Value::Null);
-        println!("{}", json!({"path": path, "value": value, "timestamp": timestamp_text(timestamp)}));
+        let value = value
+            .as_ref()
+            .map(Value::to_json)
+            .unwrap_or(serde_json::Value::Null);
+        println!(
+            "{}",
+            json!({"path": path, "value": value, "timestamp": timestamp_text(timestamp)})
+        );
     } else {
-        let text = value.map(|v| v.to_string()).unwrap_or_else(|| "(no value)".into());
-        let unit = if unit.is_empty() { String::new() } else { format!(" {unit}") };
+        let text = value
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "(no value)".into());
+        let unit = if unit.is_empty() {
+            String::new()
+        } else {
+            format!(" {unit}")
+        };
         println!("{path} = {text}{unit}");
     }
 }
@@ -112,26 +144,58 @@ pub async fn get(args: &ClientArgs, get: GetArgs) -> anyhow::Result<()> {
                     fields: vec![v1::Field::ActuatorTarget as i32],
                 }],
             };
-            let response = connection.v1.get(request).await.map_err(refused)?.into_inner();
+            let response = connection
+                .v1
+                .get(request)
+                .await
+                .map_err(refused)?
+                .into_inner();
             if let Some(error) = response.errors.first().and_then(|e| e.error.as_ref()) {
-                bail!("broker refused the request ({} {}): {}", error.code, error.reason, error.message);
+                bail!(
+                    "broker refused the request ({} {}): {}",
+                    error.code,
+                    error.reason,
+                    error.message
+                );
             }
             for entry in response.entries {
-                let unit = metadata.iter().find(|m| m.path == entry.path).map(|m| m.unit.as_str()).unwrap_or("");
+                let unit = metadata
+                    .iter()
+                    .find(|m| m.path == entry.path)
+                    .map(|m| m.unit.as_str())
+                    .unwrap_or("");
                 let target = entry.actuator_target.as_ref();
                 let value = target.and_then(|dp| dp.value.clone()).map(value_from_v1);
-                print_value(args.json, &entry.path, value, unit, target.and_then(|dp| dp.timestamp.as_ref()));
+                print_value(
+                    args.json,
+                    &entry.path,
+                    value,
+                    unit,
+                    target.and_then(|dp| dp.timestamp.as_ref()),
+                );
             }
             continue;
         }
         let signal_ids = metadata
             .iter()
-            .map(|m| v2::SignalId { signal: Some(v2::signal_id::Signal::Id(m.id)) })
+            .map(|m| v2::SignalId {
+                signal: Some(v2::signal_id::Signal::Id(m.id)),
+            })
             .collect();
-        let response = connection.v2.get_values(v2::GetValuesRequest { signal_ids }).await.map_err(refused)?;
+        let response = connection
+            .v2
+            .get_values(v2::GetValuesRequest { signal_ids })
+            .await
+            .map_err(refused)?;
         for (meta, datapoint) in metadata.iter().zip(response.into_inner().data_points) {
             let value = datapoint.value.clone().and_then(value_from_v2);
-            print_value(args.json, &meta.path, value, &meta.unit, datapoint.timestamp.as_ref());
+            print_value(
+                args.json,
+                &meta.path,
+                value,
+                &meta.unit,
+                datapoint.timestamp.as_ref(),
+            );
         }
     }
     Ok(())
@@ -140,11 +204,14 @@ pub async fn get(args: &ClientArgs, get: GetArgs) -> anyhow::Result<()> {
 /// Looks up the leaf's datatype and parses `text` as a value of it.
 async fn typed_value(connection: &mut Connection, path: &str, text: &str) -> anyhow::Result<Value> {
     let metadata = list_metadata(connection, path).await?;
-    let leaf = metadata
-        .iter()
-        .find(|m| m.path == path)
-        .ok_or_else(|| anyhow!("\"{path}\" is not a signal (it matches {} signals)", metadata.len()))?;
-    let datatype = datatype_from_code(leaf.data_type).ok_or_else(|| anyhow!("\"{path}\" has an unknown datatype {}", leaf.data_type))?;
+    let leaf = metadata.iter().find(|m| m.path == path).ok_or_else(|| {
+        anyhow!(
+            "\"{path}\" is not a signal (it matches {} signals)",
+            metadata.len()
+        )
+    })?;
+    let datatype = datatype_from_code(leaf.data_type)
+        .ok_or_else(|| anyhow!("\"{path}\" has an unknown datatype {}", leaf.data_type))?;
     Value::parse(text, datatype).map_err(|e| anyhow!("invalid value for \"{path}\": {e}"))
 }
 
@@ -157,25 +224,50 @@ pub async fn set(args: &ClientArgs, set: SetArgs) -> anyhow::Result<()> {
                 entry: Some(v1::DataEntry {
                     path: set.path.clone(),
                     value: None,
-                    actuator_target: Some(v1::Datapoint { timestamp: None, value: Some(value_to_v1(&value)) }),
+                    actuator_target: Some(v1::Datapoint {
+                        timestamp: None,
+                        value: Some(value_to_v1(&value)),
+                    }),
                     metadata: None,
                 }),
                 fields: vec![v1::Field::ActuatorTarget as i32],
             }],
         };
-        let response = connection.v1.set(request).await.map_err(refused)?.into_inner();
+        let response = connection
+            .v1
+            .set(request)
+            .await
+            .map_err(refused)?
+            .into_inner();
         if let Some(error) = response.errors.first().and_then(|e| e.error.as_ref()) {
-            bail!("broker refused the request ({} {}): {}", error.code, error.reason, error.message);
+            bail!(
+                "broker refused the request ({} {}): {}",
+                error.code,
+                error.reason,
+                error.message
+            );
         }
     } else {
         let request = v2::PublishValueRequest {
-            signal_id: Some(v2::SignalId { signal: Some(v2::signal_id::Signal::Path(set.path.clone())) }),
-            data_point: Some(v2::Datapoint { timestamp: None, value: Some(value_to_v2(&value)) }),
+            signal_id: Some(v2::SignalId {
+                signal: Some(v2::signal_id::Signal::Path(set.path.clone())),
+            }),
+            data_point: Some(v2::Datapoint {
+                timestamp: None,
+                value: Some(value_to_v2(&value)),
+            }),
         };
-        connection.v2.publish_value(request).await.map_err(refused)?;
+        connection
+            .v2
+            .publish_value(request)
+            .await
+            .map_err(refused)?;
     }
     if args.json {
-        println!("{}", json!({"path": set.path, "value": value.to_json(), "target": set.target}));
+        println!(
+            "{}",
+            json!({"path": set.path, "value": value.to_json(), "target": set.target})
+        );
     }
     Ok(())
 }
@@ -184,12 +276,17 @@ pub async fn actuate(args: &ClientArgs, actuate: ActuateArgs) -> anyhow::Result<
     let mut connection = connect(args).await?;
     let value = typed_value(&mut connection, &actuate.path, &actuate.value).await?;
     let request = v2::ActuateRequest {
-        signal_id: Some(v2::SignalId { signal: Some(v2::signal_id::Signal::Path(actuate.path.clone())) }),
+        signal_id: Some(v2::SignalId {
+            signal: Some(v2::signal_id::Signal::Path(actuate.path.clone())),
+        }),
         value: Some(value_to_v2(&value)),
     };
     connection.v2.actuate(request).await.map_err(refused)?;
     if args.json {
-        println!("{}", json!({"path": actuate.path, "value": value.to_json(), "actuated": true}));
+        println!(
+            "{}",
+            json!({"path": actuate.path, "value": value.to_json(), "actuated": true})
+        );
     }
     Ok(())
 }
@@ -207,7 +304,12 @@ pub async fn subscribe(args: &ClientArgs, subscribe: SubscribeArgs) -> anyhow::R
         buffer_size: 0,
         filter: None,
     };
-    let mut stream = connection.v2.subscribe(request).await.map_err(refused)?.into_inner();
+    let mut stream = connection
+        .v2
+        .subscribe(request)
+        .await
+        .map_err(refused)?
+        .into_inner();
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(()),
@@ -234,8 +336,12 @@ pub async fn metadata(args: &ClientArgs, query: MetadataArgs) -> anyhow::Result<
     let mut metadata = list_metadata(&mut connection, &pattern).await?;
     metadata.sort_by(|a, b| a.path.cmp(&b.path));
     let describe = |m: &v2::Metadata| {
-        let entry_type = entry_type_from_code(m.entry_type).map(|t| t.as_str()).unwrap_or("unknown");
-        let datatype = datatype_from_code(m.data_type).map(|t| t.as_str()).unwrap_or("unknown");
+        let entry_type = entry_type_from_code(m.entry_type)
+            .map(|t| t.as_str())
+            .unwrap_or("unknown");
+        let datatype = datatype_from_code(m.data_type)
+            .map(|t| t.as_str())
+            .unwrap_or("unknown");
         (entry_type, datatype)
     };
     if args.json {
@@ -243,7 +349,8 @@ pub async fn metadata(args: &ClientArgs, query: MetadataArgs) -> anyhow::Result<
             .iter()
             .map(|m| {
                 let (entry_type, datatype) = describe(m);
-                let bound = |v: &Option<v2::Value>| v.clone().and_then(value_from_v2).map(|v| v.to_json());
+                let bound =
+                    |v: &Option<v2::Value>| v.clone().and_then(value_from_v2).map(|v| v.to_json());
                 json!({
                     "path": m.path, "id": m.id, "type": entry_type, "datatype": datatype,
                     "unit": (!m.unit.is_empty()).then_some(&m.unit),
@@ -259,7 +366,11 @@ pub async fn metadata(args: &ClientArgs, query: MetadataArgs) -> anyhow::Result<
     }
     for m in &metadata {
         let (entry_type, datatype) = describe(m);
-        let unit = if m.unit.is_empty() { String::new() } else { format!(" [{}]", m.unit) };
+        let unit = if m.unit.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", m.unit)
+        };
         println!("{:<70} {:<9} {}{}", m.path, entry_type, datatype, unit);
     }
     Ok(())

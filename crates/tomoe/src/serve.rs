@@ -28,8 +28,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(TlsConfig {
-            certificate_pem: std::fs::read(cert).with_context(|| format!("cannot read TLS certificate {}", cert.display()))?,
-            private_key_pem: std::fs::read(key).with_context(|| format!("cannot read TLS key {}", key.display()))?,
+            certificate_pem: std::fs::read(cert)
+                .with_context(|| format!("cannot read TLS certificate {}", cert.display()))?,
+            private_key_pem: std::fs::read(key)
+                .with_context(|| format!("cannot read TLS key {}", key.display()))?,
         }),
         _ => {
             tracing::warn!("TLS is off: traffic is not encrypted");
@@ -55,14 +57,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.address)
         .await
         .with_context(|| format!("cannot listen on {}", args.address))?;
-    let address = listener.local_addr().context("cannot read the listening address")?;
+    let address = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%address, catalog = %origin, leaves, store = %store_path, "broker ready");
     println!("tomoe broker listening on {scheme}://{address} ({leaves} signals from {origin}; store {store_path})");
 
-    tomoe_grpc::serve(broker, listener, ServerConfig { authorization, tls }, shutdown_signal())
-        .await
-        .context("the gRPC server stopped")?;
+    tomoe_grpc::serve(
+        broker,
+        listener,
+        ServerConfig { authorization, tls },
+        shutdown_signal(),
+    )
+    .await
+    .context("the gRPC server stopped")?;
     tracing::info!("broker stopped");
     Ok(())
 }
@@ -70,13 +79,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 fn load_catalog(args: &ServeArgs) -> anyhow::Result<tomoe_vss::Catalog> {
     let mut builder = match &args.vss {
         Some(path) => CatalogBuilder::new().json_file(path)?,
-        None => CatalogBuilder::new().json_str(tomoe_vss::DEFAULT_CATALOG_JSON, tomoe_vss::DEFAULT_CATALOG_NAME)?,
+        None => CatalogBuilder::new().json_str(
+            tomoe_vss::DEFAULT_CATALOG_JSON,
+            tomoe_vss::DEFAULT_CATALOG_NAME,
+        )?,
     };
     for overlay in &args.overlay {
-        let is_vspec = overlay.extension().is_some_and(|e| e == "vspec" || e == "yaml" || e == "yml");
-        builder = if is_vspec { builder.vspec_file(overlay)? } else { builder.json_file(overlay)? };
+        let is_vspec = overlay
+            .extension()
+            .is_some_and(|e| e == "vspec" || e == "yaml" || e == "yml");
+        builder = if is_vspec {
+            builder.vspec_file(overlay)?
+        } else {
+            builder.json_file(overlay)?
+        };
     }
-    Ok(builder.build().context("invalid VSS catalog")?)
+    builder.build().context("invalid VSS catalog")
 }
 
 /// Completes on Ctrl-C or SIGTERM.
@@ -84,14 +102,15 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                let _ = interrupt.await;
-                return;
-            }
-        };
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}

@@ -80,8 +80,12 @@ impl Leaf {
                     return Err(out_of_range(format!("{low}..={high} of {}", self.datatype)));
                 }
             }
-            let below = min.is_some_and(|m| number.partial_cmp(m) != Some(std::cmp::Ordering::Greater) && number != m);
-            let above = max.is_some_and(|m| number.partial_cmp(m) != Some(std::cmp::Ordering::Less) && number != m);
+            let below = min.is_some_and(|m| {
+                number.partial_cmp(m) != Some(std::cmp::Ordering::Greater) && number != m
+            });
+            let above = max.is_some_and(|m| {
+                number.partial_cmp(m) != Some(std::cmp::Ordering::Less) && number != m
+            });
             if below || above {
                 return Err(out_of_range(self.range_text()));
             }
@@ -158,7 +162,9 @@ impl Catalog {
 
     /// The leaves a pattern selects, sorted by path.
     pub fn matching<'a>(&'a self, pattern: &'a PathPattern) -> impl Iterator<Item = &'a Leaf> + 'a {
-        self.leaves.iter().filter(move |leaf| pattern.selects(&leaf.path))
+        self.leaves
+            .iter()
+            .filter(move |leaf| pattern.selects(&leaf.path))
     }
 
     /// The sources the catalog was built from, base first, then each overlay.
@@ -199,13 +205,24 @@ impl CatalogBuilder {
         let json: Json = serde_json::from_str(text)
             .map_err(|e| CatalogError::new(origin, "", format!("invalid JSON: {e}")))?;
         let Json::Object(roots) = json else {
-            return Err(CatalogError::new(origin, "", "the top level must be a JSON object of root branches"));
+            return Err(CatalogError::new(
+                origin,
+                "",
+                "the top level must be a JSON object of root branches",
+            ));
         };
         for (name, node) in roots {
             let Json::Object(node) = node else {
-                return Err(CatalogError::new(origin, &name, "a node must be a JSON object"));
+                return Err(CatalogError::new(
+                    origin,
+                    &name,
+                    "a node must be a JSON object",
+                ));
             };
-            let existing = self.roots.entry(name.clone()).or_insert_with(|| Json::Object(Map::new()));
+            let existing = self
+                .roots
+                .entry(name.clone())
+                .or_insert_with(|| Json::Object(Map::new()));
             merge_node(existing, node, &name, origin, &mut self.node_origin)?;
         }
         self.origins.push(origin.to_owned());
@@ -227,23 +244,42 @@ impl CatalogBuilder {
         let entries: serde_yaml::Mapping = match serde_yaml::from_str(text) {
             Ok(serde_yaml::Value::Mapping(map)) => map,
             Ok(serde_yaml::Value::Null) => serde_yaml::Mapping::new(),
-            Ok(_) => return Err(CatalogError::new(origin, "", "a .vspec overlay must be a map of paths to nodes")),
+            Ok(_) => {
+                return Err(CatalogError::new(
+                    origin,
+                    "",
+                    "a .vspec overlay must be a map of paths to nodes",
+                ))
+            }
             Err(e) => return Err(CatalogError::new(origin, "", format!("invalid YAML: {e}"))),
         };
         for (key, node) in entries {
             let path = key
                 .as_str()
-                .ok_or_else(|| CatalogError::new(origin, "", format!("node name {key:?} is not a string")))?
+                .ok_or_else(|| {
+                    CatalogError::new(origin, "", format!("node name {key:?} is not a string"))
+                })?
                 .to_owned();
-            let node: Json = serde_json::to_value(&node)
-                .map_err(|e| CatalogError::new(origin, &path, format!("cannot convert the node: {e}")))?;
+            let node: Json = serde_json::to_value(&node).map_err(|e| {
+                CatalogError::new(origin, &path, format!("cannot convert the node: {e}"))
+            })?;
             let node = match node {
                 Json::Object(map) => map,
                 Json::Null => Map::new(),
-                _ => return Err(CatalogError::new(origin, &path, "a node must be a map of attributes")),
+                _ => {
+                    return Err(CatalogError::new(
+                        origin,
+                        &path,
+                        "a node must be a map of attributes",
+                    ))
+                }
             };
             if node.contains_key("instances") {
-                return Err(CatalogError::new(origin, &path, "\"instances\" is not supported in overlays; write the expanded paths"));
+                return Err(CatalogError::new(
+                    origin,
+                    &path,
+                    "\"instances\" is not supported in overlays; write the expanded paths",
+                ));
             }
             self.insert_flat(&path, node, origin)?;
         }
@@ -251,32 +287,55 @@ impl CatalogBuilder {
         Ok(self)
     }
 
-    fn insert_flat(&mut self, path: &str, node: Map<String, Json>, origin: &str) -> Result<(), CatalogError> {
+    fn insert_flat(
+        &mut self,
+        path: &str,
+        node: Map<String, Json>,
+        origin: &str,
+    ) -> Result<(), CatalogError> {
         let mut segments = path.split('.');
         let root_name = segments.next().unwrap_or_default();
         let rest: Vec<&str> = segments.collect();
         if rest.is_empty() {
-            let existing = self.roots.entry(root_name.to_owned()).or_insert_with(|| Json::Object(Map::new()));
+            let existing = self
+                .roots
+                .entry(root_name.to_owned())
+                .or_insert_with(|| Json::Object(Map::new()));
             return merge_node(existing, node, path, origin, &mut self.node_origin);
         }
-        let mut current = self
-            .roots
-            .get_mut(root_name)
-            .ok_or_else(|| CatalogError::new(origin, path, format!("parent branch \"{root_name}\" does not exist")))?;
+        let mut current = self.roots.get_mut(root_name).ok_or_else(|| {
+            CatalogError::new(
+                origin,
+                path,
+                format!("parent branch \"{root_name}\" does not exist"),
+            )
+        })?;
         let mut current_path = root_name.to_owned();
         for (i, segment) in rest.iter().enumerate() {
             let is_last = i + 1 == rest.len();
             let object = current.as_object_mut().expect("nodes are objects");
-            if object.get("type").and_then(Json::as_str).is_some_and(|t| t != "branch") {
-                return Err(CatalogError::new(origin, path, format!("parent \"{current_path}\" is a leaf, not a branch")));
+            if object
+                .get("type")
+                .and_then(Json::as_str)
+                .is_some_and(|t| t != "branch")
+            {
+                return Err(CatalogError::new(
+                    origin,
+                    path,
+                    format!("parent \"{current_path}\" is a leaf, not a branch"),
+                ));
             }
             let children = object
                 .entry("children")
                 .or_insert_with(|| Json::Object(Map::new()))
                 .as_object_mut()
-                .ok_or_else(|| CatalogError::new(origin, &current_path, "\"children\" must be an object"))?;
+                .ok_or_else(|| {
+                    CatalogError::new(origin, &current_path, "\"children\" must be an object")
+                })?;
             if is_last {
-                let existing = children.entry(segment.to_string()).or_insert_with(|| Json::Object(Map::new()));
+                let existing = children
+                    .entry(segment.to_string())
+                    .or_insert_with(|| Json::Object(Map::new()));
                 return merge_node(existing, node, path, origin, &mut self.node_origin);
             }
             current_path = format!("{current_path}.{segment}");
@@ -289,7 +348,11 @@ impl CatalogBuilder {
 
     /// Validates the merged tree and builds the catalog.
     pub fn build(self) -> Result<Catalog, CatalogError> {
-        let base_origin = self.origins.first().cloned().unwrap_or_else(|| "catalog".to_owned());
+        let base_origin = self
+            .origins
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "catalog".to_owned());
         let mut found_leaves = Vec::new();
         let mut branches = BTreeMap::new();
         for (name, node) in &self.roots {
@@ -329,7 +392,11 @@ fn merge_node(
     for (key, value) in overlay {
         if key == "children" {
             let Json::Object(children) = value else {
-                return Err(CatalogError::new(origin, path, "\"children\" must be an object"));
+                return Err(CatalogError::new(
+                    origin,
+                    path,
+                    "\"children\" must be an object",
+                ));
             };
             let base_children = base
                 .entry("children")
@@ -337,11 +404,17 @@ fn merge_node(
             for (name, child) in children {
                 let child_path = format!("{path}.{name}");
                 let Json::Object(child) = child else {
-                    return Err(CatalogError::new(origin, &child_path, "a node must be a JSON object"));
+                    return Err(CatalogError::new(
+                        origin,
+                        &child_path,
+                        "a node must be a JSON object",
+                    ));
                 };
                 let slot = base_children
                     .as_object_mut()
-                    .ok_or_else(|| CatalogError::new(origin, path, "\"children\" must be an object"))?
+                    .ok_or_else(|| {
+                        CatalogError::new(origin, path, "\"children\" must be an object")
+                    })?
                     .entry(name)
                     .or_insert_with(|| Json::Object(Map::new()));
                 merge_node(slot, child, &child_path, origin, node_origin)?;
@@ -360,7 +433,11 @@ struct BuildContext<'a> {
 
 impl BuildContext<'_> {
     fn error(&self, path: &str, problem: impl Into<String>) -> CatalogError {
-        let origin = self.node_origin.get(path).map(String::as_str).unwrap_or(self.base_origin);
+        let origin = self
+            .node_origin
+            .get(path)
+            .map(String::as_str)
+            .unwrap_or(self.base_origin);
         CatalogError::new(origin, path, problem)
     }
 
@@ -371,13 +448,16 @@ impl BuildContext<'_> {
         leaves: &mut Vec<Leaf>,
         branches: &mut BTreeMap<String, Branch>,
     ) -> Result<(), CatalogError> {
-        let object = node.as_object().ok_or_else(|| self.error(path, "a node must be a JSON object"))?;
+        let object = node
+            .as_object()
+            .ok_or_else(|| self.error(path, "a node must be a JSON object"))?;
         let node_type = object
             .get("type")
             .ok_or_else(|| self.error(path, "the node has no \"type\" (a new node needs one)"))?
             .as_str()
             .ok_or_else(|| self.error(path, "\"type\" must be a string"))?;
-        let description = optional_string(object, "description").map_err(|p| self.error(path, p))?;
+        let description =
+            optional_string(object, "description").map_err(|p| self.error(path, p))?;
         if node_type == "branch" {
             branches.insert(
                 path.to_owned(),
@@ -387,7 +467,9 @@ impl BuildContext<'_> {
                 },
             );
             if let Some(children) = object.get("children") {
-                let children = children.as_object().ok_or_else(|| self.error(path, "\"children\" must be an object"))?;
+                let children = children
+                    .as_object()
+                    .ok_or_else(|| self.error(path, "\"children\" must be an object"))?;
                 for (name, child) in children {
                     if name.is_empty() || name.contains('.') {
                         return Err(self.error(path, format!("invalid child name \"{name}\"")));
@@ -421,9 +503,13 @@ impl BuildContext<'_> {
             .parse()
             .map_err(error)?;
         let bound = |key: &str| -> Result<Option<Value>, CatalogError> {
-            let Some(json) = object.get(key) else { return Ok(None) };
+            let Some(json) = object.get(key) else {
+                return Ok(None);
+            };
             if !datatype.is_numeric() {
-                return Err(error(format!("\"{key}\" is only valid for numeric datatypes, not {datatype}")));
+                return Err(error(format!(
+                    "\"{key}\" is only valid for numeric datatypes, not {datatype}"
+                )));
             }
             Value::from_json(json, datatype.element())
                 .map(Some)
@@ -432,8 +518,11 @@ impl BuildContext<'_> {
         let min = bound("min")?;
         let max = bound("max")?;
         if let (Some(low), Some(high)) = (&min, &max) {
-            if low.numbers()[0].partial_cmp(high.numbers()[0]) == Some(std::cmp::Ordering::Greater) {
-                return Err(error(format!("\"min\" {low} is greater than \"max\" {high}")));
+            if low.numbers()[0].partial_cmp(high.numbers()[0]) == Some(std::cmp::Ordering::Greater)
+            {
+                return Err(error(format!(
+                    "\"min\" {low} is greater than \"max\" {high}"
+                )));
             }
         }
         let allowed = match object.get("allowed") {
@@ -465,7 +554,8 @@ impl BuildContext<'_> {
                 .collect(),
         };
         if let Some(json) = object.get("default") {
-            let default = Value::from_json(json, datatype).map_err(|e| error(format!("invalid \"default\": {e}")))?;
+            let default = Value::from_json(json, datatype)
+                .map_err(|e| error(format!("invalid \"default\": {e}")))?;
             leaf.check_value(&default)
                 .map_err(|e| error(format!("invalid \"default\": {e}")))?;
             leaf.default = Some(default);
@@ -532,16 +622,30 @@ mod tests {
             "Speed": {"max": 300},
             "Tomoe": {"type": "branch", "description": "brand", "children": {
                 "Range": {"type": "sensor", "datatype": "uint32", "unit": "km", "description": "range"}}}}}}"#;
-        let catalog = base().json_str(overlay, "overlay.json").unwrap().build().unwrap();
-        assert_eq!(catalog.leaf("Vehicle.Speed").unwrap().max, Some(Value::Float(300.0)));
-        assert_eq!(catalog.leaf("Vehicle.Tomoe.Range").unwrap().unit.as_deref(), Some("km"));
+        let catalog = base()
+            .json_str(overlay, "overlay.json")
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(
+            catalog.leaf("Vehicle.Speed").unwrap().max,
+            Some(Value::Float(300.0))
+        );
+        assert_eq!(
+            catalog.leaf("Vehicle.Tomoe.Range").unwrap().unit.as_deref(),
+            Some("km")
+        );
         assert_eq!(catalog.origins(), ["base.json", "overlay.json"]);
     }
 
     #[test]
     fn vspec_overlay_adds_and_changes_nodes() {
         let overlay = "Vehicle.Tomoe:\n  type: branch\n  description: brand\nVehicle.Tomoe.Mode:\n  type: sensor\n  datatype: string\n  allowed: [OFF, PARKED]\n  description: mode\nVehicle.Speed:\n  unit: m/s\n  dbc2vss:\n    signal: DI_speed\n";
-        let catalog = base().vspec_str(overlay, "brand.vspec").unwrap().build().unwrap();
+        let catalog = base()
+            .vspec_str(overlay, "brand.vspec")
+            .unwrap()
+            .build()
+            .unwrap();
         let mode = catalog.leaf("Vehicle.Tomoe.Mode").unwrap();
         assert_eq!(mode.allowed.len(), 2);
         let speed = catalog.leaf("Vehicle.Speed").unwrap();
@@ -561,22 +665,67 @@ mod tests {
 
     #[test]
     fn invalid_nodes_are_refused_with_node_and_problem() {
-        check_error(r#"{"Vehicle": {"children": {"X": {"datatype": "float"}}}}"#, "Vehicle.X", "no \"type\"");
-        check_error(r#"{"Vehicle": {"children": {"X": {"type": "sensor"}}}}"#, "Vehicle.X", "needs a \"datatype\"");
-        check_error(r#"{"Vehicle": {"children": {"X": {"type": "sensor", "datatype": "float128"}}}}"#, "Vehicle.X", "unknown datatype");
-        check_error(r#"{"Vehicle": {"children": {"X": {"type": "signal", "datatype": "float"}}}}"#, "Vehicle.X", "unknown node type");
-        check_error(r#"{"Vehicle": {"children": {"Speed": {"min": 10, "max": 5}}}}"#, "Vehicle.Speed", "greater than");
-        check_error(r#"{"Vehicle": {"children": {"Speed": {"min": "low"}}}}"#, "Vehicle.Speed", "invalid \"min\"");
-        check_error(r#"{"Vehicle": {"children": {"Cabin": {"children": {"Light": {"default": "DIM"}}}}}}"#, "Vehicle.Cabin.Light", "not allowed");
-        check_error(r#"{"Vehicle": {"children": {"Cabin": {"children": {"DoorCount": {"default": 300}}}}}}"#, "Vehicle.Cabin.DoorCount", "outside the range");
+        check_error(
+            r#"{"Vehicle": {"children": {"X": {"datatype": "float"}}}}"#,
+            "Vehicle.X",
+            "no \"type\"",
+        );
+        check_error(
+            r#"{"Vehicle": {"children": {"X": {"type": "sensor"}}}}"#,
+            "Vehicle.X",
+            "needs a \"datatype\"",
+        );
+        check_error(
+            r#"{"Vehicle": {"children": {"X": {"type": "sensor", "datatype": "float128"}}}}"#,
+            "Vehicle.X",
+            "unknown datatype",
+        );
+        check_error(
+            r#"{"Vehicle": {"children": {"X": {"type": "signal", "datatype": "float"}}}}"#,
+            "Vehicle.X",
+            "unknown node type",
+        );
+        check_error(
+            r#"{"Vehicle": {"children": {"Speed": {"min": 10, "max": 5}}}}"#,
+            "Vehicle.Speed",
+            "greater than",
+        );
+        check_error(
+            r#"{"Vehicle": {"children": {"Speed": {"min": "low"}}}}"#,
+            "Vehicle.Speed",
+            "invalid \"min\"",
+        );
+        check_error(
+            r#"{"Vehicle": {"children": {"Cabin": {"children": {"Light": {"default": "DIM"}}}}}}"#,
+            "Vehicle.Cabin.Light",
+            "not allowed",
+        );
+        check_error(
+            r#"{"Vehicle": {"children": {"Cabin": {"children": {"DoorCount": {"default": 300}}}}}}"#,
+            "Vehicle.Cabin.DoorCount",
+            "outside the range",
+        );
     }
 
     #[test]
     fn malformed_files_are_refused() {
-        let error = CatalogBuilder::new().json_str("{not json", "broken.json").unwrap_err();
-        assert!(error.to_string().starts_with("broken.json: invalid JSON"), "{error}");
-        let error = base().vspec_str("Vehicle.Nope.X:\n  type: sensor\n  datatype: float\n", "o.vspec").unwrap_err();
-        assert!(error.problem.contains("\"Vehicle.Nope\" does not exist"), "{error}");
+        let error = CatalogBuilder::new()
+            .json_str("{not json", "broken.json")
+            .unwrap_err();
+        assert!(
+            error.to_string().starts_with("broken.json: invalid JSON"),
+            "{error}"
+        );
+        let error = base()
+            .vspec_str(
+                "Vehicle.Nope.X:\n  type: sensor\n  datatype: float\n",
+                "o.vspec",
+            )
+            .unwrap_err();
+        assert!(
+            error.problem.contains("\"Vehicle.Nope\" does not exist"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -584,13 +733,25 @@ mod tests {
         let catalog = base().build().unwrap();
         let speed = catalog.leaf("Vehicle.Speed").unwrap();
         assert!(speed.check_value(&Value::Float(100.0)).is_ok());
-        assert!(matches!(speed.check_value(&Value::Double(1.0)), Err(ValueError::WrongType { .. })));
-        assert!(matches!(speed.check_value(&Value::Float(-1.0)), Err(ValueError::OutOfRange { .. })));
+        assert!(matches!(
+            speed.check_value(&Value::Double(1.0)),
+            Err(ValueError::WrongType { .. })
+        ));
+        assert!(matches!(
+            speed.check_value(&Value::Float(-1.0)),
+            Err(ValueError::OutOfRange { .. })
+        ));
         let light = catalog.leaf("Vehicle.Cabin.Light").unwrap();
         let error = light.check_value(&Value::String("DIM".into())).unwrap_err();
-        assert_eq!(error.to_string(), "value DIM is not allowed for \"Vehicle.Cabin.Light\" (allowed: OFF, ON)");
+        assert_eq!(
+            error.to_string(),
+            "value DIM is not allowed for \"Vehicle.Cabin.Light\" (allowed: OFF, ON)"
+        );
         let doors = catalog.leaf("Vehicle.Cabin.DoorCount").unwrap();
-        assert!(matches!(doors.check_value(&Value::Uint32(256)), Err(ValueError::OutOfRange { .. })));
+        assert!(matches!(
+            doors.check_value(&Value::Uint32(256)),
+            Err(ValueError::OutOfRange { .. })
+        ));
     }
 
     #[test]
@@ -598,9 +759,15 @@ mod tests {
         let catalog = base().build().unwrap();
         let select = |p: &str| {
             let pattern = PathPattern::parse(p).unwrap();
-            catalog.matching(&pattern).map(|l| l.path.clone()).collect::<Vec<_>>()
+            catalog
+                .matching(&pattern)
+                .map(|l| l.path.clone())
+                .collect::<Vec<_>>()
         };
-        assert_eq!(select("Vehicle.Cabin"), ["Vehicle.Cabin.DoorCount", "Vehicle.Cabin.Light"]);
+        assert_eq!(
+            select("Vehicle.Cabin"),
+            ["Vehicle.Cabin.DoorCount", "Vehicle.Cabin.Light"]
+        );
         assert_eq!(select("Vehicle.*.Light"), ["Vehicle.Cabin.Light"]);
         assert_eq!(select("Vehicle.**").len(), 3);
     }

@@ -67,7 +67,9 @@ impl PathPattern {
 
     /// Whether the pattern contains a wildcard.
     pub fn has_wildcard(&self) -> bool {
-        self.segments.iter().any(|s| !matches!(s, Segment::Literal(_)))
+        self.segments
+            .iter()
+            .any(|s| !matches!(s, Segment::Literal(_)))
     }
 
     /// Whether the pattern selects the leaf at `path` (the whole path, or one of its branches).
@@ -134,9 +136,21 @@ mod tests {
 
     #[test]
     fn double_star_matches_any_depth() {
-        check("Vehicle.Cabin.**", "Vehicle.Cabin.Door.Row1.Left.IsOpen", true);
-        check("Vehicle.**.IsOpen", "Vehicle.Cabin.Door.Row1.Left.IsOpen", true);
-        check("Vehicle.**.IsOpen", "Vehicle.Cabin.Door.Row1.Left.IsLocked", false);
+        check(
+            "Vehicle.Cabin.**",
+            "Vehicle.Cabin.Door.Row1.Left.IsOpen",
+            true,
+        );
+        check(
+            "Vehicle.**.IsOpen",
+            "Vehicle.Cabin.Door.Row1.Left.IsOpen",
+            true,
+        );
+        check(
+            "Vehicle.**.IsOpen",
+            "Vehicle.Cabin.Door.Row1.Left.IsLocked",
+            false,
+        );
         check("**", "Vehicle.Speed", true);
     }
 

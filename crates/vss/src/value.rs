@@ -296,7 +296,10 @@ mod tests {
         assert_eq!(Value::parse("7", DataType::Uint8), Ok(Value::Uint32(7)));
         assert_eq!(Value::parse("-7", DataType::Int16), Ok(Value::Int32(-7)));
         assert_eq!(Value::parse("1.5", DataType::Float), Ok(Value::Float(1.5)));
-        assert_eq!(Value::parse("true", DataType::Boolean), Ok(Value::Bool(true)));
+        assert_eq!(
+            Value::parse("true", DataType::Boolean),
+            Ok(Value::Bool(true))
+        );
         assert_eq!(
             Value::parse("[1, 2]", DataType::Uint8Array),
             Ok(Value::Uint32Array(vec![1, 2]))
@@ -318,7 +321,10 @@ mod tests {
             Ok(Value::StringArray(vec!["A".into(), "B".into()]))
         );
         assert!(Value::from_json(&json!("x"), DataType::Int32).is_err());
-        assert_eq!(Value::from_json(&json!(2.0), DataType::Uint16), Ok(Value::Uint32(2)));
+        assert_eq!(
+            Value::from_json(&json!(2.0), DataType::Uint16),
+            Ok(Value::Uint32(2))
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@ fn shared_vss_dir() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var_os("TOMOE_REQUIRE_SHARED").is_some() {
-        panic!("shared data folder {} is required (TOMOE_REQUIRE_SHARED is set) but missing", dir.display());
+        panic!(
+            "shared data folder {} is required (TOMOE_REQUIRE_SHARED is set) but missing",
+            dir.display()
+        );
     }
     eprintln!("skipping: shared data folder {} is absent", dir.display());
     None
@@ -20,7 +23,11 @@ fn shared_vss_dir() -> Option<PathBuf> {
 #[test]
 fn release_catalogs_load() {
     let Some(dir) = shared_vss_dir() else { return };
-    for (file, leaves) in [("vss_release_4.0.json", 910), ("vss_release_5.1.json", 1321), ("vss_release_6.0.json", 1263)] {
+    for (file, leaves) in [
+        ("vss_release_4.0.json", 910),
+        ("vss_release_5.1.json", 1321),
+        ("vss_release_6.0.json", 1263),
+    ] {
         let catalog = CatalogBuilder::new()
             .json_file(&dir.join(file))
             .and_then(CatalogBuilder::build)
@@ -36,7 +43,9 @@ fn release_catalogs_load() {
 fn embedded_default_catalog_loads_and_answers_queries() {
     let catalog = tomoe_vss::default_catalog().unwrap();
     assert_eq!(catalog.len(), 1321);
-    let soc = catalog.leaf("Vehicle.Powertrain.TractionBattery.StateOfCharge.Displayed").unwrap();
+    let soc = catalog
+        .leaf("Vehicle.Powertrain.TractionBattery.StateOfCharge.Displayed")
+        .unwrap();
     assert_eq!(soc.unit.as_deref(), Some("percent"));
     let cabin = PathPattern::parse("Vehicle.Cabin.**").unwrap();
     assert!(catalog.matching(&cabin).count() > 100);
@@ -56,5 +65,9 @@ fn kuksa_dbc_overlay_applies_to_vss_4_0() {
         .and_then(CatalogBuilder::build)
         .unwrap_or_else(|e| panic!("{e}"));
     let speed = catalog.leaf("Vehicle.Speed").unwrap();
-    assert!(speed.extensions.contains_key("dbc2vss"), "{:?}", speed.extensions);
+    assert!(
+        speed.extensions.contains_key("dbc2vss"),
+        "{:?}",
+        speed.extensions
+    );
 }

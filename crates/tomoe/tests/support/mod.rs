@@ -13,8 +13,8 @@ use tonic::transport::Channel;
 /// A running broker process; killed on drop.
 pub struct ServerProcess {
     child: Child,
+    /// The URL clients connect to.
     pub url: String,
-    pub data_dir: PathBuf,
 }
 
 /// The `tomoe` binary under test.
@@ -36,15 +36,22 @@ impl ServerProcess {
             .expect("the tomoe binary starts");
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read the ready line");
-        let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://") || w.starts_with("https://")) else {
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the ready line");
+        let Some(url) = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
+        else {
             let output = child.wait_with_output().expect("collect the output");
-            panic!("broker did not start: {}", String::from_utf8_lossy(&output.stderr));
+            panic!(
+                "broker did not start: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
         };
         ServerProcess {
             url: url.to_owned(),
             child,
-            data_dir: data_dir.to_owned(),
         }
     }
 
@@ -56,7 +63,11 @@ impl ServerProcess {
 
     /// A plain (TCP) channel to the broker.
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(self.url.clone()).unwrap().connect().await.expect("connect to the broker")
+        Channel::from_shared(self.url.clone())
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect to the broker")
     }
 
     /// A v2 client presenting `token`, if any.
@@ -78,18 +89,19 @@ impl Drop for ServerProcess {
 }
 
 /// A channel whose requests carry a bearer token.
-pub type WithToken = tonic::service::interceptor::InterceptedService<
-    Channel,
-    Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send + Sync>,
->;
+pub type WithToken = tonic::service::interceptor::InterceptedService<Channel, TokenFn>;
 
-fn token_interceptor(
-    token: Option<&str>,
-) -> Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send + Sync> {
+/// The interceptor that adds the bearer token.
+pub type TokenFn =
+    Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send + Sync>;
+
+fn token_interceptor(token: Option<&str>) -> TokenFn {
     let header = token.map(|t| MetadataValue::try_from(format!("Bearer {t}")).unwrap());
     Box::new(move |mut request| {
         if let Some(header) = &header {
-            request.metadata_mut().insert("authorization", header.clone());
+            request
+                .metadata_mut()
+                .insert("authorization", header.clone());
         }
         Ok(request)
     })
@@ -104,7 +116,9 @@ pub fn path(path: &str) -> Option<v2::SignalId> {
 
 /// A v2 value.
 pub fn value(typed: v2::value::TypedValue) -> Option<v2::Value> {
-    Some(v2::Value { typed_value: Some(typed) })
+    Some(v2::Value {
+        typed_value: Some(typed),
+    })
 }
 
 /// The fixtures folder.
@@ -123,7 +137,10 @@ pub fn token(key_file: &str, scope: &str, lifetime_secs: i64) -> String {
         exp: u64,
         scope: &'a str,
     }
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let claims = Claims {
         sub: "tomoe-test",
         iss: "tomoe-tests",
@@ -134,12 +151,21 @@ pub fn token(key_file: &str, scope: &str, lifetime_secs: i64) -> String {
     };
     let pem = std::fs::read(fixtures().join("jwt").join(key_file)).unwrap();
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap();
-    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &key).unwrap()
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &key,
+    )
+    .unwrap()
 }
 
 /// Runs the `tomoe` CLI with `args` and returns (exit code, stdout, stderr).
 pub fn cli(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(tomoe_bin()).args(args).env_remove("TOMOE_TOKEN").output().unwrap();
+    let output = Command::new(tomoe_bin())
+        .args(args)
+        .env_remove("TOMOE_TOKEN")
+        .output()
+        .unwrap();
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),
