@@ -47,8 +47,10 @@ pub struct Change {
 pub enum SubscriptionEvent {
     /// One batch of changes, in the order they were accepted.
     Changes(Vec<Change>),
-    /// The subscriber fell behind, its queue overflowed and it was disconnected;
-    /// `dropped` updates were not delivered. No further events follow.
+    /// The subscriber fell behind: its queue overflowed and it was disconnected.
+    /// Everything queued before the overflow has been delivered; from the batch that
+    /// did not fit on (`dropped` counts the batches refused) nothing is. No further
+    /// events follow.
     Lagged {
         /// How many batches were dropped.
         dropped: u64,
@@ -148,7 +150,7 @@ impl Broker {
             })
             .collect();
         let target = vec![empty; catalog.len()];
-        let persist_current = catalog
+        let persist_current: Vec<bool> = catalog
             .leaves()
             .map(|leaf| config.persist_current.iter().any(|p| p.selects(&leaf.path)))
             .collect();
@@ -160,13 +162,24 @@ impl Broker {
             claims: HashMap::new(),
         };
         if let Some(store) = &persistence {
-            let stored = store.load().map_err(BrokerError::Storage)?;
+            let stored = store.load().map_err(BrokerError::Restore)?;
             let mut restored = 0usize;
             for datapoint in stored {
                 let Some(leaf) = catalog.leaf(&datapoint.path) else {
                     tracing::warn!(path = %datapoint.path, "stored value for a path not in the catalog; ignored");
                     continue;
                 };
+                let still_durable = match datapoint.field {
+                    Field::Target => leaf.entry_type == EntryType::Actuator,
+                    Field::Current => {
+                        leaf.entry_type == EntryType::Attribute
+                            || persist_current[leaf.id.0 as usize]
+                    }
+                };
+                if !still_durable {
+                    tracing::debug!(path = %datapoint.path, "stored value no longer configured as durable; ignored");
+                    continue;
+                }
                 if let Some(value) = &datapoint.value {
                     if let Err(error) = leaf.check_value(value) {
                         tracing::warn!(path = %datapoint.path, %error, "stored value no longer valid; ignored");
@@ -334,21 +347,34 @@ impl Broker {
             return Err(BrokerError::Empty);
         }
         self.check_targets(permissions, updates)?;
-        {
+        let routed = {
             let state = self.inner.state.read().expect("broker state lock poisoned");
-            self.route(&state, updates, true)?;
+            self.route(&state, updates, true)?
+        };
+        // Reserve a queue slot at every provider first, so that either all of them
+        // get their request or none does.
+        let mut permits = Vec::with_capacity(routed.len());
+        for (sender, request) in &routed {
+            let (leaf, _) = &request.targets[0];
+            let path = self.leaf(*leaf)?.path.clone();
+            let permit = sender
+                .clone()
+                .try_reserve_owned()
+                .map_err(|error| match error {
+                    mpsc::error::TrySendError::Full(_) => BrokerError::ProviderOverloaded { path },
+                    mpsc::error::TrySendError::Closed(_) => {
+                        BrokerError::NoProvider { path, id: leaf.0 }
+                    }
+                })?;
+            permits.push(permit);
         }
         let changes = updates
             .iter()
             .map(|(id, value)| (*id, Field::Target, Some(value.clone())))
             .collect();
         self.apply(changes)?;
-        let state = self.inner.state.read().expect("broker state lock poisoned");
-        for (sender, request) in self.route(&state, updates, true)? {
-            let path = self.leaf(request.targets[0].0)?.path.clone();
-            sender
-                .try_send(request)
-                .map_err(|_| BrokerError::ProviderOverloaded { path })?;
+        for (permit, (_, request)) in permits.into_iter().zip(routed) {
+            permit.send(request);
         }
         Ok(())
     }
@@ -655,11 +681,8 @@ impl Subscription {
         if self.lag_reported {
             return None;
         }
-        let dropped = self.dropped.load(Ordering::Relaxed);
-        if dropped > 0 {
-            self.lag_reported = true;
-            return Some(SubscriptionEvent::Lagged { dropped });
-        }
+        // Batches queued before the overflow are delivered first; the broker dropped
+        // the sender when it disconnected this subscriber, so the queue then ends.
         match self.receiver.recv().await {
             Some(changes) => Some(SubscriptionEvent::Changes(changes)),
             None => {

@@ -97,6 +97,9 @@ pub enum BrokerError {
     /// The request names no signal at all.
     #[error("no signals requested")]
     Empty,
+    /// The stored values could not be read when the broker started.
+    #[error("cannot restore stored values")]
+    Restore(#[source] crate::PersistenceError),
     /// The durable store failed; nothing was changed.
     #[error("storage failed, nothing was changed")]
     Storage(#[source] crate::PersistenceError),

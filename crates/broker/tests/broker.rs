@@ -169,6 +169,13 @@ async fn slow_subscriber_is_disconnected_without_blocking_others() {
         };
         assert_eq!(changes[0].datapoint.value, Some(Value::Float(i as f32)));
     }
+    // The two batches that fit are still delivered, then the lag is reported.
+    for expected in [0.0, 1.0] {
+        let Some(SubscriptionEvent::Changes(changes)) = slow.next().await else {
+            panic!("queued batch lost")
+        };
+        assert_eq!(changes[0].datapoint.value, Some(Value::Float(expected)));
+    }
     assert_eq!(
         slow.next().await,
         Some(SubscriptionEvent::Lagged { dropped: 1 })

@@ -308,7 +308,7 @@ pub(crate) fn status_of(error: &BrokerError) -> Status {
         BrokerError::AlreadyClaimed { .. } => Code::AlreadyExists,
         BrokerError::PermissionDenied { .. } => Code::PermissionDenied,
         BrokerError::PermissionExpired => Code::Unauthenticated,
-        BrokerError::Storage(_) => Code::Internal,
+        BrokerError::Storage(_) | BrokerError::Restore(_) => Code::Internal,
         _ => Code::InvalidArgument,
     };
     Status::new(code, error_chain(error))

@@ -109,16 +109,16 @@ fn print_value(
     value: Option<Value>,
     unit: &str,
     timestamp: Option<&prost_types::Timestamp>,
-) {
+) -> std::io::Result<()> {
     if json_output {
         let value = value
             .as_ref()
             .map(Value::to_json)
             .unwrap_or(serde_json::Value::Null);
-        println!(
+        out!(
             "{}",
             json!({"path": path, "value": value, "timestamp": timestamp_text(timestamp)})
-        );
+        )
     } else {
         let text = value
             .map(|v| v.to_string())
@@ -128,7 +128,7 @@ fn print_value(
         } else {
             format!(" {unit}")
         };
-        println!("{path} = {text}{unit}");
+        out!("{path} = {text}{unit}")
     }
 }
 
@@ -172,7 +172,7 @@ pub async fn get(args: &ClientArgs, get: GetArgs) -> anyhow::Result<()> {
                     value,
                     unit,
                     target.and_then(|dp| dp.timestamp.as_ref()),
-                );
+                )?;
             }
             continue;
         }
@@ -195,7 +195,7 @@ pub async fn get(args: &ClientArgs, get: GetArgs) -> anyhow::Result<()> {
                 value,
                 &meta.unit,
                 datapoint.timestamp.as_ref(),
-            );
+            )?;
         }
     }
     Ok(())
@@ -264,10 +264,10 @@ pub async fn set(args: &ClientArgs, set: SetArgs) -> anyhow::Result<()> {
             .map_err(refused)?;
     }
     if args.json {
-        println!(
+        out!(
             "{}",
             json!({"path": set.path, "value": value.to_json(), "target": set.target})
-        );
+        )?;
     }
     Ok(())
 }
@@ -283,10 +283,10 @@ pub async fn actuate(args: &ClientArgs, actuate: ActuateArgs) -> anyhow::Result<
     };
     connection.v2.actuate(request).await.map_err(refused)?;
     if args.json {
-        println!(
+        out!(
             "{}",
             json!({"path": actuate.path, "value": value.to_json(), "actuated": true})
-        );
+        )?;
     }
     Ok(())
 }
@@ -322,7 +322,7 @@ pub async fn subscribe(args: &ClientArgs, subscribe: SubscribeArgs) -> anyhow::R
                     for (path, datapoint) in entries {
                         let value = datapoint.value.clone().and_then(value_from_v2);
                         let unit = units.get(&path).map(String::as_str).unwrap_or("");
-                        print_value(args.json, &path, value, unit, datapoint.timestamp.as_ref());
+                        print_value(args.json, &path, value, unit, datapoint.timestamp.as_ref())?;
                     }
                 }
             }
@@ -361,7 +361,7 @@ pub async fn metadata(args: &ClientArgs, query: MetadataArgs) -> anyhow::Result<
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&items)?);
+        out!("{}", serde_json::to_string_pretty(&items)?)?;
         return Ok(());
     }
     for m in &metadata {
@@ -371,7 +371,7 @@ pub async fn metadata(args: &ClientArgs, query: MetadataArgs) -> anyhow::Result<
         } else {
             format!(" [{}]", m.unit)
         };
-        println!("{:<70} {:<9} {}{}", m.path, entry_type, datatype, unit);
+        out!("{:<70} {:<9} {}{}", m.path, entry_type, datatype, unit)?;
     }
     Ok(())
 }

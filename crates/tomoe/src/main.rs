@@ -3,6 +3,15 @@
 //! This crate is glue: it parses arguments, wires the library crates together and
 //! prints results. See `ARCHITECTURE.md` for where the real work happens.
 
+/// Writes a line to standard output and returns the IO result, so that a closed
+/// pipe (`tomoe metadata | head`) ends the command quietly instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod cli;
 mod client;
 mod serve;

@@ -62,7 +62,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot read the listening address")?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%address, catalog = %origin, leaves, store = %store_path, "broker ready");
-    println!("tomoe broker listening on {scheme}://{address} ({leaves} signals from {origin}; store {store_path})");
+    out!("tomoe broker listening on {scheme}://{address} ({leaves} signals from {origin}; store {store_path})")
+        .context("cannot write to standard output")?;
 
     tomoe_grpc::serve(
         broker,

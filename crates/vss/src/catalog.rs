@@ -75,6 +75,14 @@ impl Leaf {
         let max = self.max.as_ref().and_then(|m| m.numbers().first().copied());
         let type_range = self.datatype.integer_range();
         for number in value.numbers() {
+            if let Number::Real(real) = number {
+                if !real.is_finite() {
+                    return Err(ValueError::NotFinite {
+                        path: self.path.clone(),
+                        value: value.clone(),
+                    });
+                }
+            }
             if let (Some((low, high)), Number::Integer(n)) = (type_range, number) {
                 if n < low || n > high {
                     return Err(out_of_range(format!("{low}..={high} of {}", self.datatype)));

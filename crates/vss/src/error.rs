@@ -56,6 +56,14 @@ pub enum ValueError {
         /// The allowed range, as text such as `0..=100`.
         range: String,
     },
+    /// A floating-point value that is not a finite number (NaN or infinite).
+    #[error("value {value} for \"{path}\" is not a finite number")]
+    NotFinite {
+        /// The leaf.
+        path: String,
+        /// The refused value.
+        value: Value,
+    },
     /// The value is not one of the leaf's `allowed` values.
     #[error("value {value} is not allowed for \"{path}\" (allowed: {})", .allowed.join(", "))]
     NotAllowed {
