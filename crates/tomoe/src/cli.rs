@@ -9,8 +9,6 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "tomoe", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
-    #[command(flatten)]
-    pub client: ClientArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -36,21 +34,16 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ClientArgs {
     /// Broker URL (https:// for TLS)
-    #[arg(
-        long,
-        global = true,
-        env = "TOMOE_BROKER",
-        default_value = "http://127.0.0.1:55555"
-    )]
+    #[arg(long, env = "TOMOE_BROKER", default_value = "http://127.0.0.1:55555")]
     pub broker: String,
     /// JWT bearer token to present to the broker
-    #[arg(long, global = true, env = "TOMOE_TOKEN", hide_env_values = true)]
+    #[arg(long, env = "TOMOE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// CA certificate (PEM) to verify the broker's TLS certificate
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
     /// Print machine-readable JSON instead of text
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub json: bool,
 }
 
@@ -94,6 +87,8 @@ pub struct ServeArgs {
 /// Options of `tomoe get`.
 #[derive(Debug, Args)]
 pub struct GetArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
     /// Signal paths, branches (`Vehicle.Cabin`) or patterns (`Vehicle.*.IsOpen`)
     #[arg(required = true)]
     pub paths: Vec<String>,
@@ -105,6 +100,8 @@ pub struct GetArgs {
 /// Options of `tomoe set`.
 #[derive(Debug, Args)]
 pub struct SetArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
     /// Signal path
     pub path: String,
     /// New value; arrays as JSON (`[1, 2]`)
@@ -117,6 +114,8 @@ pub struct SetArgs {
 /// Options of `tomoe actuate`.
 #[derive(Debug, Args)]
 pub struct ActuateArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
     /// Actuator path
     pub path: String,
     /// Requested value; arrays as JSON (`[1, 2]`)
@@ -126,6 +125,8 @@ pub struct ActuateArgs {
 /// Options of `tomoe subscribe`.
 #[derive(Debug, Args)]
 pub struct SubscribeArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
     /// Signal paths, branches or patterns
     #[arg(required = true)]
     pub paths: Vec<String>,
@@ -134,6 +135,8 @@ pub struct SubscribeArgs {
 /// Options of `tomoe metadata`.
 #[derive(Debug, Args)]
 pub struct MetadataArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
     /// Path, branch or pattern; every signal when absent
     pub pattern: Option<String>,
 }
@@ -153,6 +156,25 @@ mod tests {
         let parsed =
             Cli::try_parse_from(["tomoe", "serve", "--insecure", "--jwt-public-key", "k.pem"]);
         assert!(parsed.is_err());
+    }
+
+    #[test]
+    fn client_options_belong_to_client_commands() {
+        let parsed = Cli::try_parse_from([
+            "tomoe",
+            "get",
+            "--json",
+            "--broker",
+            "http://h:1",
+            "Vehicle.Speed",
+        ])
+        .unwrap();
+        let Command::Get(get) = parsed.command else {
+            panic!("not a get")
+        };
+        assert!(get.client.json);
+        assert_eq!(get.client.broker, "http://h:1");
+        assert!(Cli::try_parse_from(["tomoe", "serve", "--insecure", "--json"]).is_err());
     }
 
     #[test]

@@ -120,10 +120,11 @@ fn print_value(
             json!({"path": path, "value": value, "timestamp": timestamp_text(timestamp)})
         )
     } else {
+        let value_is_none = value.is_none();
         let text = value
             .map(|v| v.to_string())
             .unwrap_or_else(|| "(no value)".into());
-        let unit = if unit.is_empty() {
+        let unit = if unit.is_empty() || value_is_none {
             String::new()
         } else {
             format!(" {unit}")
@@ -132,11 +133,16 @@ fn print_value(
     }
 }
 
-pub async fn get(args: &ClientArgs, get: GetArgs) -> anyhow::Result<()> {
+pub async fn get(get: GetArgs) -> anyhow::Result<()> {
+    let args = &get.client;
     let mut connection = connect(args).await?;
     for pattern in &get.paths {
         let metadata = list_metadata(&mut connection, pattern).await?;
         if get.target {
+            let actuator = tomoe_grpc::convert::entry_type_code(tomoe_vss::EntryType::Actuator);
+            if !metadata.iter().any(|m| m.entry_type == actuator) {
+                bail!("\"{pattern}\" selects no actuator: only actuators have a target value");
+            }
             let request = v1::GetRequest {
                 entries: vec![v1::EntryRequest {
                     path: pattern.clone(),
@@ -215,7 +221,8 @@ async fn typed_value(connection: &mut Connection, path: &str, text: &str) -> any
     Value::parse(text, datatype).map_err(|e| anyhow!("invalid value for \"{path}\": {e}"))
 }
 
-pub async fn set(args: &ClientArgs, set: SetArgs) -> anyhow::Result<()> {
+pub async fn set(set: SetArgs) -> anyhow::Result<()> {
+    let args = &set.client;
     let mut connection = connect(args).await?;
     let value = typed_value(&mut connection, &set.path, &set.value).await?;
     if set.target {
@@ -272,7 +279,8 @@ pub async fn set(args: &ClientArgs, set: SetArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn actuate(args: &ClientArgs, actuate: ActuateArgs) -> anyhow::Result<()> {
+pub async fn actuate(actuate: ActuateArgs) -> anyhow::Result<()> {
+    let args = &actuate.client;
     let mut connection = connect(args).await?;
     let value = typed_value(&mut connection, &actuate.path, &actuate.value).await?;
     let request = v2::ActuateRequest {
@@ -291,7 +299,8 @@ pub async fn actuate(args: &ClientArgs, actuate: ActuateArgs) -> anyhow::Result<
     Ok(())
 }
 
-pub async fn subscribe(args: &ClientArgs, subscribe: SubscribeArgs) -> anyhow::Result<()> {
+pub async fn subscribe(subscribe: SubscribeArgs) -> anyhow::Result<()> {
+    let args = &subscribe.client;
     let mut connection = connect(args).await?;
     let mut units = std::collections::HashMap::new();
     for pattern in &subscribe.paths {
@@ -330,7 +339,8 @@ pub async fn subscribe(args: &ClientArgs, subscribe: SubscribeArgs) -> anyhow::R
     }
 }
 
-pub async fn metadata(args: &ClientArgs, query: MetadataArgs) -> anyhow::Result<()> {
+pub async fn metadata(query: MetadataArgs) -> anyhow::Result<()> {
+    let args = &query.client;
     let mut connection = connect(args).await?;
     let pattern = query.pattern.unwrap_or_else(|| "**".into());
     let mut metadata = list_metadata(&mut connection, &pattern).await?;

@@ -60,11 +60,11 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
-        Command::Get(args) => client::get(&cli.client, args).await,
-        Command::Set(args) => client::set(&cli.client, args).await,
-        Command::Actuate(args) => client::actuate(&cli.client, args).await,
-        Command::Subscribe(args) => client::subscribe(&cli.client, args).await,
-        Command::Metadata(args) => client::metadata(&cli.client, args).await,
+        Command::Get(args) => client::get(args).await,
+        Command::Set(args) => client::set(args).await,
+        Command::Actuate(args) => client::actuate(args).await,
+        Command::Subscribe(args) => client::subscribe(args).await,
+        Command::Metadata(args) => client::metadata(args).await,
     }
 }
 

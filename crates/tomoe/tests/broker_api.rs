@@ -455,7 +455,7 @@ async fn values_survive_a_restart() {
         .unwrap();
     publish(&mut client, SPEED, T::Float(88.0)).await.unwrap();
     let (code, _, stderr) =
-        support::cli(&["--broker", &server.url, "set", "--target", MODE, "ECONOMY"]);
+        support::cli(&["set", "--broker", &server.url, "--target", MODE, "ECONOMY"]);
     assert_eq!(code, 0, "{stderr}");
     server.stop();
 
@@ -472,7 +472,7 @@ async fn values_survive_a_restart() {
     // Sensors not opted in start empty after a restart.
     assert_eq!(current(&mut client, SPEED).await, None);
     let (code, stdout, stderr) =
-        support::cli(&["--broker", &server.url, "--json", "get", "--target", MODE]);
+        support::cli(&["get", "--broker", &server.url, "--json", "--target", MODE]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("\"value\":\"ECONOMY\""), "{stdout}");
 }
@@ -608,16 +608,16 @@ async fn provider_receives_actuation_requests() {
 #[tokio::test]
 async fn cli_reports_broker_errors_with_exit_code() {
     let (_dir, server) = insecure();
-    let (code, _, stderr) = support::cli(&["--broker", &server.url, "set", SOC, "150"]);
+    let (code, _, stderr) = support::cli(&["set", "--broker", &server.url, SOC, "150"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("out of range"), "{stderr}");
-    let (code, _, stderr) = support::cli(&["--broker", &server.url, "get", "Vehicle.Nope"]);
+    let (code, _, stderr) = support::cli(&["get", "--broker", &server.url, "Vehicle.Nope"]);
     assert_eq!(code, 1);
     assert!(
         stderr.contains("path not found: \"Vehicle.Nope\""),
         "{stderr}"
     );
-    let (code, stdout, _) = support::cli(&["--broker", &server.url, "--json", "metadata", SPEED]);
+    let (code, stdout, _) = support::cli(&["metadata", "--broker", &server.url, "--json", SPEED]);
     assert_eq!(code, 0);
     let parsed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(parsed[0]["unit"], "km/h");
@@ -646,16 +646,16 @@ async fn tls_serves_clients_that_trust_the_certificate() {
     assert!(server.url.starts_with("https://"), "{}", server.url);
     let url = server.url.replace("127.0.0.1", "localhost");
     let (code, stdout, stderr) = support::cli(&[
+        "metadata",
         "--broker",
         &url,
         "--ca-cert",
         cert.to_str().unwrap(),
-        "metadata",
         SPEED,
     ]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("Vehicle.Speed"), "{stdout}");
     // Without trusting the certificate the client refuses the connection.
-    let (code, _, _) = support::cli(&["--broker", &url, "metadata", SPEED]);
+    let (code, _, _) = support::cli(&["metadata", "--broker", &url, SPEED]);
     assert_eq!(code, 1);
 }
