@@ -393,9 +393,20 @@ def test_subscribe_current_values_v1(broker_port: int, client: VSSClient):
 
 def _actuation_reader(port: int, path: str) -> StreamReader:
     # subscribe_target_values resolves the path with v2 ListMetadata, then opens a v2
-    # OpenProviderStream with a ProvideActuationRequest (and half-closes its side of
-    # the stream) and yields the BatchActuateStreamRequests it receives.
+    # OpenProviderStream whose request side carries one ProvideActuationRequest and is
+    # then half-closed, and yields the BatchActuateStreamRequests it receives.
     return StreamReader(port, lambda c: c.subscribe_target_values([path], timeout=STREAM_TIMEOUT))
+
+
+HALF_CLOSE_HINT = (
+    "kuksa-client half-closes the request side of OpenProviderStream right after its "
+    "ProvideActuationRequest; like KUKSA databroker, the server must keep the provider "
+    "registered and the response stream open until the call is cancelled"
+)
+
+
+def _assert_provider_alive(provider: StreamReader) -> None:
+    assert provider.outcome is None, f"the provider stream stopped: {provider.describe()} ({HALF_CLOSE_HINT})"
 
 
 def test_provider_receives_v1_set_target(broker_port: int, client: VSSClient):
@@ -406,7 +417,7 @@ def test_provider_receives_v1_set_target(broker_port: int, client: VSSClient):
         registered = False
         deadline = time.monotonic() + EVENT_TIMEOUT
         while not registered and time.monotonic() < deadline:
-            assert provider.outcome is None, f"the provider stream stopped: {provider.describe()}"
+            _assert_provider_alive(provider)
             client.set_target_values({DRIVER_DOOR_OPEN: Datapoint(True)}, timeout=RPC_TIMEOUT)
             registered = _wait_for_value(provider, DRIVER_DOOR_OPEN, True, timeout=0.5)[-1:] == [True]
         assert registered, (
@@ -450,7 +461,7 @@ def test_provider_receives_v2_actuate(broker_port: int, client: VSSClient):
         last_error = None
         deadline = time.monotonic() + EVENT_TIMEOUT
         while time.monotonic() < deadline:
-            assert provider.outcome is None, f"the provider stream stopped: {provider.describe()}"
+            _assert_provider_alive(provider)
             try:
                 actuate(True)
                 last_error = None
@@ -487,6 +498,64 @@ def test_provider_receives_v2_actuate(broker_port: int, client: VSSClient):
     assert code == grpc.StatusCode.UNAVAILABLE, (
         f"v2 Actuate after the provider disconnected answered {code}, expected UNAVAILABLE"
     )
+
+
+def test_v1_set_target_reaches_raw_provider_stream(client: VSSClient):
+    # A provider written against the raw v2 stubs that keeps its request side open:
+    # separates v1 Set forwarding from the half-close handling exercised above.
+    path = "Vehicle.Cabin.Door.Row2.PassengerSide.IsOpen"
+    listed = client.client_stub_v2.ListMetadata(val_v2.ListMetadataRequest(root=path), timeout=RPC_TIMEOUT)
+    assert len(listed.metadata) == 1, f"v2 ListMetadata({path}) returned {len(listed.metadata)} entries, expected 1"
+    signal_id = listed.metadata[0].id
+    release = threading.Event()
+
+    def requests():
+        yield val_v2.OpenProviderStreamRequest(
+            provide_actuation_request=val_v2.ProvideActuationRequest(actuator_identifiers=[types_v2.SignalID(path=path)])
+        )
+        release.wait(STREAM_TIMEOUT)
+
+    call = client.client_stub_v2.OpenProviderStream(requests(), timeout=STREAM_TIMEOUT)
+    received: "queue.Queue[Any]" = queue.Queue()
+
+    def read() -> None:
+        try:
+            for response in call:
+                received.put(response)
+        except grpc.RpcError as exc:
+            received.put(exc)
+
+    threading.Thread(target=read, daemon=True).start()
+
+    def next_response(waiting_for: str) -> Any:
+        try:
+            return received.get(timeout=EVENT_TIMEOUT)
+        except queue.Empty:
+            pytest.fail(f"the raw provider received nothing within {EVENT_TIMEOUT:.0f} s while waiting for {waiting_for}")
+
+    try:
+        first = next_response("the provide_actuation_response")
+        assert isinstance(first, val_v2.OpenProviderStreamResponse) and first.HasField("provide_actuation_response"), (
+            f"the first OpenProviderStream response is {first!r}, expected a provide_actuation_response"
+        )
+        client.set_target_values({path: Datapoint(True)}, timeout=RPC_TIMEOUT)
+        message = next_response("the actuation request of a v1 Set(actuator_target=True)")
+        assert isinstance(message, val_v2.OpenProviderStreamResponse) and message.HasField(
+            "batch_actuate_stream_request"
+        ), f"after a v1 Set(actuator_target) the provider received {message!r}, expected a batch_actuate_stream_request"
+        actuations = message.batch_actuate_stream_request.actuate_requests
+        assert len(actuations) == 1, f"expected one actuate request, got {message}"
+        actuation = actuations[0]
+        requested = actuation.signal_id.path if actuation.signal_id.HasField("path") else actuation.signal_id.id
+        assert requested in (path, signal_id), (
+            f"the actuate request names {requested!r}, expected {path} or its ListMetadata id {signal_id}"
+        )
+        assert actuation.value.WhichOneof("typed_value") == "bool" and actuation.value.bool is True, (
+            f"the actuate request carries {actuation.value}, expected bool true"
+        )
+    finally:
+        release.set()
+        call.cancel()
 
 
 # --------------------------------------------------------------------------- errors

@@ -65,6 +65,11 @@ impl Permissions {
         self
     }
 
+    /// When these permissions expire, if ever.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.expires_at
+    }
+
     /// Whether these permissions allow everything.
     pub fn is_allow_all(&self) -> bool {
         self.allow_all

@@ -82,6 +82,55 @@ pub enum ServeError {
     Transport(#[source] tonic::transport::Error),
 }
 
+/// A configured gRPC server, ready to run on a listener. Building it checks the
+/// TLS certificate and key, so that a bad configuration fails before anything is
+/// announced.
+pub struct GrpcServer {
+    router: tonic::transport::server::Router,
+}
+
+impl std::fmt::Debug for GrpcServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcServer").finish_non_exhaustive()
+    }
+}
+
+impl GrpcServer {
+    /// Builds the server for `broker`.
+    pub fn new(broker: Broker, config: ServerConfig) -> Result<GrpcServer, ServeError> {
+        let authorizer = Arc::new(Authorizer(config.authorization));
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &config.tls {
+            let identity = Identity::from_pem(&tls.certificate_pem, &tls.private_key_pem);
+            builder = builder
+                .tls_config(ServerTlsConfig::new().identity(identity))
+                .map_err(ServeError::Tls)?;
+        }
+        let v1_service = v1::V1Service::new(broker.clone(), authorizer.clone());
+        let v2_service = v2::V2Service::new(broker, authorizer);
+        let router = builder
+            .add_service(kuksa_rust_sdk::v1_proto::val_server::ValServer::new(
+                v1_service,
+            ))
+            .add_service(kuksa_rust_sdk::v2_proto::val_server::ValServer::new(
+                v2_service,
+            ));
+        Ok(GrpcServer { router })
+    }
+
+    /// Serves both KUKSA APIs on `listener` until `shutdown` completes.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServeError> {
+        self.router
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .await
+            .map_err(ServeError::Transport)
+    }
+}
+
 /// Serves both KUKSA APIs for `broker` on `listener` until `shutdown` completes.
 pub async fn serve(
     broker: Broker,
@@ -89,26 +138,58 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let authorizer = Arc::new(Authorizer(config.authorization));
-    let mut builder = tonic::transport::Server::builder();
-    if let Some(tls) = &config.tls {
-        let identity = Identity::from_pem(&tls.certificate_pem, &tls.private_key_pem);
-        builder = builder
-            .tls_config(ServerTlsConfig::new().identity(identity))
-            .map_err(ServeError::Tls)?;
-    }
-    let v1_service = v1::V1Service::new(broker.clone(), authorizer.clone());
-    let v2_service = v2::V2Service::new(broker, authorizer);
-    builder
-        .add_service(kuksa_rust_sdk::v1_proto::val_server::ValServer::new(
-            v1_service,
-        ))
-        .add_service(kuksa_rust_sdk::v2_proto::val_server::ValServer::new(
-            v2_service,
-        ))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+    GrpcServer::new(broker, config)?
+        .run(listener, shutdown)
         .await
-        .map_err(ServeError::Transport)
+}
+
+/// Completes when `permissions` expire; never, for permissions without expiry.
+pub(crate) async fn expiry(permissions: &Permissions) {
+    match permissions.expires_at() {
+        None => std::future::pending().await,
+        Some(at) => {
+            let remaining = at
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+            tokio::time::sleep(remaining).await;
+        }
+    }
+}
+
+/// The status that ends a stream whose token expired while it was open.
+pub(crate) fn expired_status() -> Status {
+    Status::unauthenticated(
+        "permission expired: the token's lifetime ended while the stream was open",
+    )
+}
+
+/// Ends `stream` with [`expired_status`] when `permissions` expire.
+pub(crate) fn until_expiry<T, S>(
+    stream: S,
+    permissions: &Permissions,
+) -> std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send + 'static>>
+where
+    T: Send + 'static,
+    S: futures::Stream<Item = Result<T, Status>> + Send + 'static,
+{
+    use futures::StreamExt;
+    let Some(at) = permissions.expires_at() else {
+        return Box::pin(stream);
+    };
+    let remaining = at
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    let deadline = Box::pin(tokio::time::sleep(remaining));
+    Box::pin(futures::stream::unfold(
+        Some((Box::pin(stream), deadline)),
+        |state| async move {
+            let (mut stream, mut deadline) = state?;
+            tokio::select! {
+                item = stream.next() => item.map(|item| (item, Some((stream, deadline)))),
+                _ = &mut deadline => Some((Err(expired_status()), None)),
+            }
+        },
+    ))
 }
 
 /// Turns request metadata into the caller's permissions.

@@ -114,60 +114,95 @@ impl V1Service {
         Ok(entries)
     }
 
-    /// Applies one `EntryUpdate`; the outer error aborts the whole request.
+    /// Checks what makes a whole `Set` request invalid (KUKSA refuses the request
+    /// rather than reporting per entry), before any update is applied.
+    fn check_request(&self, updates: &[proto::EntryUpdate]) -> Result<(), Status> {
+        for update in updates {
+            let entry = update
+                .entry
+                .as_ref()
+                .ok_or_else(|| Status::invalid_argument("entry is required in every update"))?;
+            if entry.path.is_empty() {
+                return Err(Status::invalid_argument("path is required in every update"));
+            }
+            let parts = Self::update_parts(update);
+            if !parts.target {
+                continue;
+            }
+            if let Some(node) = self.broker.catalog().leaf(&entry.path) {
+                if !node.is_actuator() {
+                    return Err(Status::invalid_argument(format!(
+                        "tried to set a target value for \"{}\", a {}: only actuators have a target value",
+                        entry.path, node.entry_type
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The parts an update writes: its `fields`, or, when it lists none, the parts
+    /// its entry carries.
+    fn update_parts(update: &proto::EntryUpdate) -> Parts {
+        if !update.fields.is_empty() {
+            return Parts::of(proto::View::Fields as i32, &update.fields);
+        }
+        let entry = update.entry.as_ref();
+        Parts {
+            value: entry.is_some_and(|e| e.value.is_some()),
+            target: entry.is_some_and(|e| e.actuator_target.is_some()),
+            metadata: entry.is_some_and(|e| e.metadata.is_some()),
+        }
+    }
+
+    /// Applies one checked `EntryUpdate`, or says why it was refused.
     fn update(
         &self,
         permissions: &Permissions,
         update: proto::EntryUpdate,
-    ) -> Result<Result<(), (String, BrokerError)>, Status> {
-        let entry = update
-            .entry
-            .ok_or_else(|| Status::invalid_argument("entry is required in every update"))?;
-        if entry.path.is_empty() {
-            return Err(Status::invalid_argument("path is required in every update"));
-        }
-        let path = entry.path.clone();
-        let parts = Parts::of(proto::View::Fields as i32, &update.fields);
-        let leaf = match self.broker.resolve_path(&path) {
-            Ok(leaf) => leaf,
-            Err(error) => return Ok(Err((path, error))),
-        };
-        if parts.target {
-            let node = self.broker.leaf(leaf).map_err(|e| status_of(&e))?;
-            if !node.is_actuator() {
-                return Err(Status::invalid_argument(format!(
-                    "tried to set a target value for \"{path}\", a {}: only actuators have a target value",
-                    node.entry_type
-                )));
-            }
-        }
+    ) -> Result<(), proto::Error> {
+        let parts = Self::update_parts(&update);
+        let entry = update.entry.unwrap_or_default();
+        let path = entry.path;
+        let leaf = self
+            .broker
+            .resolve_path(&path)
+            .map_err(|e| v1_error_of(&e))?;
         if parts.metadata {
-            return Ok(Err((
-                path.clone(),
-                BrokerError::PermissionDenied {
-                    path,
-                    access: tomoe_broker::Access::Provide,
-                },
-            )));
+            return Err(proto::Error {
+                code: 403,
+                reason: "forbidden".into(),
+                message: format!("the metadata of \"{path}\" cannot be changed through the API"),
+            });
         }
-        let outcome = (|| {
-            if parts.value {
-                let value = entry.value.and_then(|dp| dp.value).map(value_from_v1);
-                self.broker.publish(permissions, &[(leaf, value)])?;
-            }
-            if parts.target {
-                match entry
-                    .actuator_target
-                    .and_then(|dp| dp.value)
-                    .map(value_from_v1)
-                {
-                    Some(value) => self.broker.set_targets(permissions, &[(leaf, value)])?,
-                    None => return Err(BrokerError::Empty),
-                }
-            }
-            Ok(())
-        })();
-        Ok(outcome.map_err(|error| (path, error)))
+        if !parts.value && !parts.target {
+            return Err(proto::Error {
+                code: 400,
+                reason: "bad_request".into(),
+                message: format!("the update of \"{path}\" names no field to set"),
+            });
+        }
+        if parts.value {
+            let value = entry.value.and_then(|dp| dp.value).map(value_from_v1);
+            self.broker
+                .publish(permissions, &[(leaf, value)])
+                .map_err(|e| v1_error_of(&e))?;
+        }
+        if parts.target {
+            let value = entry
+                .actuator_target
+                .and_then(|dp| dp.value)
+                .map(value_from_v1)
+                .ok_or_else(|| proto::Error {
+                    code: 400,
+                    reason: "bad_request".into(),
+                    message: format!("no target value given for \"{path}\""),
+                })?;
+            self.broker
+                .set_targets(permissions, &[(leaf, value)])
+                .map_err(|e| v1_error_of(&e))?;
+        }
+        Ok(())
     }
 
     fn apply_updates(
@@ -175,12 +210,18 @@ impl V1Service {
         permissions: &Permissions,
         updates: Vec<proto::EntryUpdate>,
     ) -> Result<Vec<proto::DataEntryError>, Status> {
+        self.check_request(&updates)?;
         let mut errors = Vec::new();
         for update in updates {
-            if let Err((path, error)) = self.update(permissions, update)? {
+            let path = update
+                .entry
+                .as_ref()
+                .map(|e| e.path.clone())
+                .unwrap_or_default();
+            if let Err(error) = self.update(permissions, update) {
                 errors.push(proto::DataEntryError {
                     path,
-                    error: Some(v1_error_of(&error)),
+                    error: Some(error),
                 });
             }
         }
@@ -340,9 +381,10 @@ impl proto::val_server::Val for V1Service {
         if streams.is_empty() {
             return Err(Status::invalid_argument("no valid path specified"));
         }
-        Ok(Response::new(Box::pin(futures::stream::select_all(
-            streams,
-        ))))
+        Ok(Response::new(crate::until_expiry(
+            futures::stream::select_all(streams),
+            &permissions,
+        )))
     }
 
     async fn get_server_info(

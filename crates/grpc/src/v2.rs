@@ -96,7 +96,7 @@ impl V2Service {
                 }
             }
         });
-        Ok(Box::pin(stream))
+        Ok(crate::until_expiry(stream, permissions))
     }
 }
 
@@ -332,6 +332,14 @@ struct ProviderSession {
 
 impl ProviderSession {
     async fn run(mut self, mut inbound: Streaming<proto::OpenProviderStreamRequest>) {
+        // A client may half-close its side after claiming actuators (the Python
+        // kuksa-client does): the session, and the claim, then last until the client
+        // cancels the call, which closes the outbound side.
+        let watch = self.outbound.clone();
+        let mut inbound_open = true;
+        let permissions = self.permissions.clone();
+        let expiry = crate::expiry(&permissions);
+        tokio::pin!(expiry);
         loop {
             let request = async {
                 match &mut self.actuation {
@@ -340,9 +348,20 @@ impl ProviderSession {
                 }
             };
             tokio::select! {
-                message = inbound.next() => {
+                _ = watch.closed() => return,
+                _ = &mut expiry => {
+                    let _ = self.outbound.send(Err(crate::expired_status())).await;
+                    return;
+                }
+                message = inbound.next(), if inbound_open => {
                     let outcome = match message {
-                        None => return,
+                        None => {
+                            inbound_open = false;
+                            if self.actuation.is_none() {
+                                return;
+                            }
+                            continue;
+                        }
                         Some(Err(status)) => {
                             tracing::debug!(%status, "provider stream ended with an error");
                             return;
@@ -361,18 +380,7 @@ impl ProviderSession {
                 }
                 request = request => {
                     let Some(request) = request else { return };
-                    let actuate_requests = request
-                        .targets
-                        .iter()
-                        .map(|(leaf, value)| proto::ActuateRequest {
-                            signal_id: Some(proto::SignalId { signal: Some(proto::signal_id::Signal::Id(leaf.0 as i32)) }),
-                            value: Some(value_to_v2(value)),
-                        })
-                        .collect();
-                    let message = proto::OpenProviderStreamResponse {
-                        action: Some(OutboundAction::BatchActuateStreamRequest(proto::BatchActuateStreamRequest { actuate_requests })),
-                    };
-                    if self.outbound.send(Ok(message)).await.is_err() {
+                    if self.outbound.send(Ok(actuation_message(&request))).await.is_err() {
                         return;
                     }
                 }
@@ -494,6 +502,28 @@ impl ProviderSession {
             entry.check_value(value)?;
         }
         Ok(())
+    }
+}
+
+/// The provider-stream message that carries an actuation request; signals are
+/// addressed by id, as KUKSA does.
+fn actuation_message(
+    request: &tomoe_broker::ActuationRequest,
+) -> proto::OpenProviderStreamResponse {
+    let actuate_requests = request
+        .targets
+        .iter()
+        .map(|(leaf, value)| proto::ActuateRequest {
+            signal_id: Some(proto::SignalId {
+                signal: Some(proto::signal_id::Signal::Id(leaf.0 as i32)),
+            }),
+            value: Some(value_to_v2(value)),
+        })
+        .collect();
+    proto::OpenProviderStreamResponse {
+        action: Some(OutboundAction::BatchActuateStreamRequest(
+            proto::BatchActuateStreamRequest { actuate_requests },
+        )),
     }
 }
 

@@ -54,6 +54,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store: Arc<dyn Persistence> = Arc::new(store);
     let broker = Broker::new(catalog, config, Some(store)).context("cannot start the broker")?;
 
+    let server = tomoe_grpc::GrpcServer::new(
+        broker,
+        ServerConfig {
+            authorization,
+            tls: tls.clone(),
+        },
+    )
+    .context("cannot set up the gRPC server")?;
     let listener = tokio::net::TcpListener::bind(args.address)
         .await
         .with_context(|| format!("cannot listen on {}", args.address))?;
@@ -65,14 +73,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     out!("tomoe broker listening on {scheme}://{address} ({leaves} signals from {origin}; store {store_path})")
         .context("cannot write to standard output")?;
 
-    tomoe_grpc::serve(
-        broker,
-        listener,
-        ServerConfig { authorization, tls },
-        shutdown_signal(),
-    )
-    .await
-    .context("the gRPC server stopped")?;
+    server
+        .run(listener, shutdown_signal())
+        .await
+        .context("the gRPC server stopped")?;
     tracing::info!("broker stopped");
     Ok(())
 }

@@ -659,3 +659,113 @@ async fn tls_serves_clients_that_trust_the_certificate() {
     let (code, _, _) = support::cli(&["metadata", "--broker", &url, SPEED]);
     assert_eq!(code, 1);
 }
+
+#[tokio::test]
+async fn bad_tls_key_fails_before_the_broker_announces_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(
+        &key,
+        "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let data_dir = dir.path().join("data");
+    let (code, stdout, stderr) = support::cli(&[
+        "serve",
+        "--insecure",
+        "--address",
+        "127.0.0.1:0",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.is_empty(), "announced despite a bad key: {stdout}");
+    assert!(stderr.contains("invalid TLS configuration"), "{stderr}");
+}
+
+#[tokio::test]
+async fn streams_end_when_the_token_expires() {
+    let (_dir, server) = secured();
+    let short = token("signing.key", "read:Vehicle.Speed actuate:Vehicle.Cabin", 2);
+    let mut client = server.v2(Some(&short)).await;
+    let request = v2::SubscribeRequest {
+        signal_paths: vec![SPEED.into()],
+        buffer_size: 0,
+        filter: None,
+    };
+    let mut stream = client.subscribe(request).await.unwrap().into_inner();
+    stream.next().await.unwrap().unwrap(); // initial value
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+        .await
+        .unwrap();
+    let status = ended.unwrap().unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert!(
+        status.message().contains("permission expired"),
+        "{}",
+        status.message()
+    );
+}
+
+#[tokio::test]
+async fn provider_keeps_its_claim_after_half_closing_its_side() {
+    let (_dir, server) = insecure();
+    let mut provider = server.v2(None).await;
+    let claim = v2::OpenProviderStreamRequest {
+        action: Some(
+            v2::open_provider_stream_request::Action::ProvideActuationRequest(
+                v2::ProvideActuationRequest {
+                    actuator_identifiers: vec![path(DOOR).unwrap()],
+                },
+            ),
+        ),
+    };
+    // The request stream ends right after the claim, as the Python kuksa-client's does.
+    let mut inbound = provider
+        .open_provider_stream(futures::stream::iter(vec![claim]))
+        .await
+        .unwrap()
+        .into_inner();
+    inbound.next().await.unwrap().unwrap();
+    let mut client = server.v2(None).await;
+    client
+        .actuate(v2::ActuateRequest {
+            signal_id: path(DOOR),
+            value: value(T::Bool(false)),
+        })
+        .await
+        .unwrap();
+    let request = inbound.next().await.unwrap().unwrap();
+    assert!(matches!(
+        request.action,
+        Some(v2::open_provider_stream_response::Action::BatchActuateStreamRequest(_))
+    ));
+    // Cancelling the call releases the claim.
+    drop(inbound);
+    drop(provider);
+    let mut released = false;
+    for _ in 0..50 {
+        let result = client
+            .actuate(v2::ActuateRequest {
+                signal_id: path(DOOR),
+                value: value(T::Bool(true)),
+            })
+            .await;
+        if result
+            .as_ref()
+            .is_err_and(|s| s.code() == Code::Unavailable)
+        {
+            released = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(released, "the claim outlived the provider's call");
+}
