@@ -144,6 +144,9 @@ pub struct Dbc2Vss {
     pub datatype: Option<DataType>,
     /// The DBC signal.
     pub signal: String,
+    /// The DBC message that carries the signal (a Tomoe extension); `None` means every
+    /// message with a signal of that name, as in KUKSA.
+    pub message: Option<String>,
     /// Minimum interval between forwarded values, in milliseconds.
     pub interval_ms: u64,
     /// Forward only values that differ from the last forwarded one.
@@ -161,6 +164,9 @@ pub struct Vss2Dbc {
     pub datatype: Option<DataType>,
     /// The DBC signal written.
     pub signal: String,
+    /// The DBC message that carries the signal (a Tomoe extension); `None`: the first
+    /// message with a signal of that name.
+    pub message: Option<String>,
     /// The conversion.
     pub transform: Transform,
 }
@@ -330,6 +336,7 @@ impl MappingFile {
                 path: path.to_owned(),
                 datatype,
                 signal: signal.to_owned(),
+                message: message_of(spec).map_err(|problem| error(Some(signal), problem))?,
                 interval_ms,
                 on_change: on_change_value,
                 transform,
@@ -349,10 +356,12 @@ impl MappingFile {
                 ));
             }
             let transform = transform_of(spec).map_err(|problem| error(Some(signal), problem))?;
+            let message = message_of(spec).map_err(|problem| error(Some(signal), problem))?;
             self.vss2dbc.push(Vss2Dbc {
                 path: path.to_owned(),
                 datatype,
                 signal: signal.to_owned(),
+                message,
                 transform,
             });
         }
@@ -379,6 +388,16 @@ fn signal_of(spec: &Json) -> Option<&str> {
     spec.get("signal")
         .and_then(Json::as_str)
         .filter(|s| !s.is_empty())
+}
+
+fn message_of(spec: &Json) -> Result<Option<String>, String> {
+    match spec.get("message") {
+        None => Ok(None),
+        Some(Json::String(name)) if !name.is_empty() => Ok(Some(name.clone())),
+        Some(other) => Err(format!(
+            "\"message\" must be a DBC message name, found {other}"
+        )),
+    }
 }
 
 fn transform_of(spec: &Json) -> Result<Transform, String> {

@@ -28,6 +28,114 @@ pub enum Command {
     Subscribe(SubscribeArgs),
     /// List signals and their metadata
     Metadata(MetadataArgs),
+    /// Work with CAN data: decode logs, replay them into a broker, record a bus
+    #[command(subcommand)]
+    Can(CanCommand),
+    /// List, show and check vehicle profiles
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+}
+
+/// `tomoe can ...`
+#[derive(Debug, Subcommand)]
+pub enum CanCommand {
+    /// Decode a candump log with a DBC: one JSON object per decoded frame
+    Decode(CanDecodeArgs),
+    /// Replay a log through a vehicle profile into a broker (embedded, or --broker)
+    Replay(Box<CanReplayArgs>),
+    /// Record a live SocketCAN interface to a candump -L log until Ctrl-C
+    Record(CanRecordArgs),
+}
+
+/// Options of `tomoe can decode`.
+#[derive(Debug, Args)]
+pub struct CanDecodeArgs {
+    /// DBC file
+    #[arg(long, value_name = "FILE")]
+    pub dbc: PathBuf,
+    /// candump -L log
+    #[arg(long, value_name = "FILE")]
+    pub log: PathBuf,
+    /// Only frames of this channel (for example can0)
+    #[arg(long, value_name = "NAME")]
+    pub channel: Option<String>,
+}
+
+/// Options of `tomoe can replay`.
+#[derive(Debug, Args)]
+pub struct CanReplayArgs {
+    /// Vehicle profile: an id from the profiles folder, or a path
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: String,
+    /// candump -L log; the profile's own log when absent
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Playback speed: 1 is real time, 2 twice as fast, 0 as fast as possible
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Start over at the end of the log
+    #[arg(long = "loop")]
+    pub looped: bool,
+    /// Publish into the broker at this URL instead of an embedded one
+    #[arg(long, value_name = "URL")]
+    pub broker: Option<String>,
+    /// JWT for --broker (needs provide scope for the mapped signals)
+    #[arg(long, env = "TOMOE_TOKEN", hide_env_values = true, requires = "broker")]
+    pub token: Option<String>,
+    /// Print counters as JSON at the end
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub embedded: ServeArgs,
+}
+
+/// Options of `tomoe can record`.
+#[derive(Debug, Args)]
+pub struct CanRecordArgs {
+    /// SocketCAN interface, for example can0
+    #[arg(long, value_name = "NAME")]
+    pub interface: String,
+    /// Output candump -L log
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Stop after this many seconds
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+}
+
+/// `tomoe profile ...`
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// List the vehicle profiles
+    List(ProfileListArgs),
+    /// Show a profile: vehicle, buses and every mapped signal
+    Show(ProfileArgs),
+    /// Check a profile's mappings against its DBCs and the VSS catalog
+    Check(ProfileArgs),
+}
+
+/// Options of `tomoe profile list`.
+#[derive(Debug, Args)]
+pub struct ProfileListArgs {
+    /// Profiles folder (default: $TOMOE_PROFILES, ./profiles, or the shipped one)
+    #[arg(long, value_name = "DIR")]
+    pub profiles: Option<PathBuf>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `tomoe profile show|check`.
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// Profile id or path
+    pub profile: String,
+    /// Profiles folder (default: $TOMOE_PROFILES, ./profiles, or the shipped one)
+    #[arg(long, value_name = "DIR")]
+    pub profiles: Option<PathBuf>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// How client commands reach the broker.

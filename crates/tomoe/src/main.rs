@@ -12,20 +12,22 @@ macro_rules! out {
     }};
 }
 
+mod can;
 mod cli;
 mod client;
+mod profile;
 mod serve;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{CanCommand, Cli, Command, ProfileCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
-        Command::Serve(_) => "info",
+        Command::Serve(_) | Command::Can(CanCommand::Replay(_)) => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -65,6 +67,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Actuate(args) => client::actuate(args).await,
         Command::Subscribe(args) => client::subscribe(args).await,
         Command::Metadata(args) => client::metadata(args).await,
+        Command::Can(CanCommand::Decode(args)) => can::decode(args),
+        Command::Can(CanCommand::Replay(args)) => can::replay(*args).await,
+        Command::Can(CanCommand::Record(args)) => can::record(args).await,
+        Command::Profile(ProfileCommand::List(args)) => profile::list(args),
+        Command::Profile(ProfileCommand::Show(args)) => profile::show(args),
+        Command::Profile(ProfileCommand::Check(args)) => profile::check(args),
     }
 }
 

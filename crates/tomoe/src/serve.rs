@@ -9,8 +9,33 @@ use tomoe_vss::{CatalogBuilder, PathPattern};
 
 use crate::cli::ServeArgs;
 
+/// A broker ready to serve: configured, listening, not yet announced.
+pub struct PreparedBroker {
+    pub broker: Broker,
+    pub server: tomoe_grpc::GrpcServer,
+    pub listener: tokio::net::TcpListener,
+    /// The line announcing where the broker listens.
+    pub banner: String,
+}
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let catalog = load_catalog(&args)?;
+    let prepared = prepare(&args, catalog).await?;
+    out!("{}", prepared.banner).context("cannot write to standard output")?;
+    prepared
+        .server
+        .run(prepared.listener, shutdown_signal())
+        .await
+        .context("the gRPC server stopped")?;
+    tracing::info!("broker stopped");
+    Ok(())
+}
+
+/// Sets up authorization, TLS, the store, the broker and the listener of `args` over `catalog`.
+pub async fn prepare(
+    args: &ServeArgs,
+    catalog: tomoe_vss::Catalog,
+) -> anyhow::Result<PreparedBroker> {
     let origin = catalog.origins().join(" + ");
     let leaves = catalog.len();
 
@@ -55,7 +80,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let broker = Broker::new(catalog, config, Some(store)).context("cannot start the broker")?;
 
     let server = tomoe_grpc::GrpcServer::new(
-        broker,
+        broker.clone(),
         ServerConfig {
             authorization,
             tls: tls.clone(),
@@ -70,18 +95,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot read the listening address")?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(%address, catalog = %origin, leaves, store = %store_path, "broker ready");
-    out!("tomoe broker listening on {scheme}://{address} ({leaves} signals from {origin}; store {store_path})")
-        .context("cannot write to standard output")?;
-
-    server
-        .run(listener, shutdown_signal())
-        .await
-        .context("the gRPC server stopped")?;
-    tracing::info!("broker stopped");
-    Ok(())
+    let banner = format!(
+        "tomoe broker listening on {scheme}://{address} ({leaves} signals from {origin}; store {store_path})"
+    );
+    Ok(PreparedBroker {
+        broker,
+        server,
+        listener,
+        banner,
+    })
 }
 
-fn load_catalog(args: &ServeArgs) -> anyhow::Result<tomoe_vss::Catalog> {
+pub fn load_catalog(args: &ServeArgs) -> anyhow::Result<tomoe_vss::Catalog> {
     let mut builder = match &args.vss {
         Some(path) => CatalogBuilder::new().json_file(path)?,
         None => CatalogBuilder::new().json_str(
@@ -103,7 +128,7 @@ fn load_catalog(args: &ServeArgs) -> anyhow::Result<tomoe_vss::Catalog> {
 }
 
 /// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -75,7 +75,7 @@ pub fn check_profile(profile: &LoadedProfile, catalog: &Catalog) -> Vec<Finding>
                 );
                 continue;
             };
-            let places = bus.database.find_signal(name);
+            let places = crate::feeder::signal_places(&bus.database, name, rule.message.as_deref());
             let Some((message, signal)) = places.first().copied() else {
                 add(
                     Severity::Error,
@@ -91,11 +91,15 @@ pub fn check_profile(profile: &LoadedProfile, catalog: &Catalog) -> Vec<Finding>
                     path,
                     name,
                     format!(
-                        "{} messages have a signal with this name; the first is used",
+                        "{} messages carry a signal with this name; all of them feed the VSS path (name one with \"message\")",
                         places.len()
                     ),
                 );
             }
+            let signals: Vec<&tomoe_dbc::Signal> = places
+                .iter()
+                .map(|(m, s)| &bus.database.messages()[*m].signals()[*s])
+                .collect();
             if let Some(declared) = rule.datatype.filter(|d| *d != leaf.datatype) {
                 add(
                     Severity::Warning,
@@ -120,7 +124,7 @@ pub fn check_profile(profile: &LoadedProfile, catalog: &Catalog) -> Vec<Finding>
                 Transform::Mapping(pairs) => {
                     for (from, to) in pairs {
                         if let Scalar::Text(label) = from {
-                            if signal.raw_of_label(label).is_none() {
+                            if signals.iter().all(|s| s.raw_of_label(label).is_none()) {
                                 add(
                                     Severity::Error,
                                     path,

@@ -79,18 +79,17 @@ impl Feeder {
                     ));
                     continue;
                 };
-                let places = bus.database.find_signal(&spec.signal);
-                let Some((message, signal)) = places.first().copied() else {
+                let places = signal_places(&bus.database, &spec.signal, spec.message.as_deref());
+                if places.is_empty() {
                     skipped.push(format!(
                         "\"{}\" (DBC signal \"{}\"): no such signal in {}",
                         spec.path, spec.signal, bus.spec.dbc
                     ));
                     continue;
-                };
-                if places.len() > 1 {
-                    tracing::warn!(path = %spec.path, signal = %spec.signal, "DBC signal name is used by several messages; the first is mapped");
                 }
-                by_message[message].push((signal, rules.len()));
+                for (message, signal) in places {
+                    by_message[message].push((signal, rules.len()));
+                }
                 rules.push(Rule {
                     leaf: leaf.id,
                     datatype: leaf.datatype,
@@ -247,6 +246,19 @@ impl Feeder {
         self.stats.published += count as u64;
         Ok(count)
     }
+}
+
+/// Every (message, signal) where `signal` lives, restricted to `message` when given.
+pub(crate) fn signal_places(
+    database: &Database,
+    signal: &str,
+    message: Option<&str>,
+) -> Vec<(usize, usize)> {
+    database
+        .find_signal(signal)
+        .into_iter()
+        .filter(|(m, _)| message.is_none_or(|name| database.messages()[*m].name() == name))
+        .collect()
 }
 
 /// The value-table label of a decoded value, if the signal has a table.
