@@ -1,4 +1,7 @@
 //! Test support: a `tomoe serve` process on loopback and clients for it.
+//!
+//! Each test binary uses a part of it.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
