@@ -13,9 +13,11 @@
 mod check;
 mod feeder;
 mod profile;
+mod synth;
 
 pub use check::{check_profile, Finding, Severity};
 pub use feeder::{Feeder, FeederStats, WriteBack};
 pub use profile::{
     default_profiles_dir, BusSpec, CatalogSpec, LoadedBus, LoadedProfile, Profile, ProfileError,
 };
+pub use synth::FrameSynthesizer;
