@@ -108,7 +108,10 @@ pub async fn prepare(
 
 pub fn load_catalog(args: &ServeArgs) -> anyhow::Result<tomoe_vss::Catalog> {
     let mut builder = match &args.vss {
-        Some(path) => CatalogBuilder::new().json_file(path)?,
+        Some(path) => CatalogBuilder::new().json_file(path)?.vspec_str(
+            tomoe_vss::TOMOE_OVERLAY_VSPEC,
+            tomoe_vss::TOMOE_OVERLAY_NAME,
+        )?,
         None => CatalogBuilder::new().json_str(
             tomoe_vss::DEFAULT_CATALOG_JSON,
             tomoe_vss::DEFAULT_CATALOG_NAME,

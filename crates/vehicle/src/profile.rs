@@ -252,7 +252,12 @@ impl LoadedProfile {
                 tomoe_vss::DEFAULT_CATALOG_NAME,
             )?
         } else {
-            CatalogBuilder::new().json_file(&self.dir.join(&self.profile.catalog.vss))?
+            CatalogBuilder::new()
+                .json_file(&self.dir.join(&self.profile.catalog.vss))?
+                .vspec_str(
+                    tomoe_vss::TOMOE_OVERLAY_VSPEC,
+                    tomoe_vss::TOMOE_OVERLAY_NAME,
+                )?
         };
         for overlay in &self.profile.catalog.overlays {
             let path = self.dir.join(overlay);

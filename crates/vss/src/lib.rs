@@ -47,9 +47,22 @@ pub const DEFAULT_CATALOG_JSON: &str = include_str!("../../../data/vss/vss_relea
 /// Name under which the embedded default catalog reports its origin.
 pub const DEFAULT_CATALOG_NAME: &str = "embedded VSS 5.1";
 
-/// Loads the embedded default catalog (VSS 5.1).
-pub fn default_catalog() -> Result<Catalog, CatalogError> {
+/// Tomoe's own overlay (branch `Vehicle.Tomoe`: app estimates, vehicle mode,
+/// simulation state), applied on top of every catalog Tomoe serves.
+pub const TOMOE_OVERLAY_VSPEC: &str = include_str!("../../../data/vss/tomoe.vspec");
+
+/// Name under which the Tomoe overlay reports its origin.
+pub const TOMOE_OVERLAY_NAME: &str = "embedded Tomoe overlay";
+
+/// A builder holding the embedded default catalog (VSS 5.1) and the Tomoe overlay;
+/// further overlays can be added before building.
+pub fn default_builder() -> Result<CatalogBuilder, CatalogError> {
     CatalogBuilder::new()
         .json_str(DEFAULT_CATALOG_JSON, DEFAULT_CATALOG_NAME)?
-        .build()
+        .vspec_str(TOMOE_OVERLAY_VSPEC, TOMOE_OVERLAY_NAME)
+}
+
+/// Loads the embedded default catalog (VSS 5.1) with the Tomoe overlay.
+pub fn default_catalog() -> Result<Catalog, CatalogError> {
+    default_builder()?.build()
 }

@@ -42,7 +42,16 @@ fn release_catalogs_load() {
 #[test]
 fn embedded_default_catalog_loads_and_answers_queries() {
     let catalog = tomoe_vss::default_catalog().unwrap();
-    assert_eq!(catalog.len(), 1321);
+    // VSS 5.1's 1321 leaves plus the Tomoe overlay's.
+    assert_eq!(catalog.len(), 1321 + 6);
+    assert_eq!(
+        catalog
+            .leaf("Vehicle.Tomoe.RangeEstimate")
+            .unwrap()
+            .unit
+            .as_deref(),
+        Some("km")
+    );
     let soc = catalog
         .leaf("Vehicle.Powertrain.TractionBattery.StateOfCharge.Displayed")
         .unwrap();
