@@ -1,0 +1,229 @@
+//! Range estimator: an example vehicle app that runs unchanged on every brand.
+//!
+//! It speaks only standard VSS over the KUKSA gRPC API: it subscribes to the speed,
+//! the displayed state of charge and the traction battery's voltage and current,
+//! learns the recent consumption (energy drawn per distance driven), and publishes
+//! its estimate of the remaining range on `Vehicle.Tomoe.RangeEstimate` (and the
+//! consumption on `Vehicle.Tomoe.ConsumptionEstimate`), printing one line per
+//! estimate. Which car it runs on, and which CAN frames carried the values, it
+//! never knows.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use clap::Parser;
+use futures::StreamExt;
+use kuksa_rust_sdk::v2_proto as v2;
+use tonic::metadata::{Ascii, MetadataValue};
+
+const SPEED: &str = "Vehicle.Speed";
+const SOC: &str = "Vehicle.Powertrain.TractionBattery.StateOfCharge.Displayed";
+const VOLTAGE: &str = "Vehicle.Powertrain.TractionBattery.CurrentVoltage";
+const CURRENT: &str = "Vehicle.Powertrain.TractionBattery.CurrentCurrent";
+const CAPACITY: &str = "Vehicle.Powertrain.TractionBattery.NetCapacity";
+const RANGE: &str = "Vehicle.Tomoe.RangeEstimate";
+const CONSUMPTION: &str = "Vehicle.Tomoe.ConsumptionEstimate";
+
+/// Estimates the remaining range of the vehicle behind a Tomoe (or KUKSA) broker.
+#[derive(Debug, Parser)]
+#[command(name = "range-estimator", version, about)]
+struct Args {
+    /// Broker URL
+    #[arg(long, env = "TOMOE_BROKER", default_value = "http://127.0.0.1:55555")]
+    broker: String,
+    /// JWT to present to the broker
+    #[arg(long, env = "TOMOE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Usable battery energy in kWh when the vehicle does not publish NetCapacity
+    #[arg(long, default_value_t = 40.0)]
+    capacity_kwh: f64,
+    /// Consumption assumed until enough distance was driven to measure it, in Wh/km
+    #[arg(long, default_value_t = 160.0)]
+    initial_consumption: f64,
+    /// Seconds between estimates
+    #[arg(long, default_value_t = 1.0)]
+    interval: f64,
+    /// Stop after this many estimates (0: run until stopped)
+    #[arg(long, default_value_t = 0)]
+    count: u64,
+}
+
+/// What the estimator has learnt so far.
+#[derive(Debug)]
+struct Estimator {
+    soc_percent: Option<f64>,
+    speed_kmh: f64,
+    voltage: Option<f64>,
+    current: Option<f64>,
+    capacity_kwh: f64,
+    /// Energy drawn and distance driven in the measuring window.
+    window_wh: f64,
+    window_km: f64,
+    consumption_wh_per_km: f64,
+    last_update: Option<Instant>,
+}
+
+impl Estimator {
+    /// Integrates energy and distance since the last update (speed and power held).
+    fn advance(&mut self, now: Instant) {
+        if let Some(last) = self.last_update {
+            let hours = now.duration_since(last).as_secs_f64() / 3600.0;
+            self.window_km += self.speed_kmh.max(0.0) * hours;
+            if let (Some(voltage), Some(current)) = (self.voltage, self.current) {
+                // VSS: positive current flows into the battery; driving draws negative current.
+                self.window_wh += -voltage * current * hours;
+            }
+            // Once a few kilometres are measured, the window's ratio is the consumption
+            // (regeneration included); older driving fades out.
+            if self.window_km >= 0.5 && self.window_wh > 0.0 {
+                self.consumption_wh_per_km = self.window_wh / self.window_km;
+                if self.window_km > 20.0 {
+                    self.window_km *= 0.5;
+                    self.window_wh *= 0.5;
+                }
+            }
+        }
+        self.last_update = Some(now);
+    }
+
+    fn range_km(&self) -> Option<f64> {
+        let soc = self.soc_percent?;
+        Some((soc / 100.0 * self.capacity_kwh * 1000.0 / self.consumption_wh_per_km).max(0.0))
+    }
+}
+
+fn number(value: &v2::Value) -> Option<f64> {
+    use v2::value::TypedValue as T;
+    match value.typed_value.as_ref()? {
+        T::Float(v) => Some(f64::from(*v)),
+        T::Double(v) => Some(*v),
+        T::Int32(v) => Some(f64::from(*v)),
+        T::Int64(v) => Some(*v as f64),
+        T::Uint32(v) => Some(f64::from(*v)),
+        T::Uint64(v) => Some(*v as f64),
+        _ => None,
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let token: Option<MetadataValue<Ascii>> = args
+        .token
+        .as_ref()
+        .map(|t| format!("Bearer {}", t.trim()).parse())
+        .transpose()
+        .map_err(|_| anyhow!("the token contains characters not allowed in a header"))?;
+    let channel = tonic::transport::Endpoint::from_shared(args.broker.clone())
+        .with_context(|| format!("invalid broker URL \"{}\"", args.broker))?
+        .connect()
+        .await
+        .with_context(|| format!("cannot connect to the broker at {}", args.broker))?;
+    let mut client = v2::val_client::ValClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
+        if let Some(token) = &token {
+            request.metadata_mut().insert("authorization", token.clone());
+        }
+        Ok(request)
+    });
+
+    let mut estimator = Estimator {
+        soc_percent: None,
+        speed_kmh: 0.0,
+        voltage: None,
+        current: None,
+        capacity_kwh: args.capacity_kwh,
+        window_wh: 0.0,
+        window_km: 0.0,
+        consumption_wh_per_km: args.initial_consumption,
+        last_update: None,
+    };
+    // The pack's usable energy, when the vehicle publishes it.
+    if let Ok(response) = client.get_value(v2::GetValueRequest { signal_id: Some(path(CAPACITY)) }).await {
+        if let Some(capacity) = response.into_inner().data_point.and_then(|dp| dp.value).as_ref().and_then(number) {
+            if capacity > 0.0 {
+                estimator.capacity_kwh = capacity;
+            }
+        }
+    }
+
+    let request = v2::SubscribeRequest {
+        signal_paths: [SPEED, SOC, VOLTAGE, CURRENT].map(str::to_owned).to_vec(),
+        buffer_size: 0,
+        filter: None,
+    };
+    let mut updates = client
+        .subscribe(request)
+        .await
+        .map_err(|s| anyhow!("the broker refused the subscription: {}", s.message()))?
+        .into_inner();
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(args.interval.max(0.05)));
+    let mut estimates = 0u64;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            update = updates.next() => {
+                let entries: HashMap<String, v2::Datapoint> = match update {
+                    Some(Ok(response)) => response.entries.into_iter().collect(),
+                    Some(Err(status)) => bail!("the subscription ended: {}", status.message()),
+                    None => bail!("the broker closed the subscription"),
+                };
+                estimator.advance(Instant::now());
+                for (name, datapoint) in entries {
+                    let Some(value) = datapoint.value.as_ref().and_then(number) else { continue };
+                    match name.as_str() {
+                        SPEED => estimator.speed_kmh = value,
+                        SOC => estimator.soc_percent = Some(value),
+                        VOLTAGE => estimator.voltage = Some(value),
+                        CURRENT => estimator.current = Some(value),
+                        _ => {}
+                    }
+                }
+            }
+            _ = ticker.tick() => {
+                estimator.advance(Instant::now());
+                let Some(range) = estimator.range_km() else {
+                    println!("waiting for the state of charge");
+                    continue;
+                };
+                publish(&mut client, RANGE, range as f32).await?;
+                publish(&mut client, CONSUMPTION, estimator.consumption_wh_per_km as f32).await?;
+                println!(
+                    "range_km={range:.1} soc_percent={:.1} consumption_wh_per_km={:.1} speed_kmh={:.1}",
+                    estimator.soc_percent.unwrap_or_default(),
+                    estimator.consumption_wh_per_km,
+                    estimator.speed_kmh
+                );
+                estimates += 1;
+                if args.count > 0 && estimates >= args.count {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+fn path(path: &str) -> v2::SignalId {
+    v2::SignalId { signal: Some(v2::signal_id::Signal::Path(path.to_owned())) }
+}
+
+async fn publish<T>(client: &mut v2::val_client::ValClient<T>, signal: &str, value: f32) -> anyhow::Result<()>
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<tonic::codegen::StdError>,
+    T::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
+    <T::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
+{
+    let request = v2::PublishValueRequest {
+        signal_id: Some(path(signal)),
+        data_point: Some(v2::Datapoint {
+            timestamp: None,
+            value: Some(v2::Value { typed_value: Some(v2::value::TypedValue::Float(value)) }),
+        }),
+    };
+    client
+        .publish_value(request)
+        .await
+        .map_err(|s| anyhow!("the broker refused {signal}: {}", s.message()))?;
+    Ok(())
+}
