@@ -120,12 +120,17 @@ async fn main() -> anyhow::Result<()> {
         .connect()
         .await
         .with_context(|| format!("cannot connect to the broker at {}", args.broker))?;
-    let mut client = v2::val_client::ValClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
-        if let Some(token) = &token {
-            request.metadata_mut().insert("authorization", token.clone());
-        }
-        Ok(request)
-    });
+    let mut client = v2::val_client::ValClient::with_interceptor(
+        channel,
+        move |mut request: tonic::Request<()>| {
+            if let Some(token) = &token {
+                request
+                    .metadata_mut()
+                    .insert("authorization", token.clone());
+            }
+            Ok(request)
+        },
+    );
 
     let mut estimator = Estimator {
         soc_percent: None,
@@ -139,8 +144,19 @@ async fn main() -> anyhow::Result<()> {
         last_update: None,
     };
     // The pack's usable energy, when the vehicle publishes it.
-    if let Ok(response) = client.get_value(v2::GetValueRequest { signal_id: Some(path(CAPACITY)) }).await {
-        if let Some(capacity) = response.into_inner().data_point.and_then(|dp| dp.value).as_ref().and_then(number) {
+    if let Ok(response) = client
+        .get_value(v2::GetValueRequest {
+            signal_id: Some(path(CAPACITY)),
+        })
+        .await
+    {
+        if let Some(capacity) = response
+            .into_inner()
+            .data_point
+            .and_then(|dp| dp.value)
+            .as_ref()
+            .and_then(number)
+        {
             if capacity > 0.0 {
                 estimator.capacity_kwh = capacity;
             }
@@ -204,10 +220,16 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn path(path: &str) -> v2::SignalId {
-    v2::SignalId { signal: Some(v2::signal_id::Signal::Path(path.to_owned())) }
+    v2::SignalId {
+        signal: Some(v2::signal_id::Signal::Path(path.to_owned())),
+    }
 }
 
-async fn publish<T>(client: &mut v2::val_client::ValClient<T>, signal: &str, value: f32) -> anyhow::Result<()>
+async fn publish<T>(
+    client: &mut v2::val_client::ValClient<T>,
+    signal: &str,
+    value: f32,
+) -> anyhow::Result<()>
 where
     T: tonic::client::GrpcService<tonic::body::Body>,
     T::Error: Into<tonic::codegen::StdError>,
@@ -218,7 +240,9 @@ where
         signal_id: Some(path(signal)),
         data_point: Some(v2::Datapoint {
             timestamp: None,
-            value: Some(v2::Value { typed_value: Some(v2::value::TypedValue::Float(value)) }),
+            value: Some(v2::Value {
+                typed_value: Some(v2::value::TypedValue::Float(value)),
+            }),
         }),
     };
     client

@@ -41,7 +41,9 @@ impl Signal {
         };
         proto::Datapoint {
             timestamp: None,
-            value: Some(proto::Value { typed_value: Some(typed) }),
+            value: Some(proto::Value {
+                typed_value: Some(typed),
+            }),
         }
     }
 }
@@ -78,7 +80,7 @@ pub(crate) async fn choose(channel: Channel, count: usize) -> anyhow::Result<Vec
         .filter(|m| m.entry_type == proto::EntryType::Sensor as i32)
         .filter(|m| m.data_type == float || m.data_type == double)
         .inspect(|_| candidates += 1)
-        .filter(|m| holds_sequence_range(m))
+        .filter(holds_sequence_range)
         .map(|m| Signal {
             path: m.path,
             id: m.id,
@@ -99,17 +101,18 @@ pub(crate) async fn choose(channel: Channel, count: usize) -> anyhow::Result<Vec
 
 /// Whether a signal's bounds admit every value `0..SEQ_MODULUS`.
 fn holds_sequence_range(metadata: &proto::Metadata) -> bool {
-    let bound = |value: &Option<proto::Value>| match value.as_ref().and_then(|v| v.typed_value.as_ref()) {
-        None => None,
-        Some(TypedValue::Float(v)) => Some(f64::from(*v)),
-        Some(TypedValue::Double(v)) => Some(*v),
-        Some(TypedValue::Int32(v)) => Some(f64::from(*v)),
-        Some(TypedValue::Int64(v)) => Some(*v as f64),
-        Some(TypedValue::Uint32(v)) => Some(f64::from(*v)),
-        Some(TypedValue::Uint64(v)) => Some(*v as f64),
-        // A bound of an unexpected type: treat the signal as unusable.
-        Some(_) => Some(f64::NAN),
-    };
+    let bound =
+        |value: &Option<proto::Value>| match value.as_ref().and_then(|v| v.typed_value.as_ref()) {
+            None => None,
+            Some(TypedValue::Float(v)) => Some(f64::from(*v)),
+            Some(TypedValue::Double(v)) => Some(*v),
+            Some(TypedValue::Int32(v)) => Some(f64::from(*v)),
+            Some(TypedValue::Int64(v)) => Some(*v as f64),
+            Some(TypedValue::Uint32(v)) => Some(f64::from(*v)),
+            Some(TypedValue::Uint64(v)) => Some(*v as f64),
+            // A bound of an unexpected type: treat the signal as unusable.
+            Some(_) => Some(f64::NAN),
+        };
     let min_ok = bound(&metadata.min).is_none_or(|min| min <= 0.0);
     let max_ok = bound(&metadata.max).is_none_or(|max| max >= (SEQ_MODULUS - 1) as f64);
     min_ok && max_ok
@@ -127,7 +130,9 @@ pub(crate) struct SendLog {
 
 impl std::fmt::Debug for SendLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SendLog").field("slots", &self.slots.len()).finish_non_exhaustive()
+        f.debug_struct("SendLog")
+            .field("slots", &self.slots.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -176,15 +181,31 @@ mod tests {
 
     #[test]
     fn sequence_numbers_survive_float_and_double() {
-        let float = Signal { path: "A".into(), id: 1, double: false };
-        let double = Signal { path: "B".into(), id: 2, double: true };
+        let float = Signal {
+            path: "A".into(),
+            id: 1,
+            double: false,
+        };
+        let double = Signal {
+            path: "B".into(),
+            id: 2,
+            double: true,
+        };
         for seq in [0, 1, 12_345, SEQ_MODULUS - 1, SEQ_MODULUS, SEQ_MODULUS + 7] {
-            assert_eq!(decode(&float.datapoint(seq)), Some((seq % SEQ_MODULUS) as u32));
-            assert_eq!(decode(&double.datapoint(seq)), Some((seq % SEQ_MODULUS) as u32));
+            assert_eq!(
+                decode(&float.datapoint(seq)),
+                Some((seq % SEQ_MODULUS) as u32)
+            );
+            assert_eq!(
+                decode(&double.datapoint(seq)),
+                Some((seq % SEQ_MODULUS) as u32)
+            );
         }
         let foreign = proto::Datapoint {
             timestamp: None,
-            value: Some(proto::Value { typed_value: Some(TypedValue::Float(1.5)) }),
+            value: Some(proto::Value {
+                typed_value: Some(TypedValue::Float(1.5)),
+            }),
         };
         assert_eq!(decode(&foreign), None);
     }
@@ -197,7 +218,10 @@ mod tests {
         log.record(5, at);
         let sent = log.sent_at(5).expect("recorded");
         assert!(sent <= at && at - sent < Duration::from_micros(2));
-        assert_eq!(log.latency_micros(5, at + Duration::from_millis(2)), Some(2_000));
+        assert_eq!(
+            log.latency_micros(5, at + Duration::from_millis(2)),
+            Some(2_000)
+        );
         // Overwritten by a later sequence number that maps to the same slot.
         log.record(5 + SLOTS as u64, at);
         assert_eq!(log.sent_at(5), None);
@@ -206,8 +230,12 @@ mod tests {
     #[test]
     fn bounded_signals_are_skipped() {
         let bounded = |min: Option<f32>, max: Option<f32>| proto::Metadata {
-            min: min.map(|v| proto::Value { typed_value: Some(TypedValue::Float(v)) }),
-            max: max.map(|v| proto::Value { typed_value: Some(TypedValue::Float(v)) }),
+            min: min.map(|v| proto::Value {
+                typed_value: Some(TypedValue::Float(v)),
+            }),
+            max: max.map(|v| proto::Value {
+                typed_value: Some(TypedValue::Float(v)),
+            }),
             ..Default::default()
         };
         assert!(holds_sequence_range(&bounded(None, None)));

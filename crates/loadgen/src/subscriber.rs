@@ -12,15 +12,22 @@ use tokio::sync::{oneshot, watch, Notify};
 use tonic::transport::Endpoint;
 use tonic::Code;
 
-use crate::signals::{decode, SendLog, Signal};
+use crate::signals::{decode, SendLog, Signal, SEQ_MODULUS};
 
 /// The largest `buffer_size` a KUKSA v2 subscriber may ask for.
 pub(crate) const BUFFER_SIZE: u32 = 1000;
 
 /// HTTP/2 receive windows of a slow subscriber: the protocol's initial 64 KiB
-/// instead of the client library's megabytes, so that the slow reader does not
-/// hoard a large backlog in its own buffers and sees the broker's verdict promptly.
+/// instead of the client library's megabytes, so that its backlog builds up in the
+/// broker's queue (what is under test) rather than in its own HTTP/2 buffers.
 const SLOW_WINDOW: u32 = 65_535;
+
+/// How long a slow subscriber may spend, once the run is over, reading what the
+/// broker still holds for it.
+pub(crate) const SLOW_DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
+/// A slow subscriber's drain ends after this long without a message.
+const SLOW_DRAIN_IDLE: Duration = Duration::from_secs(1);
 
 /// How long connecting and subscribing may take.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -115,7 +122,8 @@ pub(crate) enum Outcome {
 pub(crate) struct Report {
     /// How it was set up.
     pub(crate) spec: Spec,
-    /// Signal updates received (datapoints carrying a sequence number).
+    /// Signal updates received while publishing (datapoints carrying a sequence
+    /// number).
     pub(crate) updates: u64,
     /// Response messages received.
     pub(crate) messages: u64,
@@ -127,6 +135,15 @@ pub(crate) struct Report {
     pub(crate) last_update: Option<Instant>,
     /// When the provider sent the last update this subscriber received.
     pub(crate) last_update_sent: Option<Instant>,
+    /// A slow subscriber's updates read after publishing stopped (not in `updates`).
+    pub(crate) drained_updates: u64,
+    /// The sequence number of the last update received.
+    pub(crate) last_seq: Option<u32>,
+    /// Whether a slow subscriber was still receiving when its drain time ran out.
+    pub(crate) drain_cut_short: bool,
+    /// For a subscriber the broker dropped: when the provider sent the first batch
+    /// the subscriber did not get, i.e. when the broker found its queue full.
+    pub(crate) disconnected: Option<Instant>,
     /// How the subscription ended.
     pub(crate) outcome: Outcome,
 }
@@ -185,24 +202,51 @@ pub(crate) async fn run(
         spec,
         updates: 0,
         messages: 0,
+        drained_updates: 0,
         unmatched: 0,
         latency: histogram(),
         last_update: None,
         last_update_sent: None,
+        last_seq: None,
+        disconnected: None,
+        drain_cut_short: false,
         outcome: Outcome::Connected,
     };
     let slot = report.spec.progress_slot;
     let delay = report.spec.slow_delay;
+    // Once stopped, a slow subscriber reads what the broker still holds for it at
+    // full speed, to learn its fate; `Some(deadline)` in that phase.
+    let mut draining: Option<Instant> = None;
     loop {
-        let message = tokio::select! {
-            biased;
-            _ = stop.changed() => break,
-            message = stream.message() => message,
+        let message = match draining {
+            None => tokio::select! {
+                biased;
+                _ = stop.changed() => {
+                    if delay.is_none() {
+                        break;
+                    }
+                    draining = Some(Instant::now() + SLOW_DRAIN_LIMIT);
+                    continue;
+                }
+                message = stream.message() => message,
+            },
+            Some(deadline) => {
+                let until = deadline.min(Instant::now() + SLOW_DRAIN_IDLE);
+                match tokio::time::timeout_at(until.into(), stream.message()).await {
+                    Ok(message) => message,
+                    Err(_) => {
+                        report.drain_cut_short = Instant::now() >= deadline;
+                        break;
+                    }
+                }
+            }
         };
         let response = match message {
             Ok(Some(response)) => response,
             Ok(None) => {
-                report.outcome = Outcome::Closed { observed: Instant::now() };
+                report.outcome = Outcome::Closed {
+                    observed: Instant::now(),
+                };
                 break;
             }
             Err(status) if status.code() == Code::ResourceExhausted => {
@@ -222,30 +266,45 @@ pub(crate) async fn run(
         };
         let now = Instant::now();
         report.messages += 1;
-        let mut last_seq = None;
         for datapoint in response.entries.values() {
-            let Some(seq) = decode(datapoint) else { continue };
+            let Some(seq) = decode(datapoint) else {
+                continue;
+            };
+            report.last_seq = Some(seq);
+            if draining.is_some() {
+                report.drained_updates += 1;
+                continue;
+            }
             report.updates += 1;
-            last_seq = Some(seq);
             match log.latency_micros(seq, now) {
                 Some(micros) => report.latency.saturating_record(micros.max(1)),
                 None => report.unmatched += 1,
             }
         }
-        if let Some(seq) = last_seq {
-            report.last_update = Some(now);
-            report.last_update_sent = log.sent_at(seq).or(report.last_update_sent);
+        if draining.is_none() {
+            if let Some(seq) = report.last_seq {
+                report.last_update = Some(now);
+                report.last_update_sent = log.sent_at(seq).or(report.last_update_sent);
+            }
         }
         if let Some(slot) = slot {
             progress.advance(slot);
         }
-        if let Some(delay) = delay {
+        if let (Some(delay), None) = (delay, draining) {
             tokio::select! {
                 biased;
-                _ = stop.changed() => break,
+                _ = stop.changed() => draining = Some(Instant::now() + SLOW_DRAIN_LIMIT),
                 () = tokio::time::sleep(delay) => {}
             }
         }
+    }
+    if let Outcome::Lagged { .. } = report.outcome {
+        // The broker disconnects a subscriber when a batch finds its queue full: the
+        // batch after the last one it delivered.
+        let missed = report
+            .last_seq
+            .map_or(1, |seq| (u64::from(seq) + 1) % SEQ_MODULUS);
+        report.disconnected = log.sent_at(missed as u32);
     }
     if let Some(slot) = slot {
         progress.leave(slot);
