@@ -266,10 +266,12 @@ pub(crate) async fn run(
         };
         let now = Instant::now();
         report.messages += 1;
+        let mut message_seq = None;
         for datapoint in response.entries.values() {
             let Some(seq) = decode(datapoint) else {
                 continue;
             };
+            message_seq = Some(seq);
             report.last_seq = Some(seq);
             if draining.is_some() {
                 report.drained_updates += 1;
@@ -282,7 +284,7 @@ pub(crate) async fn run(
             }
         }
         if draining.is_none() {
-            if let Some(seq) = report.last_seq {
+            if let Some(seq) = message_seq {
                 report.last_update = Some(now);
                 report.last_update_sent = log.sent_at(seq).or(report.last_update_sent);
             }

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Tomoe: one software platform for the vehicles of many brands.
 #[derive(Debug, Parser)]
@@ -16,6 +16,8 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the whole platform on embedded defaults: broker, store and a simulated (or replayed) vehicle
+    Up(UpArgs),
     /// Run the signal broker (KUKSA-compatible gRPC, v1 and v2)
     Serve(ServeArgs),
     /// Read current (or target) values; paths may be branches or patterns
@@ -34,6 +36,56 @@ pub enum Command {
     /// List, show and check vehicle profiles
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Common parts (battery packs, e-axles, chargers): list them, check which fit which vehicle
+    #[command(subcommand)]
+    Parts(PartsCommand),
+}
+
+/// Options of `tomoe up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Vehicle profile to run: an id from the profiles folder, or a path
+    #[arg(long, value_name = "PROFILE", default_value = "hyundai-kona-ev-2019")]
+    pub vehicle: String,
+    /// Replay this candump -L log instead of simulating
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<PathBuf>,
+    /// Time factor: 1 is real time, 10 ten times faster
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Drive cycle the simulator follows, in a loop
+    #[arg(long, value_enum, default_value_t = CycleArg::Udds)]
+    pub cycle: CycleArg,
+    /// State of charge the simulated battery starts at, in percent
+    #[arg(long, default_value_t = 80.0)]
+    pub soc: f64,
+    /// Address of the broker's gRPC API
+    #[arg(long, default_value = "127.0.0.1:55555")]
+    pub address: SocketAddr,
+    /// Directory of the embedded database
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "TOMOE_DATA_DIR",
+        default_value = ".tomoe"
+    )]
+    pub data_dir: PathBuf,
+    /// Public key (PEM) that verifies client JWTs; without it, loopback clients need no token
+    #[arg(long, value_name = "FILE")]
+    pub jwt_public_key: Option<PathBuf>,
+}
+
+/// A standard drive cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CycleArg {
+    /// EPA Urban Dynamometer Driving Schedule (city, 1369 s)
+    Udds,
+    /// EPA Highway Fuel Economy Test (765 s)
+    Hwfet,
+    /// EPA US06 (aggressive, 600 s)
+    Us06,
+    /// WLTC class 3b (1800 s)
+    Wltc,
 }
 
 /// `tomoe can ...`
@@ -134,6 +186,80 @@ pub struct ProfileArgs {
     #[arg(long, value_name = "DIR")]
     pub profiles: Option<PathBuf>,
     /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tomoe parts ...`
+#[derive(Debug, Subcommand)]
+pub enum PartsCommand {
+    /// List the parts catalog with each part's key figures
+    List(PartsListArgs),
+    /// Check whether a part fits a vehicle, with every check (exit 1 if it does not fit)
+    Check(PartsCheckArgs),
+    /// Which part fits which vehicle: a row per part, a column per vehicle
+    Matrix(PartsMatrixArgs),
+}
+
+/// A kind of part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PartKindArg {
+    /// Traction battery packs
+    #[value(alias = "battery-pack")]
+    Battery,
+    /// Drive units (motor, inverter, gear)
+    EAxle,
+    /// Charging equipment
+    Charger,
+}
+
+/// Options of `tomoe parts list`.
+#[derive(Debug, Args)]
+pub struct PartsListArgs {
+    /// Only parts of this kind
+    #[arg(long, value_enum)]
+    pub kind: Option<PartKindArg>,
+    /// Parts catalog folder (default: $TOMOE_PARTS, ./parts, or the shipped one)
+    #[arg(long, value_name = "DIR")]
+    pub parts: Option<PathBuf>,
+    /// Print JSON (quantities in SI units: V, A, W, Wh, Ah, ohm, kg, m, m^2, N*m, rad/s, degC)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `tomoe parts check`.
+#[derive(Debug, Args)]
+pub struct PartsCheckArgs {
+    /// Vehicle profile: an id from the profiles folder, or a path
+    #[arg(long, value_name = "PROFILE")]
+    pub vehicle: String,
+    /// Part id from the catalog
+    #[arg(long, value_name = "PART")]
+    pub part: String,
+    /// Parts catalog folder (default: $TOMOE_PARTS, ./parts, or the shipped one)
+    #[arg(long, value_name = "DIR")]
+    pub parts: Option<PathBuf>,
+    /// Profiles folder (default: $TOMOE_PROFILES, ./profiles, or the shipped one)
+    #[arg(long, value_name = "DIR")]
+    pub profiles: Option<PathBuf>,
+    /// Print JSON: every check with its outcome
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `tomoe parts matrix`.
+#[derive(Debug, Args)]
+pub struct PartsMatrixArgs {
+    /// Only parts of this kind (default: one table per kind)
+    #[arg(long, value_enum)]
+    pub kind: Option<PartKindArg>,
+    /// Parts catalog folder (default: $TOMOE_PARTS, ./parts, or the shipped one)
+    #[arg(long, value_name = "DIR")]
+    pub parts: Option<PathBuf>,
+    /// Profiles folder (default: $TOMOE_PROFILES, ./profiles, or the shipped one)
+    #[arg(long, value_name = "DIR")]
+    pub profiles: Option<PathBuf>,
+    /// Print JSON: every cell with every check
     #[arg(long)]
     pub json: bool,
 }

@@ -15,19 +15,22 @@ macro_rules! out {
 mod can;
 mod cli;
 mod client;
+mod parts;
 mod profile;
 mod serve;
+mod up;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{CanCommand, Cli, Command, ProfileCommand};
+use crate::cli::{CanCommand, Cli, Command, PartsCommand, ProfileCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
         Command::Serve(_) | Command::Can(CanCommand::Replay(_)) => "info",
+        Command::Up(_) => "warn",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Up(args) => up::run(args).await,
         Command::Serve(args) => serve::run(args).await,
         Command::Get(args) => client::get(args).await,
         Command::Set(args) => client::set(args).await,
@@ -73,6 +77,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Profile(ProfileCommand::List(args)) => profile::list(args),
         Command::Profile(ProfileCommand::Show(args)) => profile::show(args),
         Command::Profile(ProfileCommand::Check(args)) => profile::check(args),
+        Command::Parts(PartsCommand::List(args)) => parts::list(args),
+        Command::Parts(PartsCommand::Check(args)) => parts::check(args),
+        Command::Parts(PartsCommand::Matrix(args)) => parts::matrix(args),
     }
 }
 

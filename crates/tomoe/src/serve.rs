@@ -112,10 +112,7 @@ pub fn load_catalog(args: &ServeArgs) -> anyhow::Result<tomoe_vss::Catalog> {
             tomoe_vss::TOMOE_OVERLAY_VSPEC,
             tomoe_vss::TOMOE_OVERLAY_NAME,
         )?,
-        None => CatalogBuilder::new().json_str(
-            tomoe_vss::DEFAULT_CATALOG_JSON,
-            tomoe_vss::DEFAULT_CATALOG_NAME,
-        )?,
+        None => tomoe_vss::default_builder()?,
     };
     for overlay in &args.overlay {
         let is_vspec = overlay

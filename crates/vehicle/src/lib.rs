@@ -13,6 +13,7 @@
 mod check;
 mod feeder;
 mod profile;
+mod simulated;
 mod synth;
 
 pub use check::{check_profile, Finding, Severity};
@@ -20,4 +21,5 @@ pub use feeder::{Feeder, FeederStats, WriteBack};
 pub use profile::{
     default_profiles_dir, BusSpec, CatalogSpec, LoadedBus, LoadedProfile, Profile, ProfileError,
 };
+pub use simulated::{parameters_for, Scenario, SimulatedVehicle, SimulationOutput};
 pub use synth::FrameSynthesizer;

@@ -31,6 +31,10 @@ pub struct Profile {
     /// A real log of this vehicle, for replay.
     #[serde(default)]
     pub replay: Option<ReplaySpec>,
+    /// The `[platform]` section (installed parts, battery bay, drivetrain, physics),
+    /// kept as a table: tomoe-parts reads it.
+    #[serde(default)]
+    pub platform: Option<toml::Table>,
 }
 
 /// Which VSS catalog a profile uses.
@@ -247,10 +251,7 @@ impl LoadedProfile {
     /// The catalog the profile targets (the embedded one, or its own), with overlays.
     pub fn catalog(&self) -> Result<Catalog, ProfileError> {
         let mut builder = if self.profile.catalog.vss == "embedded" {
-            CatalogBuilder::new().json_str(
-                tomoe_vss::DEFAULT_CATALOG_JSON,
-                tomoe_vss::DEFAULT_CATALOG_NAME,
-            )?
+            tomoe_vss::default_builder()?
         } else {
             CatalogBuilder::new()
                 .json_file(&self.dir.join(&self.profile.catalog.vss))?

@@ -1,0 +1,269 @@
+//! `tomoe up`: the whole platform on embedded defaults.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use tomoe_broker::{Broker, Permissions};
+use tomoe_can::{Bus, FrameSink, FrameSource, LogReplay, Pacing, ReplayOptions};
+use tomoe_sim::Cycle;
+use tomoe_vehicle::{
+    default_profiles_dir, Feeder, LoadedProfile, Profile, Scenario, SimulatedVehicle, WriteBack,
+};
+use tomoe_vss::{LeafId, Value};
+
+use crate::cli::{CycleArg, ServeArgs, UpArgs};
+
+/// Simulation step, seconds of vehicle time.
+const STEP: f64 = 0.1;
+
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    if !args.speed.is_finite() || args.speed <= 0.0 {
+        bail!("--speed must be a positive factor, not {}", args.speed);
+    }
+    if !(0.0..=100.0).contains(&args.soc) {
+        bail!(
+            "--soc must be a percentage between 0 and 100, not {}",
+            args.soc
+        );
+    }
+    let (dir, profile) = Profile::find(&args.vehicle, &default_profiles_dir())?;
+    let profile = LoadedProfile::load(&dir, profile).context("cannot load the vehicle profile")?;
+    let insecure = args.jwt_public_key.is_none();
+    if insecure && !args.address.ip().is_loopback() {
+        bail!(
+            "without --jwt-public-key, `tomoe up` only listens on loopback addresses, not {}",
+            args.address
+        );
+    }
+    let serve_args = ServeArgs {
+        address: args.address,
+        vss: None,
+        overlay: Vec::new(),
+        data_dir: args.data_dir.clone(),
+        persist: Vec::new(),
+        jwt_public_key: args.jwt_public_key.clone(),
+        insecure,
+        tls_cert: None,
+        tls_key: None,
+    };
+    let catalog = profile.catalog()?;
+    let prepared = crate::serve::prepare(&serve_args, catalog).await?;
+    let broker = prepared.broker.clone();
+    let address = prepared
+        .listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+    let server = tokio::spawn(
+        prepared
+            .server
+            .run(prepared.listener, crate::serve::shutdown_signal()),
+    );
+
+    let bus = Bus::new(4096);
+    let permissions = Permissions::allow_all();
+    let mut feeder = Feeder::new(&profile, broker.catalog_arc());
+    let mut frames = bus.receiver();
+    let write_back = WriteBack::new(&profile, broker.catalog());
+    let has_write_back = !write_back.actuators().is_empty();
+    if has_write_back {
+        tokio::spawn(write_back.run(broker.clone(), permissions.clone(), Box::new(bus.sender())));
+    }
+
+    let p = &profile.profile;
+    let buses: Vec<String> = profile
+        .buses
+        .iter()
+        .map(|b| format!("{} ({}, {})", b.spec.name, b.spec.channel, b.spec.dbc))
+        .collect();
+    let source = match &args.replay {
+        Some(log) => format!("replay of {}", log.display()),
+        None => format!(
+            "simulator driving the {} cycle in a loop",
+            cycle_name(args.cycle)
+        ),
+    };
+    out!("Tomoe is up")?;
+    out!(
+        "  broker   http://{address}  (KUKSA val v1 + v2, {} signals; store {})",
+        broker.catalog().len(),
+        args.data_dir.join(tomoe_store::DATABASE_FILE).display()
+    )?;
+    out!("  vehicle  {}: {} {} {}", p.id, p.brand, p.model, p.year)?;
+    out!(
+        "  source   {source}, x{} speed, through CAN: {}",
+        args.speed,
+        buses.join(", ")
+    )?;
+    if insecure {
+        out!("  access   no token needed (loopback only)")?;
+    }
+    out!("  try      tomoe get Vehicle.Speed   |   tomoe subscribe Vehicle.Speed Vehicle.Powertrain.TractionBattery.StateOfCharge.Displayed")?;
+    out!("  stop     Ctrl-C")?;
+
+    let producer = match args.replay.clone() {
+        Some(log) => tokio::spawn(replay_into(log, args.speed, profile.clone(), bus.clone())),
+        None => {
+            let cycle = cycle_of(args.cycle);
+            let vehicle = SimulatedVehicle::new(
+                &profile,
+                broker.catalog(),
+                Scenario::Cycle(cycle),
+                args.soc / 100.0,
+            )
+            .map_err(|e| anyhow!("cannot set up the simulator: {e}"))?;
+            tokio::spawn(simulate(vehicle, args.speed, broker.clone(), bus.clone()))
+        }
+    };
+
+    let shutdown = crate::serve::shutdown_signal();
+    tokio::pin!(shutdown);
+    let mut flush = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = flush.tick() => {
+                feeder.publish(&broker, &permissions).context("the broker refused vehicle values")?;
+            }
+            frame = frames.recv() => match frame {
+                Ok(Some(frame)) => feeder.process(&frame),
+                Ok(None) => break,
+                Err(error) => tracing::warn!(%error, "the feeder fell behind the bus"),
+            },
+        }
+        if producer.is_finished() {
+            break;
+        }
+    }
+    feeder.publish(&broker, &permissions).ok();
+    if producer.is_finished() {
+        match producer.await {
+            Ok(Ok(())) => out!("the log is finished; the broker keeps serving until Ctrl-C")?,
+            Ok(Err(error)) => return Err(error),
+            Err(error) => bail!("the vehicle task failed: {error}"),
+        }
+    } else {
+        producer.abort();
+    }
+    server
+        .await
+        .context("the server task failed")?
+        .context("the gRPC server stopped")?;
+    out!("Tomoe stopped")?;
+    Ok(())
+}
+
+fn cycle_of(cycle: CycleArg) -> Cycle {
+    match cycle {
+        CycleArg::Udds => Cycle::udds(),
+        CycleArg::Hwfet => Cycle::hwfet(),
+        CycleArg::Us06 => Cycle::us06(),
+        CycleArg::Wltc => Cycle::wltc_class3(),
+    }
+}
+
+fn cycle_name(cycle: CycleArg) -> &'static str {
+    match cycle {
+        CycleArg::Udds => "EPA UDDS",
+        CycleArg::Hwfet => "EPA HWFET",
+        CycleArg::Us06 => "EPA US06",
+        CycleArg::Wltc => "WLTC class 3b",
+    }
+}
+
+/// Runs the simulator in (scaled) real time: its frames go on the bus; what the
+/// brand's buses cannot carry is published directly, as a virtual ECU would.
+async fn simulate(
+    mut vehicle: SimulatedVehicle,
+    speed: f64,
+    broker: Broker,
+    bus: Bus,
+) -> anyhow::Result<()> {
+    let permissions = Permissions::allow_all();
+    publish_checked(&broker, &permissions, vehicle.static_values());
+    let mut sender = bus.sender();
+    let tick = Duration::from_millis(100);
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut owed = 0.0;
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let mut vehicle_time = 0.0;
+    loop {
+        ticker.tick().await;
+        owed += tick.as_secs_f64() * speed;
+        while owed >= STEP {
+            owed -= STEP;
+            vehicle_time += STEP;
+            let output = vehicle.step(STEP, start + vehicle_time);
+            for frame in &output.frames {
+                sender
+                    .send(frame)
+                    .await
+                    .context("cannot put a frame on the bus")?;
+            }
+            publish_checked(&broker, &permissions, output.direct);
+        }
+    }
+}
+
+/// Publishes the values the catalog accepts; a refused one is logged, not fatal.
+fn publish_checked(
+    broker: &Broker,
+    permissions: &Permissions,
+    values: Vec<(LeafId, Option<Value>)>,
+) {
+    let catalog = broker.catalog();
+    let valid: Vec<(LeafId, Option<Value>)> = values
+        .into_iter()
+        .filter(|(leaf, value)| match (catalog.leaf_by_id(*leaf), value) {
+            (Some(node), Some(value)) => match node.check_value(value) {
+                Ok(()) => true,
+                Err(error) => {
+                    tracing::debug!(%error, "simulated value refused");
+                    false
+                }
+            },
+            _ => true,
+        })
+        .collect();
+    if let Err(error) = broker.publish(permissions, &valid) {
+        tracing::warn!(%error, "simulated values refused");
+    }
+}
+
+/// Replays a log onto the bus.
+async fn replay_into(
+    log: std::path::PathBuf,
+    speed: f64,
+    profile: LoadedProfile,
+    bus: Bus,
+) -> anyhow::Result<()> {
+    let options = ReplayOptions {
+        pacing: if speed == 1.0 {
+            Pacing::Realtime
+        } else {
+            Pacing::Scaled(speed)
+        },
+        looped: false,
+        channels: profile
+            .buses
+            .iter()
+            .map(|b| b.spec.channel.clone())
+            .collect(),
+        skip_malformed: true,
+    };
+    let mut replay = LogReplay::open(&log, options)
+        .with_context(|| format!("cannot open the log {}", log.display()))?;
+    let mut sender = bus.sender();
+    while let Some(frame) = replay.recv().await.context("cannot read the log")? {
+        sender
+            .send(&frame)
+            .await
+            .context("cannot put a frame on the bus")?;
+    }
+    // Give the feeder a moment to take the last frames.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Ok(())
+}
