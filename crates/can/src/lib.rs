@@ -50,6 +50,7 @@ mod error;
 mod frame;
 mod recorder;
 mod replay;
+mod router;
 #[cfg(target_os = "linux")]
 mod socketcan;
 
@@ -59,6 +60,7 @@ pub use error::CanError;
 pub use frame::{Frame, MAX_CLASSIC_LEN, MAX_EXTENDED_ID, MAX_FD_LEN, MAX_STANDARD_ID};
 pub use recorder::LogRecorder;
 pub use replay::{LogReplay, Pacing, ReplayOptions};
+pub use router::ChannelRouter;
 #[cfg(target_os = "linux")]
 pub use socketcan::SocketCan;
 

@@ -48,8 +48,12 @@ pub struct UpArgs {
     #[arg(long, value_name = "PROFILE", default_value = "hyundai-kona-ev-2019")]
     pub vehicle: String,
     /// Replay this candump -L log instead of simulating
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "live")]
     pub replay: Option<PathBuf>,
+    /// Attach to the real vehicle: the SocketCAN interfaces named by the profile's bus
+    /// channels (for example can0), read and written, instead of simulating
+    #[arg(long)]
+    pub live: bool,
     /// Time factor: 1 is real time, 10 ten times faster
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,

@@ -64,9 +64,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut feeder = Feeder::new(&profile, broker.catalog_arc());
     let mut frames = bus.receiver();
     let write_back = WriteBack::new(&profile, broker.catalog());
-    let has_write_back = !write_back.actuators().is_empty();
-    if has_write_back {
-        tokio::spawn(write_back.run(broker.clone(), permissions.clone(), Box::new(bus.sender())));
+    let write_back_sink: Box<dyn FrameSink> = if args.live {
+        live_sink(&profile)?
+    } else {
+        Box::new(bus.sender())
+    };
+    if !write_back.actuators().is_empty() {
+        tokio::spawn(write_back.run(broker.clone(), permissions.clone(), write_back_sink));
     }
 
     let p = &profile.profile;
@@ -102,6 +106,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
     let producer = match args.replay.clone() {
         Some(log) => tokio::spawn(replay_into(log, args.speed, profile.clone(), bus.clone())),
+        None if args.live => tokio::spawn(live_into(profile.clone(), bus.clone())),
         None => {
             let cycle = cycle_of(args.cycle);
             let vehicle = SimulatedVehicle::new(
@@ -231,6 +236,51 @@ fn publish_checked(
     if let Err(error) = broker.publish(permissions, &valid) {
         tracing::warn!(%error, "simulated values refused");
     }
+}
+
+/// The SocketCAN interfaces of the profile's buses, for writing.
+#[cfg(target_os = "linux")]
+fn live_sink(profile: &LoadedProfile) -> anyhow::Result<Box<dyn FrameSink>> {
+    let mut router = tomoe_can::ChannelRouter::new();
+    for bus in &profile.buses {
+        let interface = tomoe_can::SocketCan::open(&bus.spec.channel)?;
+        router = router.route(&bus.spec.channel, Box::new(interface));
+    }
+    Ok(Box::new(router))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn live_sink(_: &LoadedProfile) -> anyhow::Result<Box<dyn FrameSink>> {
+    bail!("--live needs SocketCAN, which only Linux has")
+}
+
+/// Forwards the frames of the profile's SocketCAN interfaces onto the bus.
+#[cfg(target_os = "linux")]
+async fn live_into(profile: LoadedProfile, bus: Bus) -> anyhow::Result<()> {
+    let mut readers = tokio::task::JoinSet::new();
+    for spec in profile.buses.iter().map(|b| b.spec.clone()) {
+        let mut interface = tomoe_can::SocketCan::open(&spec.channel)?;
+        let mut sender = bus.sender();
+        readers.spawn(async move {
+            while let Some(frame) = interface.recv().await? {
+                sender
+                    .send(&frame.with_channel(spec.channel.as_str()))
+                    .await?;
+            }
+            Ok::<(), tomoe_can::CanError>(())
+        });
+    }
+    while let Some(result) = readers.join_next().await {
+        result
+            .context("a CAN reader failed")?
+            .context("reading the CAN interface failed")?;
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+async fn live_into(_: LoadedProfile, _: Bus) -> anyhow::Result<()> {
+    bail!("--live needs SocketCAN, which only Linux has")
 }
 
 /// Replays a log onto the bus.

@@ -28,7 +28,16 @@ fn range_estimator() -> PathBuf {
 /// Starts `tomoe up` for `vehicle` and returns the broker URL it announces.
 fn up(vehicle: &str, data_dir: &std::path::Path) -> (Up, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tomoe"))
-        .args(["up", "--vehicle", vehicle, "--speed", "20", "--address", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "up",
+            "--vehicle",
+            vehicle,
+            "--speed",
+            "20",
+            "--address",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -70,7 +79,12 @@ fn range_estimator_runs_unchanged_on_every_brand() {
             .output()
             .expect("the app runs");
         let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "{id}: app failed: {}{}", stdout, String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{id}: app failed: {}{}",
+            stdout,
+            String::from_utf8_lossy(&output.stderr)
+        );
         let estimates: Vec<f64> = stdout
             .lines()
             .filter_map(|l| l.strip_prefix("range_km="))
@@ -78,14 +92,27 @@ fn range_estimator_runs_unchanged_on_every_brand() {
             .collect();
         assert_eq!(estimates.len(), 4, "{id}: {stdout}");
         for range in &estimates {
-            assert!((50.0..=800.0).contains(range), "{id}: implausible range {range} km\n{stdout}");
+            assert!(
+                (50.0..=800.0).contains(range),
+                "{id}: implausible range {range} km\n{stdout}"
+            );
         }
         // The estimate reached the broker, on the same VSS path for every brand.
         let got = Command::new(env!("CARGO_BIN_EXE_tomoe"))
-            .args(["get", "--broker", &url, "--json", "Vehicle.Tomoe.RangeEstimate"])
+            .args([
+                "get",
+                "--broker",
+                &url,
+                "--json",
+                "Vehicle.Tomoe.RangeEstimate",
+            ])
             .output()
             .unwrap();
-        let reading: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap_or_else(|e| panic!("{id}: {e}: {got:?}"));
-        assert!(reading["value"].as_f64().is_some_and(|v| v > 0.0), "{id}: {reading}");
+        let reading: serde_json::Value =
+            serde_json::from_slice(&got.stdout).unwrap_or_else(|e| panic!("{id}: {e}: {got:?}"));
+        assert!(
+            reading["value"].as_f64().is_some_and(|v| v > 0.0),
+            "{id}: {reading}"
+        );
     }
 }
