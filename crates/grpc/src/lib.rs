@@ -30,7 +30,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tomoe_auth::TokenVerifier;
 use tomoe_broker::{Broker, Permissions};
 use tonic::metadata::MetadataMap;
@@ -124,8 +123,10 @@ impl GrpcServer {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
+        // Small frames of signal updates must not wait for Nagle's algorithm.
+        let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         self.router
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .serve_with_incoming_shutdown(incoming, shutdown)
             .await
             .map_err(ServeError::Transport)
     }
