@@ -1,21 +1,20 @@
 //! Range estimator: an example vehicle app that runs unchanged on every brand.
 //!
-//! It speaks only standard VSS over the KUKSA gRPC API: it subscribes to the speed,
-//! the displayed state of charge and the traction battery's voltage and current,
-//! learns the recent consumption (energy drawn per distance driven), and publishes
-//! its estimate of the remaining range on `Vehicle.Tomoe.RangeEstimate` (and the
-//! consumption on `Vehicle.Tomoe.ConsumptionEstimate`), printing one line per
-//! estimate. Which car it runs on, and which CAN frames carried the values, it
-//! never knows.
+//! It speaks only standard VSS, through the Tomoe SDK over the KUKSA gRPC API: it
+//! subscribes to the speed, the displayed state of charge and the traction
+//! battery's voltage and current, learns the recent consumption (energy drawn per
+//! distance driven), and publishes its estimate of the remaining range on
+//! `Vehicle.Tomoe.RangeEstimate` (and the consumption on
+//! `Vehicle.Tomoe.ConsumptionEstimate`), printing one line per estimate. Which car
+//! it runs on, and which CAN frames carried the values, it never knows. Started by
+//! the app runtime, it sends the runtime heartbeats.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 use clap::Parser;
 use futures::StreamExt;
-use kuksa_rust_sdk::v2_proto as v2;
-use tonic::metadata::{Ascii, MetadataValue};
+use tomoe_sdk::{Client, FromValue, Heartbeat};
 
 const SPEED: &str = "Vehicle.Speed";
 const SOC: &str = "Vehicle.Powertrain.TractionBattery.StateOfCharge.Displayed";
@@ -93,44 +92,14 @@ impl Estimator {
     }
 }
 
-fn number(value: &v2::Value) -> Option<f64> {
-    use v2::value::TypedValue as T;
-    match value.typed_value.as_ref()? {
-        T::Float(v) => Some(f64::from(*v)),
-        T::Double(v) => Some(*v),
-        T::Int32(v) => Some(f64::from(*v)),
-        T::Int64(v) => Some(*v as f64),
-        T::Uint32(v) => Some(f64::from(*v)),
-        T::Uint64(v) => Some(*v as f64),
-        _ => None,
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let token: Option<MetadataValue<Ascii>> = args
-        .token
-        .as_ref()
-        .map(|t| format!("Bearer {}", t.trim()).parse())
-        .transpose()
-        .map_err(|_| anyhow!("the token contains characters not allowed in a header"))?;
-    let channel = tonic::transport::Endpoint::from_shared(args.broker.clone())
-        .with_context(|| format!("invalid broker URL \"{}\"", args.broker))?
-        .connect()
-        .await
-        .with_context(|| format!("cannot connect to the broker at {}", args.broker))?;
-    let mut client = v2::val_client::ValClient::with_interceptor(
-        channel,
-        move |mut request: tonic::Request<()>| {
-            if let Some(token) = &token {
-                request
-                    .metadata_mut()
-                    .insert("authorization", token.clone());
-            }
-            Ok(request)
-        },
-    );
+    // Under the app runtime: tell it this workload is alive.
+    if let Some(heartbeat) = Heartbeat::from_env() {
+        heartbeat.spawn(Duration::from_secs(1));
+    }
+    let mut client = Client::connect(&args.broker, args.token.clone()).await?;
 
     let mut estimator = Estimator {
         soc_percent: None,
@@ -144,56 +113,35 @@ async fn main() -> anyhow::Result<()> {
         last_update: None,
     };
     // The pack's usable energy, when the vehicle publishes it.
-    if let Ok(response) = client
-        .get_value(v2::GetValueRequest {
-            signal_id: Some(path(CAPACITY)),
-        })
-        .await
-    {
-        if let Some(capacity) = response
-            .into_inner()
-            .data_point
-            .and_then(|dp| dp.value)
-            .as_ref()
-            .and_then(number)
-        {
-            if capacity > 0.0 {
-                estimator.capacity_kwh = capacity;
-            }
+    if let Ok(Some(capacity)) = client.get_as::<f64>(CAPACITY).await {
+        if capacity > 0.0 {
+            estimator.capacity_kwh = capacity;
         }
     }
 
-    let request = v2::SubscribeRequest {
-        signal_paths: [SPEED, SOC, VOLTAGE, CURRENT].map(str::to_owned).to_vec(),
-        buffer_size: 0,
-        filter: None,
-    };
     let mut updates = client
-        .subscribe(request)
+        .subscribe(&[SPEED, SOC, VOLTAGE, CURRENT])
         .await
-        .map_err(|s| anyhow!("the broker refused the subscription: {}", s.message()))?
-        .into_inner();
+        .context("the broker refused the subscription")?;
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(args.interval.max(0.05)));
     let mut estimates = 0u64;
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(()),
             update = updates.next() => {
-                let entries: HashMap<String, v2::Datapoint> = match update {
-                    Some(Ok(response)) => response.entries.into_iter().collect(),
-                    Some(Err(status)) => bail!("the subscription ended: {}", status.message()),
+                let update = match update {
+                    Some(Ok(update)) => update,
+                    Some(Err(error)) => return Err(error).context("the subscription ended"),
                     None => bail!("the broker closed the subscription"),
                 };
                 estimator.advance(Instant::now());
-                for (name, datapoint) in entries {
-                    let Some(value) = datapoint.value.as_ref().and_then(number) else { continue };
-                    match name.as_str() {
-                        SPEED => estimator.speed_kmh = value,
-                        SOC => estimator.soc_percent = Some(value),
-                        VOLTAGE => estimator.voltage = Some(value),
-                        CURRENT => estimator.current = Some(value),
-                        _ => {}
-                    }
+                let Some(value) = update.value.and_then(|v| f64::from_value(v).ok()) else { continue };
+                match update.path.as_str() {
+                    SPEED => estimator.speed_kmh = value,
+                    SOC => estimator.soc_percent = Some(value),
+                    VOLTAGE => estimator.voltage = Some(value),
+                    CURRENT => estimator.current = Some(value),
+                    _ => {}
                 }
             }
             _ = ticker.tick() => {
@@ -202,8 +150,9 @@ async fn main() -> anyhow::Result<()> {
                     println!("waiting for the state of charge");
                     continue;
                 };
-                publish(&mut client, RANGE, range as f32).await?;
-                publish(&mut client, CONSUMPTION, estimator.consumption_wh_per_km as f32).await?;
+                // Both leaves are floats; the SDK converts the f64 estimates.
+                client.publish(RANGE, range).await?;
+                client.publish(CONSUMPTION, estimator.consumption_wh_per_km).await?;
                 println!(
                     "range_km={range:.1} soc_percent={:.1} consumption_wh_per_km={:.1} speed_kmh={:.1}",
                     estimator.soc_percent.unwrap_or_default(),
@@ -217,37 +166,4 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-}
-
-fn path(path: &str) -> v2::SignalId {
-    v2::SignalId {
-        signal: Some(v2::signal_id::Signal::Path(path.to_owned())),
-    }
-}
-
-async fn publish<T>(
-    client: &mut v2::val_client::ValClient<T>,
-    signal: &str,
-    value: f32,
-) -> anyhow::Result<()>
-where
-    T: tonic::client::GrpcService<tonic::body::Body>,
-    T::Error: Into<tonic::codegen::StdError>,
-    T::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
-    <T::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
-{
-    let request = v2::PublishValueRequest {
-        signal_id: Some(path(signal)),
-        data_point: Some(v2::Datapoint {
-            timestamp: None,
-            value: Some(v2::Value {
-                typed_value: Some(v2::value::TypedValue::Float(value)),
-            }),
-        }),
-    };
-    client
-        .publish_value(request)
-        .await
-        .map_err(|s| anyhow!("the broker refused {signal}: {}", s.message()))?;
-    Ok(())
 }

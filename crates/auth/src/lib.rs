@@ -8,8 +8,14 @@
 //! [`tomoe_vss::PathPattern`]. The audience must include `kuksa.val` and `exp` is
 //! required, as in KUKSA.
 //!
-//! Non-goals: issuing tokens (the app runtime does that with its own key) and TLS
-//! (the transport's job).
+//! [`TokenIssuer`] signs such tokens with an Ed25519 key of its own, kept in a data
+//! directory: the app runtime gives each app a token limited to the signals its
+//! manifest declares ([`scope_for`]). [`verify_any`] accepts a token that any of
+//! several trusted keys verifies, for a broker that trusts both the operator's key
+//! and the runtime's.
+//!
+//! Non-goals: deciding what an app may do (the runtime's manifests), user
+//! management, and TLS (the transport's job).
 //!
 //! # Example
 //!
@@ -21,7 +27,9 @@
 //! assert!(!permissions.allows(Access::Actuate, "Vehicle.Speed"));
 //! ```
 
-use std::path::Path;
+mod issuer;
+
+use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
 use jsonwebtoken::errors::ErrorKind;
@@ -29,6 +37,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use tomoe_broker::Permissions;
 use tomoe_vss::PathPattern;
+
+pub use issuer::{TokenIssuer, ISSUER, PUBLIC_KEY_FILE, SIGNING_KEY_FILE};
 
 /// The audience a token must name.
 pub const AUDIENCE: &str = "kuksa.val";
@@ -68,6 +78,31 @@ pub enum AuthError {
         /// What is wrong.
         reason: String,
     },
+    /// No trusted key could verify the token because none is configured.
+    #[error("invalid auth token: no token signing key is trusted")]
+    NoTrustedKey,
+    /// A key file or its directory could not be read or written.
+    #[error("cannot {action} {}", path.display())]
+    KeyFile {
+        /// What was being done, for example `read signing key file`.
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The signing key file does not hold a usable key. It is left as it is.
+    #[error("signing key file {} is corrupt: {reason}", path.display())]
+    CorruptKey {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A token could not be signed.
+    #[error("cannot issue token: {0}")]
+    Issue(String),
 }
 
 /// Verifies tokens signed with one public key (RSA: RS256/384/512; EC P-256/P-384:
@@ -157,6 +192,109 @@ impl TokenVerifier {
     }
 }
 
+/// Verifies `token` with each of `verifiers` and returns the permissions of the
+/// first that accepts it.
+///
+/// When none does, the error is the most specific one: an expired token or a bad
+/// scope (the signature verified, so the key is the right one) beats a claim
+/// problem, which beats a bad signature, which beats an algorithm that no key
+/// uses. Without any verifier the error is [`AuthError::NoTrustedKey`].
+pub fn verify_any<'a>(
+    verifiers: impl IntoIterator<Item = &'a TokenVerifier>,
+    token: &str,
+) -> Result<Permissions, AuthError> {
+    let header =
+        jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
+    let mut best: Option<AuthError> = None;
+    let mut keys = 0;
+    let mut algorithms: Vec<Algorithm> = Vec::new();
+    for verifier in verifiers {
+        keys += 1;
+        if !verifier.algorithms.contains(&header.alg) {
+            for algorithm in &verifier.algorithms {
+                if !algorithms.contains(algorithm) {
+                    algorithms.push(*algorithm);
+                }
+            }
+            continue;
+        }
+        match verifier.verify(token) {
+            Ok(permissions) => return Ok(permissions),
+            Err(error) => {
+                if best
+                    .as_ref()
+                    .is_none_or(|best| specificity(&error) > specificity(best))
+                {
+                    best = Some(error);
+                }
+            }
+        }
+    }
+    Err(match best {
+        Some(error) => error,
+        None if keys == 0 => AuthError::NoTrustedKey,
+        None => AuthError::Invalid(format!(
+            "algorithm {:?} does not match {} (expected one of {:?})",
+            header.alg,
+            if keys == 1 {
+                "the configured key"
+            } else {
+                "any configured key"
+            },
+            algorithms
+        )),
+    })
+}
+
+/// How much a verification error says about the token: the higher, the later in
+/// the verification it arose.
+fn specificity(error: &AuthError) -> u8 {
+    match error {
+        AuthError::Expired => 4,
+        AuthError::InvalidScope { .. } => 3,
+        AuthError::Invalid(_) => 2,
+        AuthError::BadSignature => 1,
+        _ => 0,
+    }
+}
+
+/// Builds the KUKSA scope string that grants reading the paths or patterns in
+/// `read`, actuating those in `actuate` and providing those in `provide`, for
+/// example from an app's manifest; the result is checked with [`parse_scope`].
+///
+/// Every entry names a pattern, so an empty list grants nothing (never everything).
+/// A pattern that is empty or contains whitespace or `:` is refused: it could not
+/// be told apart from another scope entry.
+///
+/// ```
+/// let scope = tomoe_auth::scope_for(&["Vehicle.Speed".into()], &[], &["Vehicle.Tomoe.RangeEstimate".into()]).unwrap();
+/// assert_eq!(scope, "read:Vehicle.Speed provide:Vehicle.Tomoe.RangeEstimate");
+/// ```
+pub fn scope_for(
+    read: &[String],
+    actuate: &[String],
+    provide: &[String],
+) -> Result<String, AuthError> {
+    let mut entries: Vec<String> = Vec::new();
+    for (action, patterns) in [("read", read), ("actuate", actuate), ("provide", provide)] {
+        for pattern in patterns {
+            let entry = format!("{action}:{pattern}");
+            if pattern.is_empty() || pattern.contains(|c: char| c.is_whitespace() || c == ':') {
+                return Err(AuthError::InvalidScope {
+                    entry,
+                    reason: "a pattern must be one word, without whitespace or \":\"".into(),
+                });
+            }
+            if !entries.contains(&entry) {
+                entries.push(entry);
+            }
+        }
+    }
+    let scope = entries.join(" ");
+    parse_scope(&scope)?;
+    Ok(scope)
+}
+
 /// Extracts the token from an `authorization` header value (`Bearer <token>`).
 pub fn bearer_token(header: &str) -> Result<&str, AuthError> {
     header
@@ -235,6 +373,110 @@ mod tests {
         assert!(matches!(
             bearer_token("Bearer "),
             Err(AuthError::MalformedHeader)
+        ));
+    }
+
+    #[test]
+    fn scope_for_manifest_lists() {
+        let paths = |list: &[&str]| list.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        let scope = scope_for(
+            &paths(&["Vehicle.Speed", "Vehicle.Speed", "Vehicle.Cabin.**"]),
+            &paths(&["Vehicle.Tomoe.ModeRequest"]),
+            &paths(&[]),
+        )
+        .unwrap();
+        assert_eq!(
+            scope,
+            "read:Vehicle.Speed read:Vehicle.Cabin.** actuate:Vehicle.Tomoe.ModeRequest"
+        );
+        assert_eq!(scope_for(&[], &[], &[]).unwrap(), "");
+        assert!(!parse_scope("")
+            .unwrap()
+            .allows(Access::Read, "Vehicle.Speed"));
+    }
+
+    #[test]
+    fn scope_for_refuses_patterns_that_would_smuggle_entries() {
+        for pattern in [
+            "Vehicle.Speed actuate",
+            "",
+            "Vehicle:Speed",
+            "Vehicle.\tSpeed",
+        ] {
+            let error = scope_for(&[pattern.to_string()], &[], &[]).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .ends_with("a pattern must be one word, without whitespace or \":\""),
+                "{error}"
+            );
+        }
+        let error = scope_for(&[], &[], &["Vehicle..Speed".into()]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid scope \"provide:Vehicle..Speed\""),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn verify_any_accepts_a_token_of_any_trusted_key() {
+        let operator = TokenIssuer::generate();
+        let runtime = TokenIssuer::generate();
+        let verifiers = [operator.verifier(), runtime.verifier()];
+        let hour = Duration::from_secs(3600);
+        for issuer in [&operator, &runtime] {
+            let token = issuer.issue("app", "provide:Vehicle.Speed", hour).unwrap();
+            let permissions = verify_any(&verifiers, &token).unwrap();
+            assert!(permissions.allows(Access::Provide, "Vehicle.Speed"));
+            assert!(!permissions.allows(Access::Read, "Vehicle.Cabin"));
+        }
+    }
+
+    #[test]
+    fn verify_any_reports_the_most_specific_error() {
+        let operator = TokenIssuer::generate();
+        let runtime = TokenIssuer::generate();
+        let hour = Duration::from_secs(3600);
+        let forward = [operator.verifier(), runtime.verifier()];
+        let backward = [runtime.verifier(), operator.verifier()];
+        let an_hour_ago = std::time::SystemTime::now() - hour;
+        let expired = runtime
+            .issue_at("app", "read", an_hour_ago, Duration::from_secs(60))
+            .unwrap();
+        let stranger = TokenIssuer::generate().issue("app", "read", hour).unwrap();
+        for verifiers in [&forward, &backward] {
+            assert!(matches!(
+                verify_any(verifiers, &expired),
+                Err(AuthError::Expired)
+            ));
+            assert!(matches!(
+                verify_any(verifiers, &stranger),
+                Err(AuthError::BadSignature)
+            ));
+        }
+        let hmac = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(Algorithm::HS256),
+            &serde_json::json!({"aud": AUDIENCE, "exp": u64::MAX / 2, "scope": "read"}),
+            &jsonwebtoken::EncodingKey::from_secret(b"shared secret"),
+        )
+        .unwrap();
+        assert_eq!(
+            verify_any(&forward, &hmac).unwrap_err().to_string(),
+            "invalid auth token: algorithm HS256 does not match any configured key (expected one of [EdDSA])"
+        );
+        assert_eq!(
+            verify_any(&forward[..1], &hmac).unwrap_err().to_string(),
+            operator.verifier().verify(&hmac).unwrap_err().to_string()
+        );
+        assert!(matches!(
+            verify_any(&forward, "garbage"),
+            Err(AuthError::Invalid(_))
+        ));
+        assert!(matches!(
+            verify_any([], &stranger),
+            Err(AuthError::NoTrustedKey)
         ));
     }
 

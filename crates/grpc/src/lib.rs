@@ -49,6 +49,35 @@ pub enum Authorization {
     AllowAll,
     /// Callers present a JWT bearer token; its scope decides what they may do.
     Jwt(Arc<TokenVerifier>),
+    /// Tokens signed by any of several keys; callers without a token get what the
+    /// policy's [`AnonymousAccess`] says.
+    Tokens(TokenPolicy),
+}
+
+/// Which tokens are accepted and what a caller without one may do.
+///
+/// A caller that presents a token (an `authorization` header) is always held to
+/// that token's scope: a token that no trusted key verifies is refused, even where
+/// callers without a token may do everything. So the app runtime's workloads stay
+/// within their scope on a development broker that is open to tools.
+#[derive(Debug, Clone)]
+pub struct TokenPolicy {
+    /// The keys whose tokens are accepted, for example the operator's
+    /// `--jwt-public-key` and the app runtime's issuer key. A token is accepted if
+    /// any of them verifies it.
+    pub verifiers: Vec<Arc<TokenVerifier>>,
+    /// What a caller that presents no token may do.
+    pub anonymous: AnonymousAccess,
+}
+
+/// What a caller that presents no token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnonymousAccess {
+    /// Nothing: the call is refused with `UNAUTHENTICATED`, as with
+    /// [`Authorization::Jwt`].
+    Refused,
+    /// Everything (insecure; for development, on loopback).
+    AllowAll,
 }
 
 /// PEM-encoded certificate chain and private key of the server.
@@ -124,7 +153,8 @@ impl GrpcServer {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
         // Small frames of signal updates must not wait for Nagle's algorithm.
-        let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         self.router
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await
@@ -202,21 +232,199 @@ impl Authorizer {
         match &self.0 {
             Authorization::AllowAll => Ok(Permissions::allow_all()),
             Authorization::Jwt(verifier) => {
-                let header = metadata
-                    .get("authorization")
-                    .ok_or_else(|| {
-                        Status::unauthenticated(tomoe_auth::AuthError::MissingToken.to_string())
-                    })?
-                    .to_str()
-                    .map_err(|_| {
-                        Status::unauthenticated(tomoe_auth::AuthError::MalformedHeader.to_string())
-                    })?;
-                let token = tomoe_auth::bearer_token(header)
-                    .map_err(|e| Status::unauthenticated(e.to_string()))?;
+                let token = bearer(metadata)?.ok_or_else(missing_token)?;
                 verifier
                     .verify(token)
                     .map_err(|e| Status::unauthenticated(e.to_string()))
             }
+            Authorization::Tokens(policy) => match bearer(metadata)? {
+                Some(token) => {
+                    tomoe_auth::verify_any(policy.verifiers.iter().map(Arc::as_ref), token)
+                        .map_err(|e| Status::unauthenticated(e.to_string()))
+                }
+                None => match policy.anonymous {
+                    AnonymousAccess::AllowAll => Ok(Permissions::allow_all()),
+                    AnonymousAccess::Refused => Err(missing_token()),
+                },
+            },
         }
+    }
+}
+
+fn missing_token() -> Status {
+    Status::unauthenticated(tomoe_auth::AuthError::MissingToken.to_string())
+}
+
+/// The bearer token of the request; `None` without an `authorization` header.
+fn bearer(metadata: &MetadataMap) -> Result<Option<&str>, Status> {
+    let Some(header) = metadata.get("authorization") else {
+        return Ok(None);
+    };
+    let header = header
+        .to_str()
+        .map_err(|_| Status::unauthenticated(tomoe_auth::AuthError::MalformedHeader.to_string()))?;
+    tomoe_auth::bearer_token(header)
+        .map(Some)
+        .map_err(|e| Status::unauthenticated(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+    use tomoe_auth::TokenIssuer;
+    use tomoe_broker::Access;
+    use tonic::Code;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn metadata(authorization: Option<&str>) -> MetadataMap {
+        let mut map = MetadataMap::new();
+        if let Some(value) = authorization {
+            map.insert("authorization", value.parse().unwrap());
+        }
+        map
+    }
+
+    fn bearer_of(token: &str) -> MetadataMap {
+        metadata(Some(&format!("Bearer {token}")))
+    }
+
+    fn tokens(verifiers: &[&TokenIssuer], anonymous: AnonymousAccess) -> Authorizer {
+        Authorizer(Authorization::Tokens(TokenPolicy {
+            verifiers: verifiers.iter().map(|i| Arc::new(i.verifier())).collect(),
+            anonymous,
+        }))
+    }
+
+    fn refusal(authorizer: &Authorizer, metadata: &MetadataMap) -> String {
+        let status = authorizer.permissions(metadata).unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated);
+        status.message().to_owned()
+    }
+
+    #[test]
+    fn allow_all_and_jwt_are_unchanged() {
+        let issuer = TokenIssuer::generate();
+        let allow_all = Authorizer(Authorization::AllowAll);
+        assert!(allow_all
+            .permissions(&metadata(None))
+            .unwrap()
+            .is_allow_all());
+        assert!(allow_all
+            .permissions(&metadata(Some("Basic abc")))
+            .unwrap()
+            .is_allow_all());
+
+        let jwt = Authorizer(Authorization::Jwt(Arc::new(issuer.verifier())));
+        assert_eq!(refusal(&jwt, &metadata(None)), "no auth token provided");
+        assert_eq!(
+            refusal(&jwt, &metadata(Some("Basic abc"))),
+            "invalid auth token: the authorization header must be \"Bearer <token>\""
+        );
+        let token = issuer.issue("app", "read:Vehicle.Speed", HOUR).unwrap();
+        let permissions = jwt.permissions(&bearer_of(&token)).unwrap();
+        assert!(permissions.allows(Access::Read, "Vehicle.Speed"));
+        assert!(!permissions.allows(Access::Read, "Vehicle.Cabin"));
+    }
+
+    #[test]
+    fn tokens_of_any_trusted_key_are_accepted() {
+        let operator = TokenIssuer::generate();
+        let runtime = TokenIssuer::generate();
+        let authorizer = tokens(&[&operator, &runtime], AnonymousAccess::Refused);
+        let operator_token = operator.issue("tool", "read", HOUR).unwrap();
+        let app_token = runtime
+            .issue("app", "provide:Vehicle.Tomoe.RangeEstimate", HOUR)
+            .unwrap();
+        let tool = authorizer.permissions(&bearer_of(&operator_token)).unwrap();
+        assert!(tool.allows(Access::Read, "Vehicle.Speed"));
+        assert!(!tool.allows(Access::Provide, "Vehicle.Speed"));
+        let app = authorizer.permissions(&bearer_of(&app_token)).unwrap();
+        assert!(app.allows(Access::Provide, "Vehicle.Tomoe.RangeEstimate"));
+        assert!(!app.allows(Access::Read, "Vehicle.Speed"));
+
+        let stranger = TokenIssuer::generate().issue("x", "read", HOUR).unwrap();
+        assert_eq!(
+            refusal(&authorizer, &bearer_of(&stranger)),
+            "invalid auth token: bad signature"
+        );
+        assert_eq!(
+            refusal(&authorizer, &metadata(None)),
+            "no auth token provided"
+        );
+    }
+
+    #[test]
+    fn expired_beats_bad_signature_whatever_the_order() {
+        let operator = TokenIssuer::generate();
+        let runtime = TokenIssuer::generate();
+        let expired = runtime
+            .issue_at(
+                "app",
+                "read",
+                SystemTime::now() - HOUR,
+                Duration::from_secs(60),
+            )
+            .unwrap();
+        for order in [[&operator, &runtime], [&runtime, &operator]] {
+            let authorizer = tokens(&order, AnonymousAccess::Refused);
+            assert_eq!(
+                refusal(&authorizer, &bearer_of(&expired)),
+                "invalid auth token: expired"
+            );
+        }
+    }
+
+    #[test]
+    fn anonymous_callers_get_everything_but_tokens_keep_their_scope() {
+        let runtime = TokenIssuer::generate();
+        let authorizer = tokens(&[&runtime], AnonymousAccess::AllowAll);
+        assert!(authorizer
+            .permissions(&metadata(None))
+            .unwrap()
+            .is_allow_all());
+
+        let token = runtime.issue("app", "read:Vehicle.Speed", HOUR).unwrap();
+        let app = authorizer.permissions(&bearer_of(&token)).unwrap();
+        assert!(!app.is_allow_all());
+        assert!(app.allows(Access::Read, "Vehicle.Speed"));
+        assert!(!app.allows(Access::Provide, "Vehicle.Speed"));
+        assert!(!app.allows(Access::Read, "Vehicle.Cabin"));
+
+        // A presented token that does not verify is refused, not treated as none.
+        let stranger = TokenIssuer::generate().issue("x", "read", HOUR).unwrap();
+        assert_eq!(
+            refusal(&authorizer, &bearer_of(&stranger)),
+            "invalid auth token: bad signature"
+        );
+        let expired = runtime
+            .issue_at(
+                "app",
+                "read",
+                SystemTime::now() - HOUR,
+                Duration::from_secs(60),
+            )
+            .unwrap();
+        assert_eq!(
+            refusal(&authorizer, &bearer_of(&expired)),
+            "invalid auth token: expired"
+        );
+        assert_eq!(
+            refusal(&authorizer, &metadata(Some("Basic abc"))),
+            "invalid auth token: the authorization header must be \"Bearer <token>\""
+        );
+        assert_eq!(
+            refusal(&authorizer, &bearer_of("garbage")),
+            "invalid auth token: InvalidToken"
+        );
+
+        // Without any trusted key every presented token is refused.
+        let no_keys = tokens(&[], AnonymousAccess::AllowAll);
+        assert!(no_keys.permissions(&metadata(None)).unwrap().is_allow_all());
+        assert_eq!(
+            refusal(&no_keys, &bearer_of(&token)),
+            "invalid auth token: no token signing key is trusted"
+        );
     }
 }

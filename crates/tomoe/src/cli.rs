@@ -20,6 +20,20 @@ pub enum Command {
     Up(UpArgs),
     /// Run the signal broker (KUKSA-compatible gRPC, v1 and v2)
     Serve(ServeArgs),
+    /// Deploy the workloads of a manifest to the app runtime
+    Apply(ApplyArgs),
+    /// List the workloads and what they are doing
+    Ps(RuntimeArgs),
+    /// Show a workload's log
+    Logs(LogsArgs),
+    /// Start (enable) a workload
+    Start(WorkloadArgs),
+    /// Stop (disable) a workload
+    Stop(WorkloadArgs),
+    /// Stop and remove a workload
+    Delete(WorkloadArgs),
+    /// Show a workload in detail: state, restarts, last exit, health
+    Describe(WorkloadArgs),
     /// Read current (or target) values; paths may be branches or patterns
     Get(GetArgs),
     /// Write a current value, or an actuator's target value with --target
@@ -54,6 +68,13 @@ pub struct UpArgs {
     /// channels (for example can0), read and written, instead of simulating
     #[arg(long)]
     pub live: bool,
+    /// No vehicle at all: only the broker, the state manager and the app runtime
+    /// (signals come from clients)
+    #[arg(long, conflicts_with_all = ["live", "replay"])]
+    pub idle: bool,
+    /// Address of the app runtime's API
+    #[arg(long, default_value = "127.0.0.1:55556")]
+    pub runtime_address: SocketAddr,
     /// Time factor: 1 is real time, 10 ten times faster
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
@@ -77,6 +98,50 @@ pub struct UpArgs {
     /// Public key (PEM) that verifies client JWTs; without it, loopback clients need no token
     #[arg(long, value_name = "FILE")]
     pub jwt_public_key: Option<PathBuf>,
+}
+
+/// How runtime commands reach the app runtime.
+#[derive(Debug, Args)]
+pub struct RuntimeArgs {
+    /// Runtime API URL
+    #[arg(long, env = "TOMOE_RUNTIME", default_value = "http://127.0.0.1:55556")]
+    pub runtime: String,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `tomoe apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+    /// Manifest file (YAML)
+    pub file: PathBuf,
+}
+
+/// Options of commands about one workload.
+#[derive(Debug, Args)]
+pub struct WorkloadArgs {
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+    /// Workload name
+    pub name: String,
+}
+
+/// Options of `tomoe logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+    /// Workload name
+    pub name: String,
+    /// Keep printing what the workload writes, until Ctrl-C
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only the last N lines
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
 }
 
 /// A standard drive cycle.

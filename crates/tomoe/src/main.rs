@@ -17,7 +17,9 @@ mod cli;
 mod client;
 mod parts;
 mod profile;
+mod runtime;
 mod serve;
+mod tokens;
 mod up;
 
 use std::process::ExitCode;
@@ -66,6 +68,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => up::run(args).await,
         Command::Serve(args) => serve::run(args).await,
+        Command::Apply(args) => runtime::apply(args).await,
+        Command::Ps(args) => runtime::ps(args).await,
+        Command::Logs(args) => runtime::logs(args).await,
+        Command::Start(args) => runtime::start(args).await,
+        Command::Stop(args) => runtime::stop(args).await,
+        Command::Delete(args) => runtime::delete(args).await,
+        Command::Describe(args) => runtime::describe(args).await,
         Command::Get(args) => client::get(args).await,
         Command::Set(args) => client::set(args).await,
         Command::Actuate(args) => client::actuate(args).await,

@@ -36,10 +36,36 @@ pub async fn prepare(
     args: &ServeArgs,
     catalog: tomoe_vss::Catalog,
 ) -> anyhow::Result<PreparedBroker> {
+    prepare_with(args, catalog, None).await
+}
+
+/// Like [`prepare`], with `trusted` token verifiers besides `--jwt-public-key` (the app
+/// runtime's): then clients without a token get full access only with `--insecure`,
+/// and a client that presents a token is always held to its scope.
+pub async fn prepare_with(
+    args: &ServeArgs,
+    catalog: tomoe_vss::Catalog,
+    trusted: Option<Vec<Arc<tomoe_auth::TokenVerifier>>>,
+) -> anyhow::Result<PreparedBroker> {
     let origin = catalog.origins().join(" + ");
     let leaves = catalog.len();
 
-    let authorization = match (&args.jwt_public_key, args.insecure) {
+    let authorization = match (&args.jwt_public_key, args.insecure, trusted) {
+        (key, insecure, Some(mut verifiers)) => {
+            if let Some(key) = key {
+                verifiers.push(Arc::new(
+                    tomoe_auth::TokenVerifier::from_pem_file(key).context("cannot set up token verification")?,
+                ));
+            }
+            let anonymous = if insecure {
+                tracing::warn!("clients without a token may read, write and actuate every signal (development mode); tokens are held to their scope");
+                tomoe_grpc::AnonymousAccess::AllowAll
+            } else {
+                tomoe_grpc::AnonymousAccess::Refused
+            };
+            Authorization::Tokens(tomoe_grpc::TokenPolicy { verifiers, anonymous })
+        }
+        (key, insecure, None) => match (key, insecure) {
         (Some(key), _) => Authorization::Jwt(Arc::new(
             tomoe_auth::TokenVerifier::from_pem_file(key).context("cannot set up token verification")?,
         )),
@@ -50,6 +76,7 @@ pub async fn prepare(
         (None, false) => bail!(
             "refusing to start without authorization: give --jwt-public-key FILE, or --insecure to accept every client"
         ),
+        },
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(TlsConfig {

@@ -1,5 +1,6 @@
 //! `tomoe up`: the whole platform on embedded defaults.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
@@ -47,7 +48,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         tls_key: None,
     };
     let catalog = profile.catalog()?;
-    let prepared = crate::serve::prepare(&serve_args, catalog).await?;
+    let runtime_verifier = crate::tokens::runtime_verifier(&args.data_dir)?;
+    let prepared =
+        crate::serve::prepare_with(&serve_args, catalog, Some(vec![Arc::new(runtime_verifier)]))
+            .await?;
     let broker = prepared.broker.clone();
     let address = prepared
         .listener
@@ -58,6 +62,56 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             .server
             .run(prepared.listener, crate::serve::shutdown_signal()),
     );
+
+    // The state manager derives the vehicle mode; the app runtime follows it.
+    let (_modes, mut mode) = tomoe_modes::StateManager::spawn(
+        broker.clone(),
+        Permissions::allow_all(),
+        tomoe_modes::ModeConfig::default(),
+    )
+    .map_err(|e| anyhow!("cannot start the state manager: {e}"))?;
+    let runtime_listener = tokio::net::TcpListener::bind(args.runtime_address)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} for the app runtime",
+                args.runtime_address
+            )
+        })?;
+    let runtime_address = runtime_listener
+        .local_addr()
+        .context("cannot read the runtime's address")?;
+    let runtime = tomoe_runtime::Runtime::start(
+        tomoe_runtime::RuntimeConfig {
+            data_dir: args.data_dir.join("runtime"),
+            broker_url: format!("http://{address}"),
+            runtime_url: format!("http://{runtime_address}"),
+            log_limit_bytes: 1 << 20,
+            stop_timeout: Duration::from_secs(5),
+            tokens: crate::tokens::runtime_tokens(&args.data_dir)?,
+        },
+        &mode_name(*mode.borrow()),
+    )
+    .context("cannot start the app runtime")?;
+    let follower = runtime.clone();
+    tokio::spawn(async move {
+        while mode.changed().await.is_ok() {
+            let current = mode_name(*mode.borrow());
+            if follower.set_mode(&current).await.is_err() {
+                return;
+            }
+        }
+    });
+    let api = axum::serve(
+        runtime_listener,
+        tomoe_runtime::api::router(runtime.clone()),
+    )
+    .with_graceful_shutdown(crate::serve::shutdown_signal());
+    tokio::spawn(async move {
+        if let Err(error) = api.await {
+            tracing::error!(%error, "the runtime API stopped");
+        }
+    });
 
     let bus = Bus::new(4096);
     let permissions = Permissions::allow_all();
@@ -81,6 +135,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .collect();
     let source = match &args.replay {
         Some(log) => format!("replay of {}", log.display()),
+        None if args.idle => "none (idle: signals come from clients)".to_owned(),
         None => format!(
             "simulator driving the {} cycle in a loop",
             cycle_name(args.cycle)
@@ -92,6 +147,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         broker.catalog().len(),
         args.data_dir.join(tomoe_store::DATABASE_FILE).display()
     )?;
+    out!("  runtime  http://{runtime_address}  (tomoe apply FILE, tomoe ps)")?;
     out!("  vehicle  {}: {} {} {}", p.id, p.brand, p.model, p.year)?;
     out!(
         "  source   {source}, x{} speed, through CAN: {}",
@@ -99,7 +155,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         buses.join(", ")
     )?;
     if insecure {
-        out!("  access   no token needed (loopback only)")?;
+        out!("  access   clients without a token have full access (loopback only); workloads are held to their tokens")?;
     }
     out!("  try      tomoe get Vehicle.Speed   |   tomoe subscribe Vehicle.Speed Vehicle.Powertrain.TractionBattery.StateOfCharge.Displayed")?;
     out!("  stop     Ctrl-C")?;
@@ -107,6 +163,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let producer = match args.replay.clone() {
         Some(log) => tokio::spawn(replay_into(log, args.speed, profile.clone(), bus.clone())),
         None if args.live => tokio::spawn(live_into(profile.clone(), bus.clone())),
+        None if args.idle => tokio::spawn(std::future::pending::<anyhow::Result<()>>()),
         None => {
             let cycle = cycle_of(args.cycle);
             let vehicle = SimulatedVehicle::new(
@@ -155,6 +212,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .context("the gRPC server stopped")?;
     out!("Tomoe stopped")?;
     Ok(())
+}
+
+/// The runtime's name of a mode (`parked`, `driving`, ...).
+fn mode_name(mode: tomoe_modes::Mode) -> String {
+    mode.as_str().to_lowercase()
 }
 
 fn cycle_of(cycle: CycleArg) -> Cycle {

@@ -286,6 +286,44 @@ impl fmt::Display for Value {
     }
 }
 
+/// Implements `From<$type>` for [`Value`] with the variant that carries it.
+macro_rules! value_from {
+    ($($type:ty => $variant:ident),* $(,)?) => {
+        $(
+            impl From<$type> for Value {
+                fn from(value: $type) -> Value {
+                    Value::$variant(value)
+                }
+            }
+        )*
+    };
+}
+
+value_from! {
+    String => String,
+    bool => Bool,
+    i32 => Int32,
+    i64 => Int64,
+    u32 => Uint32,
+    u64 => Uint64,
+    f32 => Float,
+    f64 => Double,
+    Vec<String> => StringArray,
+    Vec<bool> => BoolArray,
+    Vec<i32> => Int32Array,
+    Vec<i64> => Int64Array,
+    Vec<u32> => Uint32Array,
+    Vec<u64> => Uint64Array,
+    Vec<f32> => FloatArray,
+    Vec<f64> => DoubleArray,
+}
+
+impl From<&str> for Value {
+    fn from(value: &str) -> Value {
+        Value::String(value.to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,5 +370,16 @@ mod tests {
         assert!(Value::Uint32(1).fits_datatype(DataType::Uint8));
         assert!(!Value::Int32(1).fits_datatype(DataType::Uint8));
         assert!(!Value::Double(1.0).fits_datatype(DataType::Float));
+    }
+
+    #[test]
+    fn rust_values_convert_to_their_wire_variant() {
+        assert_eq!(Value::from(1.5f32), Value::Float(1.5));
+        assert_eq!(Value::from(1.5f64), Value::Double(1.5));
+        assert_eq!(Value::from(-3i32), Value::Int32(-3));
+        assert_eq!(Value::from(7u64), Value::Uint64(7));
+        assert_eq!(Value::from(true), Value::Bool(true));
+        assert_eq!(Value::from("DRIVING"), Value::String("DRIVING".into()));
+        assert_eq!(Value::from(vec![1u32, 2]), Value::Uint32Array(vec![1, 2]));
     }
 }
