@@ -237,7 +237,8 @@ impl Authorizer {
                     .verify(token)
                     .map_err(|e| Status::unauthenticated(e.to_string()))
             }
-            Authorization::Tokens(policy) => match bearer(metadata)? {
+            Authorization::Tokens(policy) => match bearer_or_anonymous(metadata, policy.anonymous)?
+            {
                 Some(token) => {
                     tomoe_auth::verify_any(policy.verifiers.iter().map(Arc::as_ref), token)
                         .map_err(|e| Status::unauthenticated(e.to_string()))
@@ -253,6 +254,25 @@ impl Authorizer {
 
 fn missing_token() -> Status {
     Status::unauthenticated(tomoe_auth::AuthError::MissingToken.to_string())
+}
+
+/// Like [`bearer`], except that where anonymous callers are welcome an
+/// `authorization` header that carries no bearer token at all (some clients, such as
+/// the Python kuksa-client, send an empty one) counts as no header.
+fn bearer_or_anonymous(
+    metadata: &MetadataMap,
+    anonymous: AnonymousAccess,
+) -> Result<Option<&str>, Status> {
+    if anonymous == AnonymousAccess::AllowAll {
+        let carries_token = metadata
+            .get("authorization")
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|h| h.trim_start().starts_with("Bearer "));
+        if !carries_token {
+            return Ok(None);
+        }
+    }
+    bearer(metadata)
 }
 
 /// The bearer token of the request; `None` without an `authorization` header.
