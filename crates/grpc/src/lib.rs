@@ -430,8 +430,20 @@ mod tests {
             refusal(&authorizer, &bearer_of(&expired)),
             "invalid auth token: expired"
         );
+        // A header without a bearer token (the Python kuksa-client sends an empty one)
+        // is no token: the caller is anonymous.
+        for header in ["Basic abc", "None", ""] {
+            assert!(
+                authorizer
+                    .permissions(&metadata(Some(header)))
+                    .unwrap()
+                    .is_allow_all(),
+                "{header:?}"
+            );
+        }
+        let strict = tokens(&[&runtime], AnonymousAccess::Refused);
         assert_eq!(
-            refusal(&authorizer, &metadata(Some("Basic abc"))),
+            refusal(&strict, &metadata(Some("Basic abc"))),
             "invalid auth token: the authorization header must be \"Bearer <token>\""
         );
         assert_eq!(
