@@ -15,6 +15,9 @@
 //!   provider.
 //! - [`Heartbeat`]: the liveness signal the app runtime expects of each workload.
 //!
+//! The [`guide`] (also `docs/sdk.md`) walks through each of them and ends with a
+//! complete app.
+//!
 //! Under the runtime, [`Client::from_env`] and [`Heartbeat::from_env`] pick up the
 //! broker URL, the workload's token and name and the runtime's URL from the
 //! `TOMOE_BROKER`, `TOMOE_TOKEN`, `TOMOE_WORKLOAD` and `TOMOE_RUNTIME` environment
@@ -54,6 +57,10 @@
 //!     Ok(())
 //! }
 //! ```
+
+pub mod guide {
+    #![doc = include_str!("../../../docs/sdk.md")]
+}
 
 mod client;
 mod error;

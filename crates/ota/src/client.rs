@@ -1,0 +1,566 @@
+//! The TUF client workflow for one repository: update the root chain, then
+//! timestamp, snapshot and targets, each checked for signatures, rollback, freeze,
+//! consistency with the metadata above it and size.
+//!
+//! [`TrustedRepository`] keeps the metadata it trusts. [`TrustedRepository::update`]
+//! fetches through a [`Fetcher`] and replaces that state only when every step
+//! succeeded, so a refused update leaves the previous state in place.
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Component, Path, PathBuf};
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256, Sha512};
+
+use crate::metadata::{
+    count_valid_signatures, MetaFile, Metadata, PublicKey, RawSigned, RoleKeys, RoleName, Root,
+    Signed, Snapshot, Targets, Timestamp,
+};
+use crate::OtaError;
+
+/// Where metadata and images come from.
+///
+/// Paths are relative to the repository, such as `timestamp.json` or
+/// `targets/ecu/app.bin`. A file that does not exist is an error of kind
+/// [`io::ErrorKind::NotFound`]. Implementations need not limit sizes: the client
+/// reads no more than it allows.
+pub trait Fetcher {
+    /// Opens the file at `path` for reading.
+    fn fetch(&self, path: &str) -> io::Result<Box<dyn Read + '_>>;
+}
+
+/// A [`Fetcher`] reading a repository directory, as [`crate::Repository::write_to`] writes it.
+#[derive(Debug, Clone)]
+pub struct FsFetcher {
+    root: PathBuf,
+}
+
+impl FsFetcher {
+    /// A fetcher for the repository in `root`.
+    pub fn new(root: impl Into<PathBuf>) -> FsFetcher {
+        FsFetcher { root: root.into() }
+    }
+}
+
+impl Fetcher for FsFetcher {
+    fn fetch(&self, path: &str) -> io::Result<Box<dyn Read + '_>> {
+        let relative = Path::new(path);
+        if !relative
+            .components()
+            .all(|component| matches!(component, Component::Normal(_)))
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("\"{path}\" is not a relative path inside the repository"),
+            ));
+        }
+        Ok(Box::new(fs::File::open(self.root.join(relative))?))
+    }
+}
+
+/// Size limits against endless-data attacks, and the limit on root rotations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest root metadata file; default 512 KiB.
+    pub max_root_bytes: u64,
+    /// The largest timestamp metadata file; default 16 KiB.
+    pub max_timestamp_bytes: u64,
+    /// The largest snapshot file when the timestamp does not give its length; default 2 MiB.
+    pub max_snapshot_bytes: u64,
+    /// The largest targets file when the snapshot does not give its length; default 5 MiB.
+    pub max_targets_bytes: u64,
+    /// The most new root versions accepted in one update; default 32.
+    pub max_root_rotations: u64,
+    /// The largest image, whatever its metadata declares; default 4 GiB.
+    pub max_image_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_root_bytes: 512 * 1024,
+            max_timestamp_bytes: 16 * 1024,
+            max_snapshot_bytes: 2 * 1024 * 1024,
+            max_targets_bytes: 5 * 1024 * 1024,
+            max_root_rotations: 32,
+            max_image_bytes: 4 * 1024 * 1024 * 1024,
+        }
+    }
+}
+
+/// The verified metadata of one repository.
+#[derive(Debug, Clone)]
+pub struct TrustedRepository {
+    name: String,
+    root: Signed<Root>,
+    timestamp: Option<Signed<Timestamp>>,
+    snapshot: Option<Signed<Snapshot>>,
+    targets: Option<Signed<Targets>>,
+}
+
+impl TrustedRepository {
+    /// Starts from a root trusted out of band, such as one provisioned at the
+    /// factory. `name` (`director` or `image`) appears in error messages. The root
+    /// must be signed by a threshold of its own root keys; it may have expired, as
+    /// a newer root is looked for first.
+    pub fn new(name: &str, root: &[u8]) -> Result<TrustedRepository, OtaError> {
+        let path = "trusted root";
+        let raw = RawSigned::parse(path, root)?;
+        let root: Signed<Root> = raw.metadata(path)?;
+        check_threshold(
+            name,
+            "root",
+            &raw,
+            &root.signed,
+            root.signed.role(RoleName::Root)?,
+            "",
+        )?;
+        Ok(TrustedRepository {
+            name: name.to_string(),
+            root,
+            timestamp: None,
+            snapshot: None,
+            targets: None,
+        })
+    }
+
+    /// The trusted root.
+    pub fn root(&self) -> &Root {
+        &self.root.signed
+    }
+
+    /// The trusted timestamp, once an update succeeded.
+    pub fn timestamp(&self) -> Option<&Timestamp> {
+        self.timestamp.as_ref().map(|signed| &signed.signed)
+    }
+
+    /// The trusted snapshot, once an update succeeded.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref().map(|signed| &signed.signed)
+    }
+
+    /// The trusted targets, once an update succeeded.
+    pub fn targets(&self) -> Option<&Targets> {
+        self.targets.as_ref().map(|signed| &signed.signed)
+    }
+
+    /// Runs the TUF client workflow against `fetcher` at time `now`. On success the
+    /// fetched metadata becomes trusted; on failure nothing changes.
+    pub fn update(
+        &mut self,
+        fetcher: &dyn Fetcher,
+        limits: &Limits,
+        now: SystemTime,
+    ) -> Result<(), OtaError> {
+        let mut next = self.clone();
+        next.update_root(fetcher, limits, now)?;
+        next.update_timestamp(fetcher, limits, now)?;
+        next.update_snapshot(fetcher, limits, now)?;
+        next.update_targets(fetcher, limits, now)?;
+        *self = next;
+        Ok(())
+    }
+
+    /// Steps 5.3.2 to 5.3.11: follow `<version>.root.json` while it exists.
+    fn update_root(
+        &mut self,
+        fetcher: &dyn Fetcher,
+        limits: &Limits,
+        now: SystemTime,
+    ) -> Result<(), OtaError> {
+        let first = self.root.signed.clone();
+        for _ in 0..limits.max_root_rotations {
+            let trusted = &self.root.signed;
+            let version = trusted.version + 1;
+            let path = format!("{version}.root.json");
+            let Some(bytes) =
+                fetch_metadata(&self.name, fetcher, &path, limits.max_root_bytes, true)?
+            else {
+                break;
+            };
+            let raw = RawSigned::parse(&path, &bytes)?;
+            let root: Signed<Root> = raw.metadata(&path)?;
+            let by_previous = format!(" by the keys of root version {}", trusted.version);
+            check_threshold(
+                &self.name,
+                "root",
+                &raw,
+                trusted,
+                trusted.role(RoleName::Root)?,
+                &by_previous,
+            )?;
+            let by_own = format!(" by its own keys (root version {version})");
+            check_threshold(
+                &self.name,
+                "root",
+                &raw,
+                &root.signed,
+                root.signed.role(RoleName::Root)?,
+                &by_own,
+            )?;
+            if root.signed.version != version {
+                return Err(OtaError::VersionMismatch {
+                    repository: self.name.clone(),
+                    role: "root".into(),
+                    expected: version,
+                    received: root.signed.version,
+                    listed_by: format!("the file name \"{path}\""),
+                });
+            }
+            self.root = root;
+        }
+        let root = &self.root.signed;
+        if root.expires.is_expired(now) {
+            return Err(self.expired(RoleName::Root, root.expires));
+        }
+        // A rotated timestamp or snapshot key must be able to recover from a
+        // fast-forward attack: forget what the old keys signed.
+        let rotated = [RoleName::Timestamp, RoleName::Snapshot]
+            .into_iter()
+            .any(|role| role_keys_changed(&first, root, role));
+        if rotated {
+            self.timestamp = None;
+            self.snapshot = None;
+        }
+        Ok(())
+    }
+
+    /// Step 5.4: the timestamp.
+    fn update_timestamp(
+        &mut self,
+        fetcher: &dyn Fetcher,
+        limits: &Limits,
+        now: SystemTime,
+    ) -> Result<(), OtaError> {
+        let path = RoleName::Timestamp.file_name();
+        let bytes = fetch_required(&self.name, fetcher, &path, limits.max_timestamp_bytes)?;
+        let raw = RawSigned::parse(&path, &bytes)?;
+        let timestamp: Signed<Timestamp> = raw.metadata(&path)?;
+        self.check_role_signatures(&raw)?;
+        let listed = snapshot_meta(&path, &timestamp.signed)?;
+        if let Some(trusted) = &self.timestamp {
+            self.check_not_older(
+                "timestamp",
+                timestamp.signed.version,
+                trusted.signed.version,
+            )?;
+            let trusted_listed = snapshot_meta(&path, &trusted.signed)?;
+            self.check_not_older("snapshot", listed.version, trusted_listed.version)?;
+        }
+        self.check_not_expired(&timestamp.signed, now)?;
+        self.timestamp = Some(timestamp);
+        Ok(())
+    }
+
+    /// Step 5.5: the snapshot the timestamp names.
+    fn update_snapshot(
+        &mut self,
+        fetcher: &dyn Fetcher,
+        limits: &Limits,
+        now: SystemTime,
+    ) -> Result<(), OtaError> {
+        let path = RoleName::Snapshot.file_name();
+        let timestamp = self
+            .timestamp
+            .as_ref()
+            .expect("the timestamp is updated first");
+        let listed = snapshot_meta(&RoleName::Timestamp.file_name(), &timestamp.signed)?.clone();
+        let limit = listed.length.unwrap_or(limits.max_snapshot_bytes);
+        let bytes = fetch_required(&self.name, fetcher, &path, limit)?;
+        let raw = RawSigned::parse(&path, &bytes)?;
+        let snapshot: Signed<Snapshot> = raw.metadata(&path)?;
+        self.check_listed(
+            "snapshot",
+            snapshot.signed.version,
+            &bytes,
+            &listed,
+            "timestamp",
+        )?;
+        self.check_role_signatures(&raw)?;
+        if let Some(trusted) = &self.snapshot {
+            for (file, trusted_meta) in &trusted.signed.meta {
+                let Some(meta) = snapshot.signed.meta.get(file) else {
+                    return Err(OtaError::InvalidMetadata {
+                        path: path.clone(),
+                        reason: format!("snapshot no longer lists \"{file}\""),
+                    });
+                };
+                let role = file.strip_suffix(".json").unwrap_or(file);
+                self.check_not_older(role, meta.version, trusted_meta.version)?;
+            }
+        }
+        self.check_not_expired(&snapshot.signed, now)?;
+        self.snapshot = Some(snapshot);
+        Ok(())
+    }
+
+    /// Step 5.6: the top-level targets the snapshot names.
+    fn update_targets(
+        &mut self,
+        fetcher: &dyn Fetcher,
+        limits: &Limits,
+        now: SystemTime,
+    ) -> Result<(), OtaError> {
+        let path = RoleName::Targets.file_name();
+        let snapshot = self
+            .snapshot
+            .as_ref()
+            .expect("the snapshot is updated first");
+        let listed =
+            snapshot
+                .signed
+                .meta
+                .get(&path)
+                .cloned()
+                .ok_or_else(|| OtaError::InvalidMetadata {
+                    path: RoleName::Snapshot.file_name(),
+                    reason: format!("snapshot does not list \"{path}\""),
+                })?;
+        let limit = listed.length.unwrap_or(limits.max_targets_bytes);
+        let bytes = fetch_required(&self.name, fetcher, &path, limit)?;
+        let raw = RawSigned::parse(&path, &bytes)?;
+        let targets: Signed<Targets> = raw.metadata(&path)?;
+        self.check_listed(
+            "targets",
+            targets.signed.version,
+            &bytes,
+            &listed,
+            "snapshot",
+        )?;
+        self.check_role_signatures(&raw)?;
+        self.check_not_expired(&targets.signed, now)?;
+        self.targets = Some(targets);
+        Ok(())
+    }
+
+    /// Checks a top-level role's signatures against the trusted root.
+    fn check_role_signatures(&self, raw: &RawSigned) -> Result<(), OtaError> {
+        let role = role_of(raw)?;
+        let keys = self.root.signed.role(role)?;
+        check_threshold(&self.name, role.as_str(), raw, &self.root.signed, keys, "")
+    }
+
+    /// Checks that metadata has the version, length and hashes its parent lists.
+    /// The version is compared first, so that a stale file reads as a partial bundle.
+    fn check_listed(
+        &self,
+        role: &str,
+        version: u64,
+        bytes: &[u8],
+        listed: &MetaFile,
+        listed_by: &str,
+    ) -> Result<(), OtaError> {
+        if version != listed.version {
+            return Err(OtaError::VersionMismatch {
+                repository: self.name.clone(),
+                role: role.into(),
+                expected: listed.version,
+                received: version,
+                listed_by: listed_by.into(),
+            });
+        }
+        let mismatch = |what: String| OtaError::MetadataMismatch {
+            repository: self.name.clone(),
+            role: role.into(),
+            what,
+            listed_by: listed_by.into(),
+        };
+        if let Some(length) = listed.length {
+            if length != bytes.len() as u64 {
+                return Err(mismatch(format!("length {length}")));
+            }
+        }
+        for (algorithm, expected) in listed.hashes.iter().flatten() {
+            match hash(algorithm, bytes) {
+                Some(actual) if actual.eq_ignore_ascii_case(expected) => {}
+                Some(_) => return Err(mismatch(format!("{algorithm} hash"))),
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn check_not_older(&self, role: &str, received: u64, trusted: u64) -> Result<(), OtaError> {
+        if received < trusted {
+            return Err(OtaError::MetadataRollback {
+                repository: self.name.clone(),
+                role: role.into(),
+                received,
+                trusted,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_not_expired<T: Metadata>(
+        &self,
+        metadata: &T,
+        now: SystemTime,
+    ) -> Result<(), OtaError> {
+        if metadata.expires().is_expired(now) {
+            return Err(self.expired(T::ROLE, metadata.expires()));
+        }
+        Ok(())
+    }
+
+    fn expired(&self, role: RoleName, expires: crate::metadata::Expiry) -> OtaError {
+        OtaError::Expired {
+            repository: self.name.clone(),
+            role,
+            expires,
+        }
+    }
+}
+
+/// Checks that a threshold of `role`'s keys in `root` signed `raw`.
+fn check_threshold(
+    repository: &str,
+    role_name: &str,
+    raw: &RawSigned,
+    root: &Root,
+    role: &RoleKeys,
+    by: &str,
+) -> Result<(), OtaError> {
+    let valid = count_valid_signatures(&raw.signed, &raw.signatures, &root.keys, role)?;
+    if role.threshold == 0 || valid < role.threshold as usize {
+        return Err(OtaError::ThresholdNotMet {
+            repository: repository.into(),
+            role: role_name.into(),
+            valid,
+            threshold: role.threshold,
+            by: by.into(),
+        });
+    }
+    Ok(())
+}
+
+fn role_of(raw: &RawSigned) -> Result<RoleName, OtaError> {
+    serde_json::from_value(raw.signed["_type"].clone()).map_err(|_| OtaError::InvalidMetadata {
+        path: "metadata".into(),
+        reason: "\"_type\" is not a top-level role".into(),
+    })
+}
+
+/// Whether `role` has other keys or another threshold in `after` than in `before`.
+fn role_keys_changed(before: &Root, after: &Root, role: RoleName) -> bool {
+    let keys = |root: &Root| {
+        root.roles.get(&role).map(|keys| {
+            let public: Vec<Option<PublicKey>> = keys
+                .keyids
+                .iter()
+                .map(|id| root.keys.get(id).cloned())
+                .collect();
+            (keys.threshold, public)
+        })
+    };
+    keys(before) != keys(after)
+}
+
+fn snapshot_meta<'a>(path: &str, timestamp: &'a Timestamp) -> Result<&'a MetaFile, OtaError> {
+    timestamp
+        .meta
+        .get(&RoleName::Snapshot.file_name())
+        .ok_or_else(|| OtaError::InvalidMetadata {
+            path: path.into(),
+            reason: "timestamp does not list \"snapshot.json\"".into(),
+        })
+}
+
+/// The hex digest of `bytes` with `algorithm`, if it is one this crate knows.
+pub(crate) fn hash(algorithm: &str, bytes: &[u8]) -> Option<String> {
+    match algorithm {
+        "sha256" => Some(hex::encode(Sha256::digest(bytes))),
+        "sha512" => Some(hex::encode(Sha512::digest(bytes))),
+        _ => None,
+    }
+}
+
+fn fetch_required(
+    repository: &str,
+    fetcher: &dyn Fetcher,
+    path: &str,
+    limit: u64,
+) -> Result<Vec<u8>, OtaError> {
+    fetch_metadata(repository, fetcher, path, limit, false)?.ok_or_else(|| {
+        OtaError::MissingMetadata {
+            repository: repository.into(),
+            path: path.into(),
+        }
+    })
+}
+
+/// Reads at most `limit` bytes of `path`; more is an endless-data attack. A missing
+/// file is `None` if `optional`.
+fn fetch_metadata(
+    repository: &str,
+    fetcher: &dyn Fetcher,
+    path: &str,
+    limit: u64,
+    optional: bool,
+) -> Result<Option<Vec<u8>>, OtaError> {
+    let fetch_error = |source| OtaError::Fetch {
+        repository: repository.into(),
+        path: path.into(),
+        source,
+    };
+    let reader = match fetcher.fetch(path) {
+        Ok(reader) => reader,
+        Err(error) if optional && error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            return Err(OtaError::MissingMetadata {
+                repository: repository.into(),
+                path: path.into(),
+            })
+        }
+        Err(error) => return Err(fetch_error(error)),
+    };
+    let mut bytes = Vec::new();
+    reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(fetch_error)?;
+    if bytes.len() as u64 > limit {
+        return Err(OtaError::MetadataTooLarge {
+            repository: repository.into(),
+            path: path.into(),
+            limit,
+        });
+    }
+    Ok(Some(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fs_fetcher_refuses_paths_leaving_the_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let fetcher = FsFetcher::new(dir.path());
+        for path in ["../secret", "/etc/passwd", "a/../../b"] {
+            let error = fetcher.fetch(path).err().unwrap();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{path}");
+        }
+        let error = fetcher.fetch("timestamp.json").err().unwrap();
+        assert_eq!(error.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn metadata_over_the_limit_is_endless_data() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("timestamp.json"), vec![b' '; 101]).unwrap();
+        let fetcher = FsFetcher::new(dir.path());
+        let error = fetch_required("image", &fetcher, "timestamp.json", 100).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "endless data: image \"timestamp.json\" is larger than the 100 byte limit"
+        );
+        assert_eq!(
+            fetch_required("image", &fetcher, "timestamp.json", 101)
+                .unwrap()
+                .len(),
+            101
+        );
+    }
+}

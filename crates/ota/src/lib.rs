@@ -1,0 +1,57 @@
+//! Secure over-the-air updates following Uptane: TUF metadata, repository
+//! tooling, and full verification on the primary ECU.
+//!
+//! - [`metadata`]: the TUF roles (root, targets with delegations, snapshot,
+//!   timestamp) as serde types, Ed25519 keys, and signatures over OLPC canonical
+//!   JSON. The JSON is plain TUF 1.0, so existing TUF tools read it.
+//! - [`Repository`]: create a repository, add targets, re-sign snapshot and
+//!   timestamp, rotate role keys through new root versions, write it to a
+//!   directory. The same tooling makes image and director repositories.
+//! - [`TrustedRepository`]: the TUF client workflow for one repository, reading
+//!   through a [`Fetcher`] ([`FsFetcher`] for a directory).
+//! - [`Primary`]: Uptane full verification of a director and an image
+//!   repository, the cross-check between them ([`cross_check`]) and streamed,
+//!   verified image download ([`download_image`]).
+//!
+//! Every refusal is an [`OtaError`] whose message starts with the attack it stops,
+//! such as `rollback: image timestamp version 1 is older than the trusted version 3`.
+//!
+//! Non-goals for now: networking (HTTP fetcher and server), writing images to
+//! A/B slots, health-window rollback, and resolving delegated targets roles
+//! (delegations are modelled and published, but the client looks targets up in
+//! the top-level targets role only). The caller passes the time; nothing here
+//! reads a clock.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::{Duration, UNIX_EPOCH};
+//! use tomoe_ota::{generate_key, Lifetimes, Limits, Repository, RepositoryConfig, RoleConfig, TrustedRepository, FsFetcher};
+//!
+//! let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+//! let key = generate_key();
+//! let role = RoleConfig { keys: vec![key.verifying_key()], threshold: 1 };
+//! let config = RepositoryConfig { root: role.clone(), targets: role.clone(), snapshot: role.clone(), timestamp: role };
+//! let mut repository = Repository::create(&config, Lifetimes::default(), vec![key], now).unwrap();
+//! repository.add_target("app.bin", b"image bytes", None).unwrap();
+//! repository.publish(now).unwrap();
+//! let dir = tempfile::tempdir().unwrap();
+//! repository.write_to(dir.path()).unwrap();
+//!
+//! let mut client = TrustedRepository::new("image", &repository.root_file()).unwrap();
+//! client.update(&FsFetcher::new(dir.path()), &Limits::default(), now).unwrap();
+//! assert_eq!(client.targets().unwrap().targets["app.bin"].length, 11);
+//! ```
+
+mod client;
+mod error;
+mod keys;
+pub mod metadata;
+mod repository;
+mod uptane;
+
+pub use client::{Fetcher, FsFetcher, Limits, TrustedRepository};
+pub use error::OtaError;
+pub use keys::{generate_key, key_id, read_key, write_key};
+pub use repository::{Lifetimes, Repository, RepositoryConfig, RoleConfig, TARGETS_DIR};
+pub use uptane::{cross_check, download_image, ApprovedImage, Ecu, InstalledImage, Primary};

@@ -1,0 +1,380 @@
+//! Uptane full verification on the primary ECU: verify the director repository
+//! and the image repository, cross-check what the director assigns against what
+//! the image repository signed, and stream each image with its length and hashes
+//! checked before it is staged.
+//!
+//! The director serves one repository per vehicle (one directory per VIN); each
+//! of its targets names, in `custom`, the ECU it is for (`ecu_identifier`), the
+//! hardware it is built for (`hardware_identifier`) and its `release_counter`.
+//! The image repository signs the same image under the same target name, with the
+//! same length and hashes, hardware id and release counter.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256, Sha512};
+
+use crate::client::{Fetcher, Limits, TrustedRepository};
+use crate::metadata::{TargetFile, Targets};
+use crate::repository::TARGETS_DIR;
+use crate::OtaError;
+
+/// The image an ECU runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledImage {
+    /// The target name of the image.
+    pub target: String,
+    /// Its SHA-256, hex.
+    pub sha256: String,
+    /// Its release counter; an update never goes below it.
+    pub release_counter: u64,
+}
+
+/// An ECU the primary updates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ecu {
+    /// The ECU's identifier, unique in the vehicle (its serial).
+    pub ecu_identifier: String,
+    /// The kind of hardware; an image must be built for it.
+    pub hardware_identifier: String,
+    /// What it runs now.
+    pub installed: InstalledImage,
+}
+
+/// An image the director assigned to an ECU that passed every check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovedImage {
+    /// The ECU it is for.
+    pub ecu_identifier: String,
+    /// The target name, the same in both repositories.
+    pub target: String,
+    /// Length, hashes and custom fields as the image repository signed them.
+    pub file: TargetFile,
+    /// The image's release counter.
+    pub release_counter: u64,
+}
+
+/// Cross-checks the director's targets for a vehicle with `ecus` against the
+/// image repository's, and returns the images to install: those differing from
+/// what the ECU runs.
+///
+/// Refuses a target that names no ECU or one not in `ecus`, two targets for one
+/// ECU, a hardware id other than the ECU's (in either repository), an image the
+/// image repository does not list, a length, hash or release counter that differs
+/// between the repositories, and a release counter below the installed one.
+pub fn cross_check(
+    director: &Targets,
+    image: &Targets,
+    ecus: &[Ecu],
+) -> Result<Vec<ApprovedImage>, OtaError> {
+    let mut approved = Vec::new();
+    let mut assigned = BTreeSet::new();
+    for (name, director_file) in &director.targets {
+        let invalid = |reason: String| OtaError::InvalidAssignment {
+            reason: format!("director target \"{name}\": {reason}"),
+        };
+        let custom = director_file.uptane().map_err(invalid)?;
+        let ecu_identifier = custom
+            .ecu_identifier
+            .clone()
+            .ok_or_else(|| invalid("it names no ECU (custom \"ecu_identifier\")".into()))?;
+        let ecu = ecus
+            .iter()
+            .find(|ecu| ecu.ecu_identifier == ecu_identifier)
+            .ok_or_else(|| invalid(format!("ECU \"{ecu_identifier}\" is not in this vehicle")))?;
+        if !assigned.insert(ecu_identifier.clone()) {
+            return Err(invalid(format!(
+                "ECU \"{ecu_identifier}\" is assigned more than one image"
+            )));
+        }
+        let wrong_hardware = |received: &str| OtaError::WrongHardwareId {
+            target: name.clone(),
+            ecu: ecu_identifier.clone(),
+            expected: ecu.hardware_identifier.clone(),
+            received: received.to_string(),
+        };
+        if custom.hardware_identifier != ecu.hardware_identifier {
+            return Err(wrong_hardware(&custom.hardware_identifier));
+        }
+        let image_file = image
+            .targets
+            .get(name)
+            .ok_or_else(|| OtaError::NotInImageRepository {
+                target: name.clone(),
+            })?;
+        let mismatch = |what: String| OtaError::DirectorImageMismatch {
+            target: name.clone(),
+            what,
+        };
+        if director_file.length != image_file.length {
+            return Err(mismatch(format!(
+                "length {} in the director, {} in the image repository",
+                director_file.length, image_file.length
+            )));
+        }
+        let mut common = 0;
+        for (algorithm, director_hash) in &director_file.hashes {
+            if let Some(image_hash) = image_file.hashes.get(algorithm) {
+                if !director_hash.eq_ignore_ascii_case(image_hash) {
+                    return Err(mismatch(format!("{algorithm} hash")));
+                }
+                common += 1;
+            }
+        }
+        if common == 0 {
+            return Err(mismatch("no hash algorithm in common".into()));
+        }
+        let image_custom = image_file
+            .uptane()
+            .map_err(|reason| mismatch(format!("the image repository's target: {reason}")))?;
+        if image_custom.hardware_identifier != ecu.hardware_identifier {
+            return Err(wrong_hardware(&image_custom.hardware_identifier));
+        }
+        if image_custom.release_counter != custom.release_counter {
+            return Err(mismatch(format!(
+                "release counter {} in the director, {} in the image repository",
+                custom.release_counter, image_custom.release_counter
+            )));
+        }
+        if image_custom.release_counter < ecu.installed.release_counter {
+            return Err(OtaError::ReleaseCounterRollback {
+                target: name.clone(),
+                received: image_custom.release_counter,
+                installed: ecu.installed.release_counter,
+            });
+        }
+        let sha256 = image_file.hashes.get("sha256");
+        if *name == ecu.installed.target
+            && sha256.is_some_and(|hash| hash.eq_ignore_ascii_case(&ecu.installed.sha256))
+        {
+            continue;
+        }
+        approved.push(ApprovedImage {
+            ecu_identifier,
+            target: name.clone(),
+            file: image_file.clone(),
+            release_counter: image_custom.release_counter,
+        });
+    }
+    Ok(approved)
+}
+
+/// Streams the image of `approved` from the image repository into `sink`, reading
+/// no more than its declared length (nor `limits.max_image_bytes`), and checks its
+/// length and every hash it knows at the end. On error `sink` holds unverified
+/// bytes, which the caller must discard.
+pub fn download_image(
+    fetcher: &dyn Fetcher,
+    approved: &ApprovedImage,
+    limits: &Limits,
+    sink: &mut dyn Write,
+) -> Result<(), OtaError> {
+    let target = &approved.target;
+    let declared = approved.file.length;
+    if declared > limits.max_image_bytes {
+        return Err(OtaError::ImageTooLong {
+            target: target.clone(),
+            limit: limits.max_image_bytes,
+        });
+    }
+    let path = format!("{TARGETS_DIR}/{target}");
+    let fetch_error = |source: io::Error| OtaError::Fetch {
+        repository: "image".into(),
+        path: path.clone(),
+        source,
+    };
+    let mut reader = fetcher
+        .fetch(&path)
+        .map_err(fetch_error)?
+        .take(declared.saturating_add(1));
+    let mut sha256 = Sha256::new();
+    let mut sha512 = Sha512::new();
+    let mut received: u64 = 0;
+    let mut buffer = vec![0; 64 * 1024];
+    loop {
+        let count = match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(count) => count,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(fetch_error(error)),
+        };
+        received += count as u64;
+        if received > declared {
+            return Err(OtaError::ImageTooLong {
+                target: target.clone(),
+                limit: declared,
+            });
+        }
+        let chunk = &buffer[..count];
+        sha256.update(chunk);
+        sha512.update(chunk);
+        sink.write_all(chunk).map_err(|source| OtaError::Io {
+            action: "write image",
+            path: PathBuf::from(target),
+            source,
+        })?;
+    }
+    let mismatch = |what: String| OtaError::ImageMismatch {
+        target: target.clone(),
+        what,
+    };
+    if received != declared {
+        return Err(mismatch(format!(
+            "length {declared} (got {received} bytes)"
+        )));
+    }
+    let digests = [
+        ("sha256", hex::encode(sha256.finalize())),
+        ("sha512", hex::encode(sha512.finalize())),
+    ];
+    let mut checked = 0;
+    for (algorithm, actual) in digests {
+        if let Some(expected) = approved.file.hashes.get(algorithm) {
+            if !expected.eq_ignore_ascii_case(&actual) {
+                return Err(mismatch(format!("{algorithm} hash")));
+            }
+            checked += 1;
+        }
+    }
+    if checked == 0 {
+        return Err(mismatch(
+            "hashes: it lists neither sha256 nor sha512".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The primary ECU of one vehicle: it trusts a director and an image repository,
+/// and knows what its ECUs run.
+#[derive(Debug, Clone)]
+pub struct Primary {
+    vin: String,
+    ecus: Vec<Ecu>,
+    director: TrustedRepository,
+    image: TrustedRepository,
+    limits: Limits,
+}
+
+impl Primary {
+    /// A primary for vehicle `vin` with `ecus`, trusting the director and image
+    /// repository roots given (provisioned out of band).
+    pub fn new(
+        vin: &str,
+        ecus: Vec<Ecu>,
+        director_root: &[u8],
+        image_root: &[u8],
+        limits: Limits,
+    ) -> Result<Primary, OtaError> {
+        Ok(Primary {
+            vin: vin.to_string(),
+            ecus,
+            director: TrustedRepository::new("director", director_root)?,
+            image: TrustedRepository::new("image", image_root)?,
+            limits,
+        })
+    }
+
+    /// The vehicle's VIN, which selects its director repository.
+    pub fn vin(&self) -> &str {
+        &self.vin
+    }
+
+    /// The ECUs and what they run.
+    pub fn ecus(&self) -> &[Ecu] {
+        &self.ecus
+    }
+
+    /// The trusted director metadata.
+    pub fn director(&self) -> &TrustedRepository {
+        &self.director
+    }
+
+    /// The trusted image repository metadata.
+    pub fn image_repository(&self) -> &TrustedRepository {
+        &self.image
+    }
+
+    /// Verifies both repositories at `now` and cross-checks them: the images to
+    /// install. The director is verified first, then the image repository.
+    pub fn check(
+        &mut self,
+        director: &dyn Fetcher,
+        image: &dyn Fetcher,
+        now: SystemTime,
+    ) -> Result<Vec<ApprovedImage>, OtaError> {
+        self.director.update(director, &self.limits, now)?;
+        self.image.update(image, &self.limits, now)?;
+        let director_targets = self
+            .director
+            .targets()
+            .expect("an updated repository has targets");
+        let image_targets = self
+            .image
+            .targets()
+            .expect("an updated repository has targets");
+        cross_check(director_targets, image_targets, &self.ecus)
+    }
+
+    /// Checks for updates and downloads every approved image into `staging`, as
+    /// `<ecu_identifier>.image`. Only when every image is verified does the
+    /// installed state change; on error the staged files are removed and nothing
+    /// counts as installed. Returns the images staged.
+    ///
+    /// Writing the staged image to the ECU (A/B slots) comes later; for now a
+    /// verified, staged image counts as installed.
+    pub fn update(
+        &mut self,
+        director: &dyn Fetcher,
+        image: &dyn Fetcher,
+        staging: &Path,
+        now: SystemTime,
+    ) -> Result<Vec<ApprovedImage>, OtaError> {
+        let approved = self.check(director, image, now)?;
+        fs::create_dir_all(staging).map_err(OtaError::io("create staging directory", staging))?;
+        let mut staged = Vec::new();
+        for image_to_stage in &approved {
+            let path = staging.join(format!("{}.image", image_to_stage.ecu_identifier));
+            staged.push(path.clone());
+            if let Err(error) = self.stage(image, image_to_stage, &path) {
+                for path in &staged {
+                    let _ = fs::remove_file(path);
+                }
+                return Err(error);
+            }
+        }
+        for image_staged in &approved {
+            if let Some(ecu) = self
+                .ecus
+                .iter_mut()
+                .find(|ecu| ecu.ecu_identifier == image_staged.ecu_identifier)
+            {
+                ecu.installed = InstalledImage {
+                    target: image_staged.target.clone(),
+                    sha256: image_staged
+                        .file
+                        .hashes
+                        .get("sha256")
+                        .cloned()
+                        .unwrap_or_default(),
+                    release_counter: image_staged.release_counter,
+                };
+            }
+        }
+        Ok(approved)
+    }
+
+    fn stage(
+        &self,
+        image: &dyn Fetcher,
+        approved: &ApprovedImage,
+        path: &Path,
+    ) -> Result<(), OtaError> {
+        let mut file = fs::File::create(path).map_err(OtaError::io("create staged image", path))?;
+        download_image(image, approved, &self.limits, &mut file)?;
+        file.sync_all()
+            .map_err(OtaError::io("write staged image", path))
+    }
+}
