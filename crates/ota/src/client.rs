@@ -25,6 +25,11 @@ use crate::OtaError;
 /// `targets/ecu/app.bin`. A file that does not exist is an error of kind
 /// [`io::ErrorKind::NotFound`]. Implementations need not limit sizes: the client
 /// reads no more than it allows.
+///
+/// The error kind names the refusal: [`io::ErrorKind::TimedOut`] (from opening or
+/// reading) is slow retrieval; `NotConnected`, `ConnectionRefused`,
+/// `ConnectionReset`, `ConnectionAborted`, `HostUnreachable`, `NetworkUnreachable`
+/// and `UnexpectedEof` mean the repository is unavailable (a drop request).
 pub trait Fetcher {
     /// Opens the file at `path` for reading.
     fn fetch(&self, path: &str) -> io::Result<Box<dyn Read + '_>>;
@@ -499,14 +504,22 @@ fn fetch_metadata(
     limit: u64,
     optional: bool,
 ) -> Result<Option<Vec<u8>>, OtaError> {
-    let fetch_error = |source| OtaError::Fetch {
-        repository: repository.into(),
-        path: path.into(),
-        source,
-    };
+    let fetch_error = |source| OtaError::fetch(repository, path, source);
     let reader = match fetcher.fetch(path) {
         Ok(reader) => reader,
         Err(error) if optional && error.kind() == io::ErrorKind::NotFound => return Ok(None),
+        // The timestamp is where every update starts: a repository that does not
+        // serve it withholds updates altogether.
+        Err(error)
+            if error.kind() == io::ErrorKind::NotFound
+                && path == RoleName::Timestamp.file_name() =>
+        {
+            return Err(OtaError::Unavailable {
+                repository: repository.into(),
+                path: path.into(),
+                source: error,
+            })
+        }
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
             return Err(OtaError::MissingMetadata {
                 repository: repository.into(),

@@ -2,8 +2,9 @@
 //!
 //! A refused update names the Uptane attack it stops (rollback, freeze,
 //! mix-and-match, arbitrary software, endless data, partial bundle, threshold not
-//! met, wrong hardware id) as the first word of its message, so that a log line
-//! says why an update was refused without further context.
+//! met, wrong hardware id, slow retrieval, drop request) at the start of its
+//! message, so that a log line says why an update was refused without further
+//! context.
 
 use std::io;
 use std::path::PathBuf;
@@ -165,6 +166,31 @@ pub enum OtaError {
         #[source]
         source: io::Error,
     },
+    /// A file arrived slower than the minimum transfer rate, or did not arrive in
+    /// the time allowed: a slow-retrieval attack, or a very poor link.
+    #[error("slow retrieval: {repository} \"{path}\" arrived too slowly")]
+    SlowRetrieval {
+        /// The repository, `director` or `image`.
+        repository: String,
+        /// The file requested.
+        path: String,
+        /// The cause: the rate measured or the time limit exceeded.
+        #[source]
+        source: io::Error,
+    },
+    /// A repository did not answer: it is unreachable, it dropped the connection,
+    /// or it does not serve the timestamp. A drop-request attack, or an outage;
+    /// the vehicle cannot tell them apart and keeps what it trusts.
+    #[error("drop request: {repository} \"{path}\" is unavailable")]
+    Unavailable {
+        /// The repository, `director` or `image`.
+        repository: String,
+        /// The file requested.
+        path: String,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
     /// Metadata is not valid TUF JSON of the expected role.
     #[error("invalid metadata \"{path}\": {reason}")]
     InvalidMetadata {
@@ -184,6 +210,20 @@ pub enum OtaError {
     /// Repository tooling was asked for something it cannot do.
     #[error("repository: {0}")]
     Repository(String),
+    /// A vehicle version manifest is malformed or not signed by the primary's key.
+    #[error("invalid vehicle manifest: {reason}")]
+    InvalidManifest {
+        /// What is wrong.
+        reason: String,
+    },
+    /// An HTTP fetcher could not be set up for a base URL.
+    #[error("invalid repository URL \"{url}\": {reason}")]
+    HttpSetup {
+        /// The base URL given.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Reading or writing a file failed.
     #[error("cannot {action} \"{path}\"")]
     Io {
@@ -198,6 +238,37 @@ pub enum OtaError {
 }
 
 impl OtaError {
+    /// The error for a failed fetch of `path`, by the kind of `source`: a timeout
+    /// is slow retrieval, a refused, reset or aborted connection is a dropped
+    /// request, anything else a plain fetch error.
+    pub(crate) fn fetch(repository: &str, path: &str, source: io::Error) -> OtaError {
+        let repository = repository.to_string();
+        let path = path.to_string();
+        match source.kind() {
+            io::ErrorKind::TimedOut => OtaError::SlowRetrieval {
+                repository,
+                path,
+                source,
+            },
+            io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::NotConnected
+            | io::ErrorKind::HostUnreachable
+            | io::ErrorKind::NetworkUnreachable
+            | io::ErrorKind::UnexpectedEof => OtaError::Unavailable {
+                repository,
+                path,
+                source,
+            },
+            _ => OtaError::Fetch {
+                repository,
+                path,
+                source,
+            },
+        }
+    }
+
     pub(crate) fn io(
         action: &'static str,
         path: impl Into<PathBuf>,

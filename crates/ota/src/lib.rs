@@ -12,15 +12,21 @@
 //! - [`Primary`]: Uptane full verification of a director and an image
 //!   repository, the cross-check between them ([`cross_check`]) and streamed,
 //!   verified image download ([`download_image`]).
+//! - [`HttpFetcher`]: the [`Fetcher`] over HTTP, with timeouts, a minimum transfer
+//!   rate and streamed size limits; [`server::ota_router`] serves an image
+//!   repository and per-vehicle director repositories, and receives signed
+//!   [`VehicleManifest`]s.
+//! - [`install`]: A/B slots per ECU, a crash-safe install state machine in redb
+//!   ([`Installer`], with [`Installer::recover`]), a health window with rollback
+//!   ([`HealthCheck`]) and an install policy gate ([`InstallPolicy`]).
 //!
 //! Every refusal is an [`OtaError`] whose message starts with the attack it stops,
 //! such as `rollback: image timestamp version 1 is older than the trusted version 3`.
 //!
-//! Non-goals for now: networking (HTTP fetcher and server), writing images to
-//! A/B slots, health-window rollback, and resolving delegated targets roles
-//! (delegations are modelled and published, but the client looks targets up in
-//! the top-level targets role only). The caller passes the time; nothing here
-//! reads a clock.
+//! Non-goals for now: resolving delegated targets roles (delegations are
+//! modelled and published, but the client looks targets up in the top-level
+//! targets role only). The caller passes the time for metadata checks; only the
+//! installer's health window reads a (monotonic) clock.
 //!
 //! # Example
 //!
@@ -45,13 +51,26 @@
 
 mod client;
 mod error;
+mod http;
+pub mod install;
 mod keys;
+mod manifest;
 pub mod metadata;
 mod repository;
+pub mod server;
 mod uptane;
 
 pub use client::{Fetcher, FsFetcher, Limits, TrustedRepository};
 pub use error::OtaError;
+pub use http::{HttpConfig, HttpFetcher, MinimumRate};
+pub use install::{
+    CrashPoint, HealthCheck, InstallError, InstallPolicy, Installer, InstallerConfig, Outcome,
+    VehicleConditions,
+};
 pub use keys::{generate_key, key_id, read_key, write_key};
+pub use manifest::{
+    public_key_pem, read_public_key, sign_manifest, verify_manifest, EcuVersionReport, ImageReport,
+    SignedManifest, VehicleManifest,
+};
 pub use repository::{Lifetimes, Repository, RepositoryConfig, RoleConfig, TARGETS_DIR};
 pub use uptane::{cross_check, download_image, ApprovedImage, Ecu, InstalledImage, Primary};

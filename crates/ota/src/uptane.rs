@@ -181,11 +181,7 @@ pub fn download_image(
         });
     }
     let path = format!("{TARGETS_DIR}/{target}");
-    let fetch_error = |source: io::Error| OtaError::Fetch {
-        repository: "image".into(),
-        path: path.clone(),
-        source,
-    };
+    let fetch_error = |source: io::Error| OtaError::fetch("image", &path, source);
     let mut reader = fetcher
         .fetch(&path)
         .map_err(fetch_error)?

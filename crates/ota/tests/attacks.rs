@@ -1,7 +1,7 @@
-//! The Uptane attack suite at the metadata layer: each test stages an attack on
-//! the director or image repository as files served by the filesystem fetcher,
-//! and shows the update refused with a reason naming the attack, while what the
-//! ECU runs stays unchanged.
+//! The Uptane attack suite: each test stages an attack on the director or image
+//! repository, as files served by the filesystem fetcher or (module `over_http`)
+//! by the HTTP server with an attacker in front, and shows the update refused with
+//! a reason naming the attack, while what the ECU runs stays unchanged.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -570,4 +570,357 @@ fn director_assignment_to_unknown_ecu_is_refused() {
     fixture.assert_refused(
         "invalid director assignment: director target \"brake-2.0.bin\": ECU \"other-vehicle-ecu\" is not in this vehicle",
     );
+}
+
+// The network-level attacks: the same repositories served over HTTP by
+// `ota_router`, read by `HttpFetcher`, with an attacker's server in between that
+// can trickle, withhold, cut off or never end one file.
+
+mod over_http {
+    use std::io;
+    use std::net::SocketAddr;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    use axum::body::{Body, Bytes};
+    use axum::extract::{Request, State};
+    use axum::http::StatusCode;
+    use axum::middleware::{self, Next};
+    use axum::response::{IntoResponse, Response};
+    use tomoe_ota::server::ota_router;
+    use tomoe_ota::{HttpConfig, HttpFetcher, MinimumRate};
+
+    use super::*;
+
+    /// What the attacker does to requests for one URL path.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Attack {
+        /// Sends a byte every 50 ms: 20 bytes/s.
+        Trickle,
+        /// Answers 404.
+        NotFound,
+        /// Sends a few bytes, then drops the connection.
+        DropConnection,
+        /// Sends spaces for ever.
+        Endless,
+    }
+
+    #[derive(Debug, Default)]
+    struct Attacker {
+        target: Mutex<Option<(String, Attack)>>,
+        /// Set when the server stops sending an endless body.
+        endless_stopped: Arc<AtomicBool>,
+    }
+
+    /// The fixture's repositories on a loopback HTTP server, with an attacker in front.
+    struct Server {
+        address: SocketAddr,
+        attacker: Arc<Attacker>,
+        _runtime: tokio::runtime::Runtime,
+    }
+
+    impl Server {
+        fn start(fixture: &Fixture) -> Server {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            let listener = runtime
+                .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+                .unwrap();
+            let address = listener.local_addr().unwrap();
+            let attacker = Arc::new(Attacker::default());
+            let router = ota_router(&fixture.image_dir, fixture.director_dir.parent().unwrap())
+                .layer(middleware::from_fn_with_state(attacker.clone(), attack));
+            runtime.spawn(async move { axum::serve(listener, router).await });
+            Server {
+                address,
+                attacker,
+                _runtime: runtime,
+            }
+        }
+
+        fn attack(&self, path: &str, attack: Attack) {
+            *self.attacker.target.lock().unwrap() = Some((path.to_string(), attack));
+        }
+    }
+
+    async fn attack(
+        State(attacker): State<Arc<Attacker>>,
+        request: Request,
+        next: Next,
+    ) -> Response {
+        let target = attacker.target.lock().unwrap().clone();
+        let Some((path, attack)) = target.filter(|(path, _)| request.uri().path() == path) else {
+            return next.run(request).await;
+        };
+        let _ = path;
+        match attack {
+            Attack::Trickle => Body::from_stream(futures::stream::unfold((), |()| async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Some((Ok::<_, io::Error>(Bytes::from_static(b" ")), ()))
+            }))
+            .into_response(),
+            Attack::NotFound => StatusCode::NOT_FOUND.into_response(),
+            Attack::DropConnection => Body::from_stream(futures::stream::iter([
+                Ok(Bytes::from_static(b"brake")),
+                Err(io::Error::other("connection dropped")),
+            ]))
+            .into_response(),
+            Attack::Endless => {
+                let guard = SetOnDrop(attacker.endless_stopped.clone());
+                Body::from_stream(futures::stream::repeat_with(move || {
+                    guard.keep();
+                    Ok::<_, io::Error>(Bytes::from(vec![b' '; 16 * 1024]))
+                }))
+                .into_response()
+            }
+        }
+    }
+
+    /// Sets its flag when dropped: when the server stops producing a body.
+    struct SetOnDrop(Arc<AtomicBool>);
+
+    impl SetOnDrop {
+        /// Makes a closure own the whole guard.
+        fn keep(&self) {}
+    }
+
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Aborts below 1000 bytes/s over 300 ms, so that tests are quick.
+    fn config() -> HttpConfig {
+        HttpConfig {
+            minimum_rate: MinimumRate {
+                bytes_per_second: 1000,
+                window: Duration::from_millis(300),
+            },
+            ..HttpConfig::default()
+        }
+    }
+
+    /// Which repository's trusted metadata a refusal must leave unchanged. The
+    /// director is verified first, so when the image repository is attacked the
+    /// director's new metadata is already trusted, as it should be.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Unchanged {
+        /// Both: the director was attacked, or nothing could be reached.
+        Both,
+        /// The image repository's metadata.
+        Image,
+        /// None: the metadata verified and only the image was attacked.
+        Neither,
+    }
+
+    /// The versions of every role the primary trusts, per repository.
+    fn trusted_versions(fixture: &Fixture, unchanged: Unchanged) -> Vec<Option<u64>> {
+        let repositories = match unchanged {
+            Unchanged::Both => vec![
+                fixture.primary.director(),
+                fixture.primary.image_repository(),
+            ],
+            Unchanged::Image => vec![fixture.primary.image_repository()],
+            Unchanged::Neither => vec![],
+        };
+        repositories
+            .into_iter()
+            .flat_map(|repository| {
+                [
+                    Some(repository.root().version),
+                    repository.timestamp().map(|timestamp| timestamp.version),
+                    repository.snapshot().map(|snapshot| snapshot.version),
+                    repository.targets().map(|targets| targets.version),
+                ]
+            })
+            .collect()
+    }
+
+    impl Fixture {
+        fn update_over_http(
+            &mut self,
+            address: SocketAddr,
+        ) -> Result<Vec<ApprovedImage>, OtaError> {
+            let director =
+                HttpFetcher::with_config(&format!("http://{address}/director/{VIN}/"), config())
+                    .unwrap();
+            let image =
+                HttpFetcher::with_config(&format!("http://{address}/image/"), config()).unwrap();
+            self.primary
+                .update(&director, &image, &self.staging, self.now)
+        }
+
+        /// Asserts that the update over HTTP is refused with a message starting with
+        /// `reason`, that the installed image stays what it was, that no image is
+        /// left staged, and that the `unchanged` trusted metadata did not change.
+        fn assert_refused_over_http(
+            &mut self,
+            address: SocketAddr,
+            reason: &str,
+            unchanged: Unchanged,
+        ) -> OtaError {
+            let installed = self.installed();
+            let trusted = trusted_versions(self, unchanged);
+            let staged_before = fs::read(self.staging.join(format!("{ECU}.image"))).ok();
+            let started = Instant::now();
+            let error = self
+                .update_over_http(address)
+                .expect_err("the update must be refused");
+            assert!(
+                error.to_string().starts_with(reason),
+                "expected a refusal starting with {reason:?}, got {:?}",
+                error.to_string()
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the refusal took {:?}",
+                started.elapsed()
+            );
+            assert_eq!(self.installed(), installed, "the installed image changed");
+            let staged_after = fs::read(self.staging.join(format!("{ECU}.image"))).ok();
+            assert!(
+                staged_after.is_none() || staged_after == staged_before,
+                "a refused update must not leave a new staged image"
+            );
+            assert_eq!(
+                trusted_versions(self, unchanged),
+                trusted,
+                "the trusted metadata changed"
+            );
+            error
+        }
+    }
+
+    /// A fixture that installed release 2.0 over HTTP and has release 3.0 ready.
+    fn installed_over_http() -> (Fixture, Server) {
+        let mut fixture = Fixture::new();
+        let server = Server::start(&fixture);
+        fixture.release("brake-2.0.bin", b"brake firmware 2.0", HARDWARE, 2);
+        fixture.update_over_http(server.address).unwrap();
+        assert_eq!(fixture.installed().target, "brake-2.0.bin");
+        fixture.release("brake-3.0.bin", b"brake firmware 3.0", HARDWARE, 3);
+        (fixture, server)
+    }
+
+    #[test]
+    fn valid_update_over_http_is_verified_staged_and_installed() {
+        let (mut fixture, server) = installed_over_http();
+        let approved = fixture.update_over_http(server.address).unwrap();
+        assert_eq!(approved.len(), 1);
+        assert_eq!(fixture.installed().target, "brake-3.0.bin");
+        let staged = fs::read(fixture.staging.join(format!("{ECU}.image"))).unwrap();
+        assert_eq!(staged, b"brake firmware 3.0");
+        assert!(fixture.update_over_http(server.address).unwrap().is_empty());
+    }
+
+    #[test]
+    fn slow_retrieval_of_timestamp_over_http_is_refused() {
+        let (mut fixture, server) = installed_over_http();
+        server.attack("/image/timestamp.json", Attack::Trickle);
+        let error = fixture.assert_refused_over_http(
+            server.address,
+            "slow retrieval: image \"timestamp.json\" arrived too slowly",
+            Unchanged::Image,
+        );
+        let cause = std::error::Error::source(&error).unwrap().to_string();
+        assert!(
+            cause.contains("below the minimum rate of 1000 bytes/s"),
+            "{cause}"
+        );
+        // The attack ends: the update goes through.
+        server.attack("/none", Attack::Trickle);
+        fixture.update_over_http(server.address).unwrap();
+        assert_eq!(fixture.installed().target, "brake-3.0.bin");
+    }
+
+    #[test]
+    fn slow_retrieval_of_image_over_http_is_refused() {
+        let (mut fixture, server) = installed_over_http();
+        server.attack("/image/targets/brake-3.0.bin", Attack::Trickle);
+        // The metadata verified and is trusted; only the image never arrives.
+        fixture.assert_refused_over_http(
+            server.address,
+            "slow retrieval: image \"targets/brake-3.0.bin\" arrived too slowly",
+            Unchanged::Neither,
+        );
+    }
+
+    #[test]
+    fn drop_request_with_unreachable_server_is_refused() {
+        let (mut fixture, server) = installed_over_http();
+        let address = server.address;
+        drop(server);
+        fixture.assert_refused_over_http(
+            address,
+            "drop request: director \"2.root.json\" is unavailable",
+            Unchanged::Both,
+        );
+    }
+
+    #[test]
+    fn drop_request_with_timestamp_not_found_is_refused() {
+        let (mut fixture, server) = installed_over_http();
+        server.attack("/image/timestamp.json", Attack::NotFound);
+        fixture.assert_refused_over_http(
+            server.address,
+            "drop request: image \"timestamp.json\" is unavailable",
+            Unchanged::Image,
+        );
+    }
+
+    #[test]
+    fn drop_request_with_connection_dropped_mid_transfer_is_refused() {
+        let (mut fixture, server) = installed_over_http();
+        server.attack(
+            "/director/JT3HN86R0W0123456/snapshot.json",
+            Attack::DropConnection,
+        );
+        fixture.assert_refused_over_http(
+            server.address,
+            "drop request: director \"snapshot.json\" is unavailable",
+            Unchanged::Both,
+        );
+        server.attack("/image/targets/brake-3.0.bin", Attack::DropConnection);
+        fixture.assert_refused_over_http(
+            server.address,
+            "drop request: image \"targets/brake-3.0.bin\" is unavailable",
+            Unchanged::Neither,
+        );
+    }
+
+    #[test]
+    fn endless_data_in_metadata_over_http_is_refused() {
+        let (mut fixture, server) = installed_over_http();
+        server.attack("/image/timestamp.json", Attack::Endless);
+        fixture.assert_refused_over_http(
+            server.address,
+            "endless data: image \"timestamp.json\" is larger than the 16384 byte limit",
+            Unchanged::Image,
+        );
+        // The client hung up: the server stops sending.
+        let started = Instant::now();
+        while !server.attacker.endless_stopped.load(Ordering::SeqCst) {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the endless body is still being sent"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn endless_data_in_image_over_http_is_refused() {
+        let (mut fixture, server) = installed_over_http();
+        server.attack("/image/targets/brake-3.0.bin", Attack::Endless);
+        fixture.assert_refused_over_http(
+            server.address,
+            "endless data: image \"brake-3.0.bin\" is longer than 18 bytes",
+            Unchanged::Neither,
+        );
+    }
 }

@@ -267,11 +267,12 @@ impl Manifest {
         let manifest: Manifest =
             serde_path_to_error::deserialize(deserializer).map_err(|error| {
                 let location = error.path().to_string();
-                let inner = error.into_inner();
-                let position = inner
-                    .location()
-                    .map(|l| format!(" (line {}, column {})", l.line(), l.column()))
-                    .unwrap_or_default();
+                let inner = error.into_inner().to_string();
+                // serde_yaml's message already names the field and the line; keep it once.
+                let message = inner
+                    .strip_prefix(&format!("{location}: "))
+                    .unwrap_or(&inner)
+                    .to_owned();
                 ManifestError {
                     problems: vec![Problem {
                         location: if location == "." {
@@ -279,7 +280,7 @@ impl Manifest {
                         } else {
                             location
                         },
-                        message: format!("{inner}{position}"),
+                        message,
                     }],
                 }
             })?;
@@ -499,16 +500,16 @@ impl Manifest {
             state.insert(name, 2);
             None
         }
-        let edges: HashMap<&str, Vec<&str>> = self
-            .workloads
-            .iter()
-            .map(|w| {
-                (
-                    w.name.as_str(),
-                    w.depends_on.iter().map(|d| d.workload.as_str()).collect(),
-                )
-            })
-            .collect();
+        // Self-dependencies are reported on their own; a repeated name merges its edges.
+        let mut edges: HashMap<&str, Vec<&str>> = HashMap::new();
+        for w in &self.workloads {
+            edges.entry(w.name.as_str()).or_default().extend(
+                w.depends_on
+                    .iter()
+                    .map(|d| d.workload.as_str())
+                    .filter(|d| *d != w.name),
+            );
+        }
         let mut state = HashMap::new();
         for workload in &self.workloads {
             let mut stack = Vec::new();

@@ -17,6 +17,10 @@ pub struct DesiredWorkload {
     pub spec: Workload,
     /// False after `tomoe stop`, true after `apply` or `start`.
     pub enabled: bool,
+    /// A final state reached (`succeeded`, `failed`, `crash-looping`), kept across
+    /// restarts of the runtime until the next `apply` or `start`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal: Option<String>,
 }
 
 /// A process the runtime started, to adopt it after a restart of the runtime.

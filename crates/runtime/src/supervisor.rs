@@ -110,6 +110,7 @@ enum Request {
         oneshot::Sender<Result<(), RuntimeError>>,
     ),
     Mode(String),
+    Shutdown(oneshot::Sender<()>),
     Exited(String, u32, String, bool),
     Probe(String, u32, bool),
 }
@@ -140,6 +141,7 @@ impl Runtime {
             requests: sender.clone(),
             logs_dir: logs_dir.clone(),
             issued: HashMap::new(),
+            shutdown: None,
         };
         actor.load()?;
         tokio::spawn(actor.run(receiver));
@@ -202,6 +204,12 @@ impl Runtime {
             .send(Request::Mode(mode.to_owned()))
             .await
             .map_err(|_| RuntimeError::Stopped)
+    }
+
+    /// Stops every workload (SIGTERM, then SIGKILL after the stop timeout) and ends
+    /// the supervisor. The desired state is kept: the next start runs them again.
+    pub async fn shutdown(&self) -> Result<(), RuntimeError> {
+        self.ask(Request::Shutdown).await
     }
 
     /// The log file of a workload.
@@ -302,13 +310,21 @@ struct Actor {
     requests: mpsc::Sender<Request>,
     logs_dir: PathBuf,
     issued: HashMap<String, String>,
+    shutdown: Option<(Instant, oneshot::Sender<()>)>,
 }
 
 impl Actor {
     fn load(&mut self) -> Result<(), RuntimeError> {
         for desired in self.store.workloads()? {
-            self.slots
-                .insert(desired.spec.name.clone(), Slot::new(desired));
+            let mut slot = Slot::new(desired);
+            slot.state = match slot.desired.terminal.as_deref() {
+                Some("succeeded") => State::Succeeded,
+                Some("failed") => State::Failed,
+                Some("crash-looping") => State::CrashLoop,
+                _ if !slot.desired.enabled => State::Stopped,
+                _ => State::Waiting,
+            };
+            self.slots.insert(slot.desired.spec.name.clone(), slot);
         }
         self.reorder();
         for (name, record) in self.store.processes()? {
@@ -325,6 +341,8 @@ impl Actor {
                     });
                     slot.state = State::Running;
                     slot.last_heartbeat = Some(Instant::now());
+                    // It ran healthy before the runtime went away; the next check decides.
+                    slot.healthy = Some(true);
                 }
                 _ => {
                     if alive {
@@ -370,6 +388,12 @@ impl Actor {
                     None => return,
                 },
                 _ = tick.tick() => {}
+            }
+            if self.shutdown.is_some() {
+                if self.finish_shutdown() {
+                    return;
+                }
+                continue;
             }
             self.reconcile();
             if last_rotation.elapsed() > Duration::from_secs(1) {
@@ -446,6 +470,14 @@ impl Actor {
                     self.mode = mode;
                 }
             }
+            Request::Shutdown(reply) => {
+                for slot in self.slots.values_mut() {
+                    if let Some(process) = &mut slot.process {
+                        terminate(process);
+                    }
+                }
+                self.shutdown = Some((Instant::now(), reply));
+            }
             Request::Exited(name, pid, description, success) => {
                 self.exited(&name, pid, description, success)
             }
@@ -460,6 +492,50 @@ impl Actor {
                 }
             }
         }
+    }
+
+    /// Waits for the stopped processes; kills what outlives the timeout. True when done.
+    fn finish_shutdown(&mut self) -> bool {
+        let Some(since) = self.shutdown.as_ref().map(|(since, _)| *since) else {
+            return false;
+        };
+        let running: Vec<(String, u32, bool)> = self
+            .slots
+            .iter()
+            .filter_map(|(name, slot)| {
+                slot.process
+                    .as_ref()
+                    .map(|p| (name.clone(), p.pid, p.adopted))
+            })
+            .collect();
+        let gone_adopted: Vec<(String, u32)> = running
+            .iter()
+            .filter(|(_, pid, adopted)| *adopted && process_start_ticks(*pid).is_none())
+            .map(|(name, pid, _)| (name.clone(), *pid))
+            .collect();
+        for (name, pid) in gone_adopted {
+            self.judge_exit(
+                &name,
+                pid,
+                "stopped (adopted process; exit code unknown)".into(),
+                true,
+            );
+        }
+        let remaining = self.slots.values().filter(|s| s.process.is_some()).count();
+        if remaining > 0 && since.elapsed() <= self.config.stop_timeout {
+            return false;
+        }
+        for (name, slot) in &mut self.slots {
+            if let Some(process) = slot.process.take() {
+                tracing::warn!(workload = %name, "workload ignored SIGTERM; killing it");
+                signal_group(process.pid, nix::sys::signal::Signal::SIGKILL);
+            }
+            let _ = self.store.set_process(name, None);
+        }
+        if let Some((_, reply)) = self.shutdown.take() {
+            let _ = reply.send(());
+        }
+        true
     }
 
     fn apply(&mut self, manifest: Manifest) -> Result<Vec<String>, RuntimeError> {
@@ -482,6 +558,7 @@ impl Actor {
             .map(|spec| DesiredWorkload {
                 spec: spec.clone(),
                 enabled: true,
+                terminal: None,
             })
             .collect();
         self.store.put_workloads(&desired)?;
@@ -491,6 +568,7 @@ impl Actor {
             match self.slots.get_mut(&name) {
                 Some(slot) if slot.desired.spec == workload.spec => {
                     slot.desired.enabled = true;
+                    slot.desired.terminal = None;
                     if matches!(
                         slot.state,
                         State::CrashLoop | State::Stopped | State::Failed
@@ -528,6 +606,7 @@ impl Actor {
             .get_mut(name)
             .ok_or_else(|| RuntimeError::NotFound(name.to_owned()))?;
         slot.desired.enabled = enabled;
+        slot.desired.terminal = None;
         if enabled {
             if matches!(
                 slot.state,
@@ -539,6 +618,8 @@ impl Actor {
             }
         } else if let Some(process) = &mut slot.process {
             terminate(process);
+            slot.state = State::Stopping;
+            slot.reason = "stopped by the user".into();
         } else {
             slot.state = State::Stopped;
         }
@@ -548,6 +629,29 @@ impl Actor {
     }
 
     fn exited(&mut self, name: &str, pid: u32, description: String, success: bool) {
+        self.judge_exit(name, pid, description, success);
+        // Final states and a health-stop survive a restart of the runtime.
+        let Some(slot) = self.slots.get_mut(name) else {
+            return;
+        };
+        let terminal = match slot.state {
+            State::Succeeded => Some("succeeded"),
+            State::Failed => Some("failed"),
+            State::CrashLoop => Some("crash-looping"),
+            _ => None,
+        };
+        if terminal.is_some() || !slot.desired.enabled {
+            slot.desired.terminal = terminal.map(str::to_owned);
+            if let Err(error) = self
+                .store
+                .put_workloads(std::slice::from_ref(&slot.desired))
+            {
+                tracing::warn!(workload = %name, %error, "cannot record the final state");
+            }
+        }
+    }
+
+    fn judge_exit(&mut self, name: &str, pid: u32, description: String, success: bool) {
         let Some(slot) = self.slots.get_mut(name) else {
             return;
         };
@@ -656,6 +760,29 @@ impl Actor {
         Ok(())
     }
 
+    /// Like [`Actor::dependencies_met`], for the `running` conditions only.
+    fn running_dependencies_met(&self, slot: &Slot) -> Result<(), String> {
+        for dependency in slot
+            .spec()
+            .depends_on
+            .iter()
+            .filter(|d| d.condition == Condition::Running)
+        {
+            let running = self.slots.get(&dependency.workload).is_some_and(|other| {
+                other.state == State::Running
+                    && other.process.is_some()
+                    && (other.spec().health.is_none() || other.healthy != Some(false))
+            });
+            if !running {
+                return Err(format!(
+                    "dependency \"{}\" stopped running",
+                    dependency.workload
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn reconcile(&mut self) {
         let now = Instant::now();
         // Stops first, dependents before their dependencies.
@@ -664,22 +791,17 @@ impl Actor {
             let Some(slot) = self.slots.get(name) else {
                 continue;
             };
-            let should_run = slot.desired.enabled
-                && self.mode_allows(slot)
-                && self.dependencies_met(slot).is_ok();
+            // A running workload stops when it is disabled, when the mode forbids it, or
+            // when a dependency it needs *running* stops; `succeeded`/`failed`
+            // conditions only gate the start.
             let stop_reason = if !slot.desired.enabled {
                 Some("stopped by the user".to_owned())
             } else if !self.mode_allows(slot) {
                 Some(format!("not allowed in mode {}", self.mode))
             } else {
-                self.dependencies_met(slot).err().filter(|_| {
-                    // A running workload whose dependency stopped running is stopped too.
-                    slot.spec()
-                        .depends_on
-                        .iter()
-                        .any(|d| d.condition == Condition::Running)
-                })
+                self.running_dependencies_met(slot).err()
             };
+            let should_run = stop_reason.is_none();
             let slot = self.slots.get_mut(name).expect("listed slot exists");
             if let Some(process) = &mut slot.process {
                 if !should_run && process.terminating_since.is_none() {
@@ -695,11 +817,17 @@ impl Actor {
                 }
                 if process.adopted && process_start_ticks(process.pid).is_none() {
                     let pid = process.pid;
+                    // Not our child: its exit code is unknown. If we stopped it, it ended as asked.
+                    let (text, stopped) = if process.terminating_since.is_some() {
+                        ("stopped (adopted process; exit code unknown)", true)
+                    } else {
+                        ("exited (adopted process; exit code unknown)", false)
+                    };
                     let _ = self.requests.try_send(Request::Exited(
                         name.clone(),
                         pid,
-                        "exited while the runtime was away (code unknown)".into(),
-                        false,
+                        text.into(),
+                        stopped,
                     ));
                 }
             }
@@ -860,14 +988,15 @@ impl Actor {
                 slot.last_exit = Some(format!("could not start: {error}"));
                 slot.consecutive_failures += 1;
                 let restart = &spec.restart;
-                if slot.consecutive_failures >= restart.crash_loop_limit
-                    || restart.policy == RestartWhen::Never
-                {
+                if restart.policy == RestartWhen::Never {
+                    slot.state = State::Failed;
+                } else if slot.consecutive_failures >= restart.crash_loop_limit {
                     slot.state = State::CrashLoop;
                 } else {
+                    let exponent = slot.consecutive_failures.saturating_sub(1).min(16);
                     let delay = restart
                         .initial_backoff_ms
-                        .saturating_mul(1 << slot.consecutive_failures.min(16))
+                        .saturating_mul(1 << exponent)
                         .min(restart.max_backoff_ms);
                     slot.state = State::Backoff;
                     slot.next_start = Some(Instant::now() + Duration::from_millis(delay));
@@ -1021,8 +1150,10 @@ fn spawn_process(
                 "--name",
                 &format!("tomoe-{}", spec.name),
             ]);
-            for (key, value) in workload_env(spec, config, token) {
-                command.arg("-e").arg(format!("{key}={value}"));
+            // `-e NAME` copies the value from podman's own environment, so secrets such
+            // as the token never appear on a command line.
+            for (key, _) in workload_env(spec, config, token) {
+                command.arg("-e").arg(key);
             }
             command.arg(&spec.command).args(&spec.args);
             command

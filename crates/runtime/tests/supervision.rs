@@ -254,3 +254,31 @@ fn a_restarted_runtime_adopts_its_workloads_without_duplicates() {
         runtime.delete_workload("long").await.unwrap();
     });
 }
+
+#[test]
+fn final_states_survive_a_runtime_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "apiVersion: tomoe.dev/v1\nworkloads:\n  - {name: once, command: sh, args: [\"-c\", \"echo ran\"]}\n  - {name: broken, command: sh, args: [\"-c\", \"exit 1\"], restart: {initialBackoffMs: 10, maxBackoffMs: 20, crashLoopLimit: 2}}\n";
+    for round in 0..2 {
+        let tokio = tokio::runtime::Runtime::new().unwrap();
+        tokio.block_on(async {
+            let runtime = Runtime::start(config(dir.path()), "parked").unwrap();
+            if round == 0 {
+                runtime.apply(manifest(text)).await.unwrap();
+            } else {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            let once = wait_for(&runtime, "once", "succeeded", |s| s.state == "succeeded").await;
+            wait_for(&runtime, "broken", "crash-looping", |s| {
+                s.state == "crash-looping"
+            })
+            .await;
+            // The one-shot job ran once, over both lives of the runtime.
+            assert_eq!(
+                std::fs::read_to_string(&once.log).unwrap().lines().count(),
+                1,
+                "round {round}"
+            );
+        });
+    }
+}

@@ -53,6 +53,9 @@ pub enum Command {
     /// Common parts (battery packs, e-axles, chargers): list them, check which fit which vehicle
     #[command(subcommand)]
     Parts(PartsCommand),
+    /// Secure over-the-air updates: Uptane repositories, serving them, verifying them
+    #[command(subcommand)]
+    Ota(crate::ota::OtaCommand),
 }
 
 /// Options of `tomoe up`.

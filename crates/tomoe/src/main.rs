@@ -15,6 +15,7 @@ macro_rules! out {
 mod can;
 mod cli;
 mod client;
+mod ota;
 mod parts;
 mod profile;
 mod runtime;
@@ -31,7 +32,9 @@ use crate::cli::{CanCommand, Cli, Command, PartsCommand, ProfileCommand};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
-        Command::Serve(_) | Command::Can(CanCommand::Replay(_)) => "info",
+        Command::Serve(_)
+        | Command::Can(CanCommand::Replay(_))
+        | Command::Ota(ota::OtaCommand::Serve(_)) => "info",
         Command::Up(_) => "warn",
         _ => "warn",
     };
@@ -89,6 +92,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Parts(PartsCommand::List(args)) => parts::list(args),
         Command::Parts(PartsCommand::Check(args)) => parts::check(args),
         Command::Parts(PartsCommand::Matrix(args)) => parts::matrix(args),
+        Command::Ota(command) => ota::run(command).await,
     }
 }
 

@@ -70,6 +70,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         tomoe_modes::ModeConfig::default(),
     )
     .map_err(|e| anyhow!("cannot start the state manager: {e}"))?;
+    if !args.runtime_address.ip().is_loopback() {
+        bail!(
+            "the app runtime's API controls what runs on the vehicle and has no authentication yet: it only listens on loopback addresses, not {}",
+            args.runtime_address
+        );
+    }
     let runtime_listener = tokio::net::TcpListener::bind(args.runtime_address)
         .await
         .with_context(|| {
@@ -210,6 +216,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .await
         .context("the server task failed")?
         .context("the gRPC server stopped")?;
+    // A clean stop stops the workloads too (a crash leaves them to be adopted).
+    if let Err(error) = runtime.shutdown().await {
+        tracing::warn!(%error, "cannot stop the workloads");
+    }
     out!("Tomoe stopped")?;
     Ok(())
 }

@@ -14,8 +14,7 @@ struct Up(Child);
 
 impl Drop for Up {
     fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
+        support::terminate(&mut self.0);
     }
 }
 

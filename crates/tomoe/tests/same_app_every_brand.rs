@@ -5,6 +5,8 @@
 //! through that brand's DBC and mapping; the same app binary must produce a plausible
 //! estimate on all of them.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -13,8 +15,7 @@ struct Up(Child);
 
 impl Drop for Up {
     fn drop(&mut self) {
-        self.0.kill().ok();
-        self.0.wait().ok();
+        support::terminate(&mut self.0);
     }
 }
 

@@ -1,0 +1,688 @@
+//! `tomoe ota`: Uptane repositories (image and director), an HTTP server for
+//! them, and a full verification run against a served pair, as a primary ECU
+//! would do it.
+//!
+//! A repository directory made by `tomoe ota repo init` holds the TUF metadata at
+//! its top, the images under `targets/` (image repository only), and the signing
+//! keys under `keys/` with `keys/repository.json` (its kind and metadata
+//! lifetime). `tomoe ota serve` never serves `keys/`.
+
+use std::fs;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand, ValueEnum};
+use ed25519_dalek::SigningKey;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use tomoe_ota::metadata::{RoleName, TargetFile, UptaneCustom};
+use tomoe_ota::{
+    download_image, generate_key, key_id, read_key, write_key, ApprovedImage, Ecu, HttpFetcher,
+    InstalledImage, Lifetimes, Limits, Primary, Repository, RepositoryConfig, RoleConfig,
+};
+
+/// The commands of `tomoe ota`.
+#[derive(Debug, Subcommand)]
+pub enum OtaCommand {
+    /// Create and maintain image and director repositories
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// Serve an image repository and the director's per-vehicle repositories over HTTP
+    Serve(OtaServeArgs),
+    /// Verify a served director and image repository as a vehicle's primary would
+    Check(OtaCheckArgs),
+}
+
+/// The commands of `tomoe ota repo`.
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    /// Create a repository with fresh Ed25519 keys (one per role)
+    Init(RepoInitArgs),
+    /// Add (or replace) a target and publish new targets, snapshot and timestamp
+    Add(RepoAddArgs),
+    /// Re-sign snapshot and timestamp with fresh expiry dates
+    Sign(RepoDirArgs),
+    /// Replace a role's key: a new root version signed by the old and new root keys
+    Rotate(RepoRotateArgs),
+}
+
+/// Options of `tomoe ota repo init`.
+#[derive(Debug, Args)]
+pub struct RepoInitArgs {
+    /// Directory of the new repository (for a director: one per vehicle, `<director>/<VIN>`)
+    pub dir: PathBuf,
+    /// Make a director repository, whose targets assign images to ECUs
+    #[arg(long)]
+    pub director: bool,
+    /// How long every metadata file stays valid, in days [default: root 365, targets
+    /// 90, snapshot 7, timestamp 1]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=3650))]
+    pub expires_days: Option<u64>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `tomoe ota repo add`.
+#[derive(Debug, Args)]
+pub struct RepoAddArgs {
+    /// The repository directory
+    pub dir: PathBuf,
+    /// The image file
+    pub file: PathBuf,
+    /// Target name [default: the file name]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The ECU the director assigns the image to (director repositories)
+    #[arg(long, value_name = "ID", requires_all = ["hardware_id", "release_counter"])]
+    pub ecu: Option<String>,
+    /// The hardware the image is built for
+    #[arg(long, value_name = "HW", requires = "release_counter")]
+    pub hardware_id: Option<String>,
+    /// The image's release counter (rises with security-relevant releases)
+    #[arg(long, value_name = "N", requires = "hardware_id")]
+    pub release_counter: Option<u64>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of commands taking only a repository directory.
+#[derive(Debug, Args)]
+pub struct RepoDirArgs {
+    /// The repository directory
+    pub dir: PathBuf,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `tomoe ota repo rotate`.
+#[derive(Debug, Args)]
+pub struct RepoRotateArgs {
+    /// The repository directory
+    pub dir: PathBuf,
+    /// The role whose key is replaced
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A top-level TUF role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// Signs the keys of every role
+    Root,
+    /// Signs the list of targets
+    Targets,
+    /// Signs the versions of targets metadata
+    Snapshot,
+    /// Signs the current snapshot
+    Timestamp,
+}
+
+impl RoleArg {
+    fn role(self) -> RoleName {
+        match self {
+            RoleArg::Root => RoleName::Root,
+            RoleArg::Targets => RoleName::Targets,
+            RoleArg::Snapshot => RoleName::Snapshot,
+            RoleArg::Timestamp => RoleName::Timestamp,
+        }
+    }
+}
+
+/// Options of `tomoe ota serve`.
+#[derive(Debug, Args)]
+pub struct OtaServeArgs {
+    /// The image repository directory, served under /image/
+    #[arg(long, value_name = "DIR")]
+    pub image: PathBuf,
+    /// The director directory: one repository per VIN, served under /director/<VIN>/
+    #[arg(long, value_name = "DIR")]
+    pub director: PathBuf,
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:55557")]
+    pub address: SocketAddr,
+}
+
+/// Options of `tomoe ota check`.
+#[derive(Debug, Args)]
+pub struct OtaCheckArgs {
+    /// URL of the image repository, such as http://127.0.0.1:55557/image
+    #[arg(long, value_name = "URL")]
+    pub image: String,
+    /// URL of the director; the vehicle's repository is <URL>/<VIN>/
+    #[arg(long, value_name = "URL")]
+    pub director: String,
+    /// The vehicle
+    #[arg(long)]
+    pub vin: String,
+    /// An ECU of the vehicle, as its identifier and hardware id (repeatable)
+    #[arg(long = "ecu", value_name = "ID:HW", required = true, value_parser = parse_ecu)]
+    pub ecus: Vec<EcuArg>,
+    /// The image repository's root metadata, trusted out of band
+    #[arg(long, value_name = "FILE")]
+    pub root_image: PathBuf,
+    /// The director's root metadata, trusted out of band
+    #[arg(long, value_name = "FILE")]
+    pub root_director: PathBuf,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// An ECU given as `ID:HW`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcuArg {
+    /// The ECU identifier.
+    pub id: String,
+    /// Its hardware identifier.
+    pub hardware: String,
+}
+
+fn parse_ecu(text: &str) -> Result<EcuArg, String> {
+    match text.split_once(':') {
+        Some((id, hardware)) if !id.is_empty() && !hardware.is_empty() => Ok(EcuArg {
+            id: id.to_string(),
+            hardware: hardware.to_string(),
+        }),
+        _ => Err(format!(
+            "\"{text}\" is not ID:HW (an ECU identifier and a hardware id)"
+        )),
+    }
+}
+
+/// Runs an OTA command.
+pub async fn run(command: OtaCommand) -> anyhow::Result<()> {
+    match command {
+        OtaCommand::Repo(RepoCommand::Init(args)) => init(args),
+        OtaCommand::Repo(RepoCommand::Add(args)) => add(args),
+        OtaCommand::Repo(RepoCommand::Sign(args)) => sign(args),
+        OtaCommand::Repo(RepoCommand::Rotate(args)) => rotate(args),
+        OtaCommand::Serve(args) => serve(args).await,
+        OtaCommand::Check(args) => tokio::task::spawn_blocking(move || check(args))
+            .await
+            .context("the check stopped")?,
+    }
+}
+
+const KEYS_DIR: &str = "keys";
+const SETTINGS_FILE: &str = "repository.json";
+const ROLES: [RoleName; 4] = [
+    RoleName::Root,
+    RoleName::Targets,
+    RoleName::Snapshot,
+    RoleName::Timestamp,
+];
+
+/// What `repo init` records next to the keys for the later commands.
+#[derive(Debug, Serialize, Deserialize)]
+struct Settings {
+    /// `image` or `director`.
+    kind: String,
+    /// The lifetime of every metadata file, if not the defaults.
+    expires_days: Option<u64>,
+}
+
+impl Settings {
+    fn is_director(&self) -> bool {
+        self.kind == "director"
+    }
+
+    fn lifetimes(&self) -> Lifetimes {
+        match self.expires_days {
+            Some(days) => {
+                let lifetime = Duration::from_secs(days * 24 * 60 * 60);
+                Lifetimes {
+                    root: lifetime,
+                    targets: lifetime,
+                    snapshot: lifetime,
+                    timestamp: lifetime,
+                }
+            }
+            None => Lifetimes::default(),
+        }
+    }
+}
+
+fn key_path(dir: &Path, role: RoleName) -> PathBuf {
+    dir.join(KEYS_DIR).join(format!("{role}.pem"))
+}
+
+fn init(args: RepoInitArgs) -> anyhow::Result<()> {
+    let dir = &args.dir;
+    if dir.join("1.root.json").exists() || dir.join(KEYS_DIR).exists() {
+        bail!(
+            "\"{}\" already holds a repository; it is never overwritten",
+            dir.display()
+        );
+    }
+    let settings = Settings {
+        kind: if args.director { "director" } else { "image" }.into(),
+        expires_days: args.expires_days,
+    };
+    let keys: Vec<(RoleName, SigningKey)> =
+        ROLES.iter().map(|role| (*role, generate_key())).collect();
+    let role_config = |role: RoleName| {
+        let key = &keys
+            .iter()
+            .find(|(name, _)| *name == role)
+            .expect("every role")
+            .1;
+        RoleConfig {
+            keys: vec![key.verifying_key()],
+            threshold: 1,
+        }
+    };
+    let config = RepositoryConfig {
+        root: role_config(RoleName::Root),
+        targets: role_config(RoleName::Targets),
+        snapshot: role_config(RoleName::Snapshot),
+        timestamp: role_config(RoleName::Timestamp),
+    };
+    let keyring = keys.iter().map(|(_, key)| key.clone()).collect();
+    let repository = Repository::create(&config, settings.lifetimes(), keyring, SystemTime::now())
+        .context("cannot create the repository")?;
+    // Keys first: a published root must never name a key that was not saved.
+    let keys_dir = dir.join(KEYS_DIR);
+    fs::create_dir_all(&keys_dir)
+        .with_context(|| format!("cannot create \"{}\"", keys_dir.display()))?;
+    for (role, key) in &keys {
+        write_key(&key_path(dir, *role), key)?;
+    }
+    fs::write(
+        keys_dir.join(SETTINGS_FILE),
+        serde_json::to_vec_pretty(&settings)?,
+    )
+    .context("cannot write the repository settings")?;
+    repository.write_to(dir)?;
+    let root_key_ids: Vec<String> = repository.root().signed.roles[&RoleName::Root]
+        .keyids
+        .iter()
+        .map(|id| id.to_string())
+        .collect();
+    if args.json {
+        let role_keys: serde_json::Map<String, serde_json::Value> = keys
+            .iter()
+            .map(|(role, key)| (role.to_string(), key_id(key).to_string().into()))
+            .collect();
+        out!(
+            "{}",
+            serde_json::json!({
+                "dir": dir,
+                "kind": settings.kind,
+                "root_key_ids": root_key_ids,
+                "keys": role_keys,
+            })
+        )?;
+    } else {
+        out!("created {} repository in {}", settings.kind, dir.display())?;
+        for id in &root_key_ids {
+            out!("root key id {id}")?;
+        }
+        out!(
+            "signing keys in {} (keep them private; `tomoe ota serve` never serves them)",
+            keys_dir.display()
+        )?;
+    }
+    Ok(())
+}
+
+/// Each role's signing key.
+type RoleKeys = Vec<(RoleName, SigningKey)>;
+
+/// Opens a repository made by `repo init` with all its keys.
+fn open(dir: &Path) -> anyhow::Result<(Settings, Repository, RoleKeys)> {
+    let settings_path = dir.join(KEYS_DIR).join(SETTINGS_FILE);
+    let settings: Settings =
+        serde_json::from_slice(&fs::read(&settings_path).with_context(|| {
+            format!(
+                "\"{}\" is not a repository made by `tomoe ota repo init`",
+                dir.display()
+            )
+        })?)
+        .with_context(|| format!("invalid \"{}\"", settings_path.display()))?;
+    let mut keys = Vec::new();
+    for role in ROLES {
+        keys.push((role, read_key(&key_path(dir, role))?));
+    }
+    let keyring = keys.iter().map(|(_, key)| key.clone()).collect();
+    let repository = Repository::open(dir, settings.lifetimes(), keyring)?;
+    Ok((settings, repository, keys))
+}
+
+fn add(args: RepoAddArgs) -> anyhow::Result<()> {
+    let (settings, mut repository, _) = open(&args.dir)?;
+    let name = match &args.name {
+        Some(name) => name.clone(),
+        None => args
+            .file
+            .file_name()
+            .and_then(|name| name.to_str())
+            .context("the file has no usable name; give --name")?
+            .to_string(),
+    };
+    let bytes =
+        fs::read(&args.file).with_context(|| format!("cannot read \"{}\"", args.file.display()))?;
+    let custom = match (&args.hardware_id, args.release_counter) {
+        (Some(hardware), Some(release_counter)) => Some(UptaneCustom {
+            ecu_identifier: args.ecu.clone(),
+            hardware_identifier: hardware.clone(),
+            release_counter,
+        }),
+        _ => None,
+    };
+    if settings.is_director() {
+        if args.ecu.is_none() {
+            bail!("a director target needs --ecu, --hardware-id and --release-counter");
+        }
+        repository.add_target_description(&name, TargetFile::describe(&bytes, custom.as_ref()))?;
+    } else {
+        if args.ecu.is_some() {
+            bail!(
+                "--ecu is for director repositories; the image repository does not assign images"
+            );
+        }
+        repository.add_target(&name, &bytes, custom.as_ref())?;
+    }
+    repository.publish(SystemTime::now())?;
+    repository.write_to(&args.dir)?;
+    let target = &repository.targets().signed.targets[&name];
+    let sha256 = target.hashes.get("sha256").cloned().unwrap_or_default();
+    let version = repository.targets().signed.version;
+    if args.json {
+        out!(
+            "{}",
+            serde_json::json!({
+                "name": name,
+                "length": target.length,
+                "sha256": sha256,
+                "custom": target.custom,
+                "targets_version": version,
+            })
+        )?;
+    } else {
+        out!(
+            "added {name} ({} bytes, sha256 {sha256}); targets version {version}",
+            target.length
+        )?;
+    }
+    Ok(())
+}
+
+fn sign(args: RepoDirArgs) -> anyhow::Result<()> {
+    let (_, mut repository, _) = open(&args.dir)?;
+    repository.refresh_snapshot(SystemTime::now())?;
+    repository.write_to(&args.dir)?;
+    let snapshot = &repository.snapshot().signed;
+    let timestamp = &repository.timestamp().signed;
+    if args.json {
+        out!(
+            "{}",
+            serde_json::json!({
+                "snapshot": {"version": snapshot.version, "expires": snapshot.expires.to_string()},
+                "timestamp": {"version": timestamp.version, "expires": timestamp.expires.to_string()},
+            })
+        )?;
+    } else {
+        out!(
+            "signed snapshot version {} (expires {}) and timestamp version {} (expires {})",
+            snapshot.version,
+            snapshot.expires,
+            timestamp.version,
+            timestamp.expires
+        )?;
+    }
+    Ok(())
+}
+
+fn rotate(args: RepoRotateArgs) -> anyhow::Result<()> {
+    let role = args.role.role();
+    let (_, mut repository, keys) = open(&args.dir)?;
+    let old = &keys
+        .iter()
+        .find(|(name, _)| *name == role)
+        .expect("every role has a key")
+        .1;
+    let old_id = key_id(old);
+    let new = generate_key();
+    let new_id = key_id(&new);
+    // Save the new key before publishing a root that names it.
+    let current = key_path(&args.dir, role);
+    let pending = args.dir.join(KEYS_DIR).join(format!("{role}.new.pem"));
+    write_key(&pending, &new)?;
+    let rotated = repository
+        .rotate_key(role, &old_id, new, SystemTime::now())
+        .and_then(|()| repository.write_to(&args.dir));
+    if let Err(error) = rotated {
+        let _ = fs::remove_file(&pending);
+        return Err(error.into());
+    }
+    let retired_dir = args.dir.join(KEYS_DIR).join("retired");
+    fs::create_dir_all(&retired_dir)?;
+    let retired = retired_dir.join(format!("{role}-{}.pem", &old_id.0[..16]));
+    fs::rename(&current, &retired)
+        .with_context(|| format!("cannot retire \"{}\"", current.display()))?;
+    fs::rename(&pending, &current)
+        .with_context(|| format!("cannot install the new key \"{}\"", current.display()))?;
+    let root_version = repository.root().signed.version;
+    if args.json {
+        out!(
+            "{}",
+            serde_json::json!({
+                "role": role.to_string(),
+                "old_key_id": old_id.to_string(),
+                "new_key_id": new_id.to_string(),
+                "root_version": root_version,
+            })
+        )?;
+    } else {
+        out!("rotated the {role} key: {old_id} -> {new_id}")?;
+        out!(
+            "root version {root_version}, signed by the old and the new root keys; old key kept in {}",
+            retired.display()
+        )?;
+    }
+    Ok(())
+}
+
+async fn serve(args: OtaServeArgs) -> anyhow::Result<()> {
+    for (what, dir) in [("image", &args.image), ("director", &args.director)] {
+        if !dir.is_dir() {
+            bail!("the {what} directory \"{}\" does not exist", dir.display());
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(args.address)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.address))?;
+    let address = listener.local_addr()?;
+    let router = tomoe_ota::server::ota_router(&args.image, &args.director);
+    out!(
+        "tomoe ota serving http://{address} (image {}, director {})",
+        args.image.display(),
+        args.director.display()
+    )?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(crate::serve::shutdown_signal())
+        .await
+        .context("the OTA server failed")
+}
+
+/// An image `check` would install.
+#[derive(Debug, Serialize)]
+struct Planned {
+    ecu: String,
+    target: String,
+    length: u64,
+    release_counter: u64,
+    sha256: String,
+}
+
+fn check(args: OtaCheckArgs) -> anyhow::Result<()> {
+    match verify(&args) {
+        Ok(planned) => {
+            if args.json {
+                out!(
+                    "{}",
+                    serde_json::json!({"vin": args.vin, "status": "ok", "install": planned})
+                )?;
+            } else if planned.is_empty() {
+                out!("verified: nothing to install on {}", args.vin)?;
+            } else {
+                for image in &planned {
+                    out!(
+                        "verified: would install {} on ECU {} ({} bytes, release counter {}, sha256 {})",
+                        image.target,
+                        image.ecu,
+                        image.length,
+                        image.release_counter,
+                        image.sha256
+                    )?;
+                }
+            }
+            Ok(())
+        }
+        Err(error) => {
+            if args.json {
+                out!(
+                    "{}",
+                    serde_json::json!({"vin": args.vin, "status": "refused", "reason": format!("{error:#}")})
+                )?;
+            }
+            Err(error.context("update refused"))
+        }
+    }
+}
+
+/// Verifies the director and the image repository for the vehicle, then streams
+/// and checks every image the director assigns: what the primary would install.
+fn verify(args: &OtaCheckArgs) -> anyhow::Result<Vec<Planned>> {
+    let read = |path: &Path| {
+        fs::read(path).with_context(|| format!("cannot read the root \"{}\"", path.display()))
+    };
+    let director_root = read(&args.root_director)?;
+    let image_root = read(&args.root_image)?;
+    let ecus = args
+        .ecus
+        .iter()
+        .map(|ecu| Ecu {
+            ecu_identifier: ecu.id.clone(),
+            hardware_identifier: ecu.hardware.clone(),
+            installed: InstalledImage {
+                target: String::new(),
+                sha256: String::new(),
+                release_counter: 0,
+            },
+        })
+        .collect();
+    let limits = Limits::default();
+    let mut primary = Primary::new(&args.vin, ecus, &director_root, &image_root, limits)?;
+    let director_url = format!("{}/{}/", args.director.trim_end_matches('/'), args.vin);
+    let director = HttpFetcher::new(&director_url)?;
+    let image = HttpFetcher::new(&args.image)?;
+    let approved = primary.check(&director, &image, SystemTime::now())?;
+    let mut planned = Vec::new();
+    for image_to_check in &approved {
+        let progress = progress_bar(image_to_check, args.json);
+        let mut sink = ProgressSink {
+            progress: &progress,
+        };
+        let downloaded = download_image(&image, image_to_check, &limits, &mut sink);
+        progress.finish_and_clear();
+        downloaded?;
+        planned.push(Planned {
+            ecu: image_to_check.ecu_identifier.clone(),
+            target: image_to_check.target.clone(),
+            length: image_to_check.file.length,
+            release_counter: image_to_check.release_counter,
+            sha256: image_to_check
+                .file
+                .hashes
+                .get("sha256")
+                .cloned()
+                .unwrap_or_default(),
+        });
+    }
+    Ok(planned)
+}
+
+/// A download progress bar on standard error, hidden for JSON output and when
+/// standard error is not a terminal.
+fn progress_bar(image: &ApprovedImage, json: bool) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(image.file.length),
+        if json {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        },
+    );
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} {bar:30} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(image.target.clone());
+    bar
+}
+
+/// Discards verified bytes, counting them on a progress bar.
+struct ProgressSink<'a> {
+    progress: &'a ProgressBar,
+}
+
+impl Write for ProgressSink<'_> {
+    fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
+        self.progress.inc(buffer.len() as u64);
+        Ok(buffer.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ecu_is_id_and_hardware() {
+        assert_eq!(
+            parse_ecu("brake-ecu-0001:brake-controller-v2").unwrap(),
+            EcuArg {
+                id: "brake-ecu-0001".into(),
+                hardware: "brake-controller-v2".into()
+            }
+        );
+        for bad in ["brake", ":hw", "id:", ""] {
+            assert!(parse_ecu(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn expires_days_sets_every_lifetime() {
+        let settings = Settings {
+            kind: "image".into(),
+            expires_days: Some(2),
+        };
+        assert_eq!(
+            settings.lifetimes().timestamp,
+            Duration::from_secs(2 * 24 * 60 * 60)
+        );
+        assert_eq!(settings.lifetimes().root, settings.lifetimes().timestamp);
+        let default = Settings {
+            kind: "director".into(),
+            expires_days: None,
+        };
+        assert!(default.is_director());
+        assert_eq!(default.lifetimes(), Lifetimes::default());
+    }
+}

@@ -1,0 +1,295 @@
+//! The OTA commands as a user runs them: make an image repository and a director
+//! repository, serve them, and verify them as a vehicle would.
+
+mod support;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use support::{cli, tomoe_bin};
+
+const VIN: &str = "JT3HN86R0W0123456";
+const ECU: &str = "brake-ecu-0001";
+const HARDWARE: &str = "brake-controller-v2";
+
+/// A running `tomoe ota serve`; killed on drop.
+struct OtaServer {
+    child: Child,
+    url: String,
+}
+
+impl OtaServer {
+    fn start(image: &Path, director: &Path) -> OtaServer {
+        let mut child = Command::new(tomoe_bin())
+            .args(["ota", "serve", "--address", "127.0.0.1:0", "--image"])
+            .arg(image)
+            .arg("--director")
+            .arg(director)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the tomoe binary starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout is piped"))
+            .read_line(&mut line)
+            .expect("read the ready line");
+        let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) else {
+            let output = child.wait_with_output().expect("collect the output");
+            panic!(
+                "the OTA server did not start: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        OtaServer {
+            url: url.to_owned(),
+            child,
+        }
+    }
+
+    /// The status code of a GET of `path`, sent as is.
+    fn status(&self, path: &str) -> u16 {
+        let address = self.url.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(address).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response[9..12].parse().unwrap()
+    }
+}
+
+impl Drop for OtaServer {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+struct Repositories {
+    _temp: tempfile::TempDir,
+    image: PathBuf,
+    director: PathBuf,
+    vehicle: PathBuf,
+    firmware: PathBuf,
+}
+
+fn path(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let (code, stdout, stderr) = cli(args);
+    assert_eq!(code, 0, "tomoe {}: {stderr}", args.join(" "));
+    stdout
+}
+
+/// An image repository with brake firmware 2.0, and a director assigning it to
+/// the vehicle's brake ECU.
+fn repositories() -> Repositories {
+    let temp = tempfile::tempdir().unwrap();
+    let image = temp.path().join("image");
+    let director = temp.path().join("director");
+    let vehicle = director.join(VIN);
+    let firmware = temp.path().join("brake-2.0.bin");
+    fs::write(&firmware, b"brake firmware 2.0").unwrap();
+
+    let stdout = ok(&["ota", "repo", "init", path(&image)]);
+    assert!(stdout.contains("created image repository"), "{stdout}");
+    assert!(stdout.contains("root key id "), "{stdout}");
+    let stdout = ok(&[
+        "ota",
+        "repo",
+        "init",
+        path(&vehicle),
+        "--director",
+        "--expires-days",
+        "30",
+        "--json",
+    ]);
+    let created: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(created["kind"], "director");
+    assert_eq!(created["root_key_ids"].as_array().unwrap().len(), 1);
+
+    ok(&[
+        "ota",
+        "repo",
+        "add",
+        path(&image),
+        path(&firmware),
+        "--hardware-id",
+        HARDWARE,
+        "--release-counter",
+        "2",
+    ]);
+    let stdout = ok(&[
+        "ota",
+        "repo",
+        "add",
+        path(&vehicle),
+        path(&firmware),
+        "--ecu",
+        ECU,
+        "--hardware-id",
+        HARDWARE,
+        "--release-counter",
+        "2",
+        "--json",
+    ]);
+    let added: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(added["name"], "brake-2.0.bin");
+    assert_eq!(added["custom"]["ecu_identifier"], ECU);
+    Repositories {
+        _temp: temp,
+        image,
+        director,
+        vehicle,
+        firmware,
+    }
+}
+
+fn check(repositories: &Repositories, server: &OtaServer) -> (i32, String, String) {
+    check_trusting(repositories, server, &repositories.image.join("root.json"))
+}
+
+/// `tomoe ota check --json` trusting `root_image` for the image repository.
+fn check_trusting(
+    repositories: &Repositories,
+    server: &OtaServer,
+    root_image: &Path,
+) -> (i32, String, String) {
+    let image_url = format!("{}/image", server.url);
+    let director_url = format!("{}/director", server.url);
+    let ecu = format!("{ECU}:{HARDWARE}");
+    let root_director = repositories.vehicle.join("root.json");
+    cli(&[
+        "ota",
+        "check",
+        "--image",
+        &image_url,
+        "--director",
+        &director_url,
+        "--vin",
+        VIN,
+        "--ecu",
+        &ecu,
+        "--root-image",
+        path(root_image),
+        "--root-director",
+        path(&root_director),
+        "--json",
+    ])
+}
+
+#[test]
+fn ota_check_verifies_served_repositories_and_refuses_a_tampered_image() {
+    let repositories = repositories();
+    let server = OtaServer::start(&repositories.image, &repositories.director);
+
+    let (code, stdout, stderr) = check(&repositories, &server);
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["status"], "ok");
+    assert_eq!(report["install"][0]["ecu"], ECU);
+    assert_eq!(report["install"][0]["target"], "brake-2.0.bin");
+    assert_eq!(report["install"][0]["release_counter"], 2);
+
+    // The signing keys are on the server's disk, but never served.
+    assert_eq!(server.status("/image/keys/root.pem"), 404);
+    assert_eq!(server.status("/image/../image/keys/root.pem"), 400);
+    assert_eq!(server.status("/image/timestamp.json"), 200);
+
+    // An attacker replaces the image on the server with bytes of the same length.
+    fs::write(
+        repositories.image.join("targets/brake-2.0.bin"),
+        b"malware firmware!!",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = check(&repositories, &server);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stderr.contains("arbitrary software"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["status"], "refused");
+    assert!(
+        report["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("arbitrary software: image \"brake-2.0.bin\" does not match"),
+        "{report}"
+    );
+}
+
+#[test]
+fn ota_repo_rotate_and_sign_keep_the_repository_verifiable() {
+    let repositories = repositories();
+    for role in ["root", "timestamp"] {
+        let stdout = ok(&[
+            "ota",
+            "repo",
+            "rotate",
+            path(&repositories.image),
+            "--role",
+            role,
+            "--json",
+        ]);
+        let rotated: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_ne!(rotated["old_key_id"], rotated["new_key_id"]);
+    }
+    assert!(repositories.image.join("3.root.json").is_file());
+    assert_eq!(
+        fs::read_dir(repositories.image.join("keys/retired"))
+            .unwrap()
+            .count(),
+        2
+    );
+    let stdout = ok(&["ota", "repo", "sign", path(&repositories.vehicle)]);
+    assert!(stdout.contains("signed snapshot version 3"), "{stdout}");
+
+    // The vehicle still trusts only the first root; it walks to the third.
+    let first_root = repositories._temp.path().join("1.root.json");
+    fs::copy(repositories.image.join("1.root.json"), &first_root).unwrap();
+    let server = OtaServer::start(&repositories.image, &repositories.director);
+    let (code, stdout, stderr) = check_trusting(&repositories, &server, &first_root);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("\"status\":\"ok\""), "{stdout}");
+}
+
+#[test]
+fn ota_repo_init_refuses_to_overwrite_and_add_checks_the_kind() {
+    let repositories = repositories();
+    let (code, _, stderr) = cli(&["ota", "repo", "init", path(&repositories.image)]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("already holds a repository"), "{stderr}");
+    let (code, _, stderr) = cli(&[
+        "ota",
+        "repo",
+        "add",
+        path(&repositories.image),
+        path(&repositories.firmware),
+        "--ecu",
+        ECU,
+        "--hardware-id",
+        HARDWARE,
+        "--release-counter",
+        "2",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("--ecu is for director repositories"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = cli(&[
+        "ota",
+        "repo",
+        "add",
+        path(&repositories.vehicle),
+        path(&repositories.firmware),
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("a director target needs --ecu"), "{stderr}");
+}
