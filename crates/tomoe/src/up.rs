@@ -155,11 +155,15 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     )?;
     out!("  runtime  http://{runtime_address}  (tomoe apply FILE, tomoe ps)")?;
     out!("  vehicle  {}: {} {} {}", p.id, p.brand, p.model, p.year)?;
-    out!(
-        "  source   {source}, x{} speed, through CAN: {}",
-        args.speed,
-        buses.join(", ")
-    )?;
+    if args.idle {
+        out!("  source   {source}")?;
+    } else {
+        out!(
+            "  source   {source}, x{} speed, through CAN: {}",
+            args.speed,
+            buses.join(", ")
+        )?;
+    }
     if insecure {
         out!("  access   clients without a token have full access (loopback only); workloads are held to their tokens")?;
     }
