@@ -283,6 +283,12 @@ impl Primary {
         &self.ecus
     }
 
+    /// Replaces the ECUs and what they run, keeping the trusted metadata: for a
+    /// vehicle whose ECUs (or apps) come and go, or were installed elsewhere.
+    pub fn set_ecus(&mut self, ecus: Vec<Ecu>) {
+        self.ecus = ecus;
+    }
+
     /// The trusted director metadata.
     pub fn director(&self) -> &TrustedRepository {
         &self.director

@@ -104,6 +104,7 @@ enum Request {
     Stop(String, oneshot::Sender<Result<(), RuntimeError>>),
     Delete(String, oneshot::Sender<Result<(), RuntimeError>>),
     List(oneshot::Sender<Vec<WorkloadStatus>>),
+    Spec(String, oneshot::Sender<Option<Workload>>),
     Heartbeat(
         String,
         Option<String>,
@@ -190,6 +191,12 @@ impl Runtime {
     /// The status of every workload.
     pub async fn list(&self) -> Result<Vec<WorkloadStatus>, RuntimeError> {
         self.ask(Request::List).await
+    }
+
+    /// The spec of a workload as last applied, or `None` if there is no such workload.
+    pub async fn workload_spec(&self, name: &str) -> Result<Option<Workload>, RuntimeError> {
+        self.ask(|reply| Request::Spec(name.to_owned(), reply))
+            .await
     }
 
     /// Records a heartbeat; `token` must be the workload's when tokens are issued.
@@ -407,6 +414,9 @@ impl Actor {
         match request {
             Request::Apply(manifest, reply) => {
                 let _ = reply.send(self.apply(manifest));
+            }
+            Request::Spec(name, reply) => {
+                let _ = reply.send(self.slots.get(&name).map(|slot| slot.desired.spec.clone()));
             }
             Request::Start(name, reply) => {
                 let _ = reply.send(self.set_enabled(&name, true));

@@ -101,6 +101,41 @@ pub struct UpArgs {
     /// Public key (PEM) that verifies client JWTs; without it, loopback clients need no token
     #[arg(long, value_name = "FILE")]
     pub jwt_public_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub ota: OtaAgentArgs,
+}
+
+/// Options of the update agent inside `tomoe up`: give all five of director,
+/// image, VIN and the two roots, or none.
+#[derive(Debug, Args)]
+pub struct OtaAgentArgs {
+    /// Update the vehicle's apps over the air from this director; the vehicle's
+    /// repository is <URL>/<VIN>/
+    #[arg(
+        long,
+        value_name = "URL",
+        requires_all = ["ota_image", "vin", "ota_root_director", "ota_root_image"]
+    )]
+    pub ota_director: Option<String>,
+    /// URL of the OTA image repository
+    #[arg(long, value_name = "URL", requires = "ota_director")]
+    pub ota_image: Option<String>,
+    /// The vehicle's identification number, which selects its director repository
+    #[arg(long, requires = "ota_director")]
+    pub vin: Option<String>,
+    /// The director's root metadata, trusted out of band
+    #[arg(long, value_name = "FILE", requires = "ota_director")]
+    pub ota_root_director: Option<PathBuf>,
+    /// The image repository's root metadata, trusted out of band
+    #[arg(long, value_name = "FILE", requires = "ota_director")]
+    pub ota_root_image: Option<PathBuf>,
+    /// How often the update agent asks the director, in milliseconds
+    #[arg(long, value_name = "MS", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub ota_interval_ms: u64,
+    /// How long a newly installed app has to run healthy before it is committed, in
+    /// milliseconds; otherwise it is rolled back
+    #[arg(long, value_name = "MS", default_value_t = 10000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub ota_health_window_ms: u64,
 }
 
 /// How runtime commands reach the app runtime.

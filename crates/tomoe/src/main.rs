@@ -16,6 +16,7 @@ mod can;
 mod cli;
 mod client;
 mod ota;
+mod ota_agent;
 mod parts;
 mod profile;
 mod runtime;

@@ -99,6 +99,20 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         &mode_name(*mode.borrow()),
     )
     .context("cannot start the app runtime")?;
+    let ota_agent = match ota_agent_config(&args)? {
+        Some(config) => {
+            let line = format!(
+                "  ota      director {}/{}/, image {} (apps update when parked or charging)",
+                config.director_url.trim_end_matches('/'),
+                config.vin,
+                config.image_url
+            );
+            crate::ota_agent::spawn(config, broker.clone(), runtime.clone(), mode.clone())
+                .context("cannot start the OTA update agent")?;
+            Some(line)
+        }
+        None => None,
+    };
     let follower = runtime.clone();
     tokio::spawn(async move {
         while mode.changed().await.is_ok() {
@@ -164,6 +178,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             buses.join(", ")
         )?;
     }
+    if let Some(line) = &ota_agent {
+        out!("{line}")?;
+    }
     if insecure {
         out!("  access   clients without a token have full access (loopback only); workloads are held to their tokens")?;
     }
@@ -226,6 +243,34 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     out!("Tomoe stopped")?;
     Ok(())
+}
+
+/// The update agent's configuration, if `--ota-director` and its companions are given.
+fn ota_agent_config(args: &UpArgs) -> anyhow::Result<Option<crate::ota_agent::AgentConfig>> {
+    let ota = &args.ota;
+    let (Some(director), Some(image), Some(vin), Some(root_director), Some(root_image)) = (
+        &ota.ota_director,
+        &ota.ota_image,
+        &ota.vin,
+        &ota.ota_root_director,
+        &ota.ota_root_image,
+    ) else {
+        return Ok(None);
+    };
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).with_context(|| format!("cannot read the root \"{}\"", path.display()))
+    };
+    Ok(Some(crate::ota_agent::AgentConfig {
+        director_url: director.clone(),
+        image_url: image.clone(),
+        vin: vin.clone(),
+        director_root: read(root_director)?,
+        image_root: read(root_image)?,
+        root: args.data_dir.join("ota"),
+        interval: Duration::from_millis(ota.ota_interval_ms),
+        health_window: Duration::from_millis(ota.ota_health_window_ms),
+        policy: tomoe_ota::InstallPolicy::default(),
+    }))
 }
 
 /// The runtime's name of a mode (`parked`, `driving`, ...).

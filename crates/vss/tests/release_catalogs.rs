@@ -43,7 +43,7 @@ fn release_catalogs_load() {
 fn embedded_default_catalog_loads_and_answers_queries() {
     let catalog = tomoe_vss::default_catalog().unwrap();
     // VSS 5.1's 1321 leaves plus the Tomoe overlay's.
-    assert_eq!(catalog.len(), 1321 + 6);
+    assert_eq!(catalog.len(), 1321 + 9);
     assert_eq!(
         catalog
             .leaf("Vehicle.Tomoe.RangeEstimate")

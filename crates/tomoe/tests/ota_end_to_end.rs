@@ -1,0 +1,351 @@
+//! The OTA acceptance, end to end with real processes: `tomoe up` with its update
+//! agent and `tomoe ota serve` on loopback; a new app version is published, the
+//! vehicle installs it once parked, and a broken version rolls back on its own.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::cli;
+
+const VIN: &str = "TOMOE0000000000E2";
+
+/// A child process stopped like Ctrl-C when the test ends.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        support::terminate(&mut self.0);
+    }
+}
+
+fn test_workload() -> PathBuf {
+    let tomoe = PathBuf::from(env!("CARGO_BIN_EXE_tomoe"));
+    let app = tomoe.with_file_name(format!("test-workload{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        app.is_file(),
+        "{} is missing: build it with `cargo build -p tomoe-test-workload`",
+        app.display()
+    );
+    app
+}
+
+fn ok(args: &[&str]) -> String {
+    let (code, stdout, stderr) = cli(args);
+    assert_eq!(code, 0, "tomoe {}: {stderr}", args.join(" "));
+    stdout
+}
+
+/// Starts a process and returns the first `http://` word of each stdout line
+/// whose first word is one of `labels` (in that order), draining the rest.
+fn start(command: &mut Command, labels: &[&str]) -> (Process, Vec<String>) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut found = vec![None; labels.len()];
+    for line in lines.by_ref().take(20) {
+        let line = line.unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .map(|w| w.trim_end_matches([',', ')']).to_owned());
+        for (index, label) in labels.iter().enumerate() {
+            if line.trim_start().starts_with(label) && found[index].is_none() {
+                found[index] = url.clone();
+            }
+        }
+        if found.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let urls = found
+        .into_iter()
+        .zip(labels)
+        .map(|(url, label)| url.unwrap_or_else(|| panic!("no {label} URL announced")))
+        .collect();
+    (Process(child), urls)
+}
+
+struct Vehicle {
+    broker: String,
+    runtime: String,
+}
+
+impl Vehicle {
+    fn get(&self, path: &str) -> String {
+        let (_, stdout, _) = cli(&["get", "--broker", &self.broker, "--json", path]);
+        let value: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_default();
+        // `get --json` prints the datapoints; find the value whatever the nesting.
+        find_value(&value).unwrap_or_default()
+    }
+
+    fn set(&self, path: &str, value: &str) {
+        ok(&["set", "--broker", &self.broker, path, value]);
+    }
+
+    fn app(&self) -> serde_json::Value {
+        let stdout = ok(&["ps", "--runtime", &self.runtime, "--json"]);
+        let all: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == "app")
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn report(&self) -> String {
+        let (_, ps, _) = cli(&["ps", "--runtime", &self.runtime]);
+        format!(
+            "OTA status {:?}, reason {:?}, installed version {:?}, mode {:?}\ntomoe ps:\n{ps}",
+            self.get("Vehicle.Tomoe.Ota.Status"),
+            self.get("Vehicle.Tomoe.Ota.Reason"),
+            self.get("Vehicle.Tomoe.Ota.InstalledVersion"),
+            self.get("Vehicle.Tomoe.Mode"),
+        )
+    }
+
+    /// Waits (at most 30 s) until `check` holds; panics with the agent's status
+    /// and `tomoe ps` otherwise.
+    fn wait(&self, what: &str, check: impl Fn(&Vehicle) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !check(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\n{}",
+                self.report()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// The value in `tomoe get --json` output, as text.
+fn find_value(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(found) = map.get("value") {
+                return match found {
+                    serde_json::Value::String(text) => Some(text.clone()),
+                    serde_json::Value::Null => None,
+                    serde_json::Value::Object(_) | serde_json::Value::Array(_) => find_value(found),
+                    other => Some(other.to_string()),
+                };
+            }
+            map.values().find_map(find_value)
+        }
+        serde_json::Value::Array(items) => items.iter().find_map(find_value),
+        _ => None,
+    }
+}
+
+/// The executable a process runs.
+fn exe_of(pid: &serde_json::Value) -> String {
+    let pid = pid.as_u64().expect("a running workload has a pid");
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|path| path.display().to_string())
+        .unwrap_or_default()
+}
+
+/// Publishes `file` as the app's image with `release_counter`, in the image
+/// repository and assigned to ECU `app:app` by the director.
+fn publish(image_repo: &Path, director_repo: &Path, file: &Path, release_counter: &str) {
+    let file = file.to_str().unwrap();
+    ok(&[
+        "ota",
+        "repo",
+        "add",
+        image_repo.to_str().unwrap(),
+        file,
+        "--name",
+        "app",
+        "--hardware-id",
+        "tomoe-app",
+        "--release-counter",
+        release_counter,
+    ]);
+    ok(&[
+        "ota",
+        "repo",
+        "add",
+        director_repo.to_str().unwrap(),
+        file,
+        "--name",
+        "app",
+        "--ecu",
+        "app:app",
+        "--hardware-id",
+        "tomoe-app",
+        "--release-counter",
+        release_counter,
+    ]);
+}
+
+#[cfg(unix)]
+fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn new_app_version_installs_when_parked_and_broken_one_rolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let image_repo = dir.path().join("image");
+    let director_dir = dir.path().join("director");
+    let director_repo = director_dir.join(VIN);
+    ok(&["ota", "repo", "init", image_repo.to_str().unwrap()]);
+    ok(&[
+        "ota",
+        "repo",
+        "init",
+        "--director",
+        director_repo.to_str().unwrap(),
+    ]);
+
+    let (_server, urls) = start(
+        Command::new(env!("CARGO_BIN_EXE_tomoe"))
+            .args(["ota", "serve", "--address", "127.0.0.1:0", "--image"])
+            .arg(&image_repo)
+            .arg("--director")
+            .arg(&director_dir),
+        &["tomoe ota serving"],
+    );
+    let server = &urls[0];
+
+    let data = dir.path().join("data");
+    let (_up, urls) = start(
+        Command::new(env!("CARGO_BIN_EXE_tomoe"))
+            .args([
+                "up",
+                "--idle",
+                "--address",
+                "127.0.0.1:0",
+                "--runtime-address",
+                "127.0.0.1:0",
+                "--ota-director",
+                &format!("{server}/director"),
+                "--ota-image",
+                &format!("{server}/image"),
+                "--vin",
+                VIN,
+                "--ota-interval-ms",
+                "300",
+                "--ota-health-window-ms",
+                "6000",
+                "--ota-root-director",
+            ])
+            .arg(director_repo.join("root.json"))
+            .arg("--ota-root-image")
+            .arg(image_repo.join("root.json"))
+            .arg("--data-dir")
+            .arg(&data),
+        &["broker", "runtime"],
+    );
+    let vehicle = Vehicle {
+        broker: urls[0].clone(),
+        runtime: urls[1].clone(),
+    };
+
+    let app = test_workload();
+    let manifest = dir.path().join("app.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"apiVersion: tomoe.dev/v1
+workloads:
+  - name: app
+    command: {}
+    args: [run, --heartbeat-ms, "200"]
+    health: {{heartbeat: {{deadlineMs: 1500}}, startupGraceMs: 500}}
+"#,
+            app.display()
+        ),
+    )
+    .unwrap();
+    ok(&[
+        "apply",
+        "--runtime",
+        &vehicle.runtime,
+        manifest.to_str().unwrap(),
+    ]);
+    vehicle.wait("the app to run healthy", |v| v.app()["health"] == "healthy");
+    // First sight of the app: its slots are provisioned from the executable it runs.
+    vehicle.wait("the app's slots to be provisioned", |_| {
+        data.join("ota/app.app/active").is_file()
+    });
+
+    // Driving: a new version waits.
+    vehicle.set("Vehicle.Powertrain.Transmission.SelectedGear", "127");
+    vehicle.set("Vehicle.Speed", "50");
+    vehicle.wait("driving", |v| v.get("Vehicle.Tomoe.Mode") == "DRIVING");
+    let version2 = dir.path().join("app-v2");
+    let mut bytes = std::fs::read(&app).unwrap();
+    bytes.extend_from_slice(b"\ntomoe app version 2\n");
+    std::fs::write(&version2, bytes).unwrap();
+    make_executable(&version2);
+    publish(&image_repo, &director_repo, &version2, "2");
+    vehicle.wait("the agent to wait for the vehicle to stop", |v| {
+        v.get("Vehicle.Tomoe.Ota.Status") == "WAITING"
+            && v.get("Vehicle.Tomoe.Ota.Reason").contains("driving")
+    });
+    let before = vehicle.app();
+    assert!(
+        exe_of(&before["pid"]).contains("test-workload"),
+        "{}",
+        vehicle.report()
+    );
+
+    // Parked: it installs and commits.
+    vehicle.set("Vehicle.Speed", "0");
+    vehicle.set("Vehicle.Powertrain.Transmission.SelectedGear", "126");
+    vehicle.wait("version 2 to be committed", |v| {
+        v.get("Vehicle.Tomoe.Ota.Status") == "COMMITTED"
+    });
+    assert_eq!(
+        vehicle.get("Vehicle.Tomoe.Ota.InstalledVersion"),
+        "2",
+        "{}",
+        vehicle.report()
+    );
+    let running = vehicle.app();
+    assert_eq!(running["state"], "running", "{}", vehicle.report());
+    assert_eq!(running["health"], "healthy", "{}", vehicle.report());
+    let version2_exe = exe_of(&running["pid"]);
+    assert!(
+        version2_exe.contains("/ota/app.app/slot-") && version2_exe.ends_with("/app"),
+        "version 2 runs from {version2_exe:?}\n{}",
+        vehicle.report()
+    );
+
+    // A broken version 3 exits at once: it is rolled back on its own.
+    let version3 = dir.path().join("app-v3");
+    std::fs::write(&version3, "#!/bin/sh\necho broken\nexit 1\n").unwrap();
+    make_executable(&version3);
+    publish(&image_repo, &director_repo, &version3, "3");
+    vehicle.wait("version 3 to be rolled back", |v| {
+        v.get("Vehicle.Tomoe.Ota.Status") == "ROLLED_BACK"
+    });
+    vehicle.wait("version 2 to run healthy again", |v| {
+        let app = v.app();
+        app["state"] == "running"
+            && app["health"] == "healthy"
+            && exe_of(&app["pid"]) == version2_exe
+    });
+    assert_eq!(vehicle.get("Vehicle.Tomoe.Ota.InstalledVersion"), "2");
+    // The rejected version is not tried again.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        vehicle.get("Vehicle.Tomoe.Ota.Status"),
+        "ROLLED_BACK",
+        "{}",
+        vehicle.report()
+    );
+}
