@@ -75,6 +75,10 @@ def test_speed_changes_and_kuksa_client_sees_the_same_values(platform: int):
             theirs = client.get_current_values(["Vehicle.Speed"], timeout=10)["Vehicle.Speed"]
             if ours["value"] is not None:
                 speeds.add(round(ours["value"], 3))
+            if theirs is None or theirs.value is None:
+                # Right after start the simulator may not have published yet.
+                time.sleep(0.2)
+                continue
             # The same datapoint (same broker timestamp) has the same value for both clients.
             stamp = theirs.timestamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
             if ours["timestamp"] == stamp:
