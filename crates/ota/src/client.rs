@@ -102,6 +102,18 @@ pub struct TrustedRepository {
     timestamp: Option<Signed<Timestamp>>,
     snapshot: Option<Signed<Snapshot>>,
     targets: Option<Signed<Targets>>,
+    files: TrustedFiles,
+}
+
+/// The trusted metadata files as received, so that they can be stored and
+/// verified again (signatures cover the `signed` object exactly as received).
+#[derive(Debug, Clone, Default)]
+struct TrustedFiles {
+    /// Every root version accepted after the one trusted out of band, in order.
+    roots: Vec<(u64, Vec<u8>)>,
+    timestamp: Option<Vec<u8>>,
+    snapshot: Option<Vec<u8>>,
+    targets: Option<Vec<u8>>,
 }
 
 impl TrustedRepository {
@@ -127,7 +139,127 @@ impl TrustedRepository {
             timestamp: None,
             snapshot: None,
             targets: None,
+            files: TrustedFiles::default(),
         })
+    }
+
+    /// Starts from the root trusted out of band, as [`TrustedRepository::new`],
+    /// then loads the metadata [`TrustedRepository::save`] stored in `dir`,
+    /// verifying it again: the root chain from `root` on (each version signed by
+    /// the previous one and by itself), then the timestamp, snapshot and targets,
+    /// each signed by the keys of the latest root and matching the version,
+    /// length and hashes listed above it. Expiry is not checked: expired metadata
+    /// still bounds what the next update accepts, and the next update checks it.
+    ///
+    /// A missing `dir` or file is no error (nothing was stored yet). A stored root
+    /// that does not verify is an error; a stored timestamp, snapshot or targets
+    /// file that does not verify is dropped with the files below it, with a
+    /// warning, so that a save interrupted between two files still loads what is
+    /// consistent.
+    pub fn load(
+        name: &str,
+        root: &[u8],
+        dir: &Path,
+        limits: &Limits,
+    ) -> Result<TrustedRepository, OtaError> {
+        let mut trusted = TrustedRepository::new(name, root)?;
+        let stored = FsFetcher::new(dir);
+        trusted.follow_roots(&stored, limits)?;
+        if let Err(error) = trusted.load_roles(&stored, limits) {
+            tracing::warn!(repository = name, dir = %dir.display(), %error, "stored trusted metadata dropped");
+        }
+        Ok(trusted)
+    }
+
+    /// Loads the stored timestamp, snapshot and targets in that order, keeping
+    /// each one that verifies; stops at the first missing or refused file.
+    fn load_roles(&mut self, stored: &FsFetcher, limits: &Limits) -> Result<(), OtaError> {
+        let path = RoleName::Timestamp.file_name();
+        let Some(bytes) =
+            fetch_metadata(&self.name, stored, &path, limits.max_timestamp_bytes, true)?
+        else {
+            return Ok(());
+        };
+        let raw = RawSigned::parse(&path, &bytes)?;
+        let timestamp: Signed<Timestamp> = raw.metadata(&path)?;
+        self.check_role_signatures(&raw)?;
+        let listed = snapshot_meta(&path, &timestamp.signed)?.clone();
+        self.timestamp = Some(timestamp);
+        self.files.timestamp = Some(bytes);
+
+        let path = RoleName::Snapshot.file_name();
+        let limit = listed.length.unwrap_or(limits.max_snapshot_bytes);
+        let Some(bytes) = fetch_metadata(&self.name, stored, &path, limit, true)? else {
+            return Ok(());
+        };
+        let raw = RawSigned::parse(&path, &bytes)?;
+        let snapshot: Signed<Snapshot> = raw.metadata(&path)?;
+        self.check_listed(
+            "snapshot",
+            snapshot.signed.version,
+            &bytes,
+            &listed,
+            "timestamp",
+        )?;
+        self.check_role_signatures(&raw)?;
+        let targets_path = RoleName::Targets.file_name();
+        let listed = snapshot.signed.meta.get(&targets_path).cloned();
+        self.snapshot = Some(snapshot);
+        self.files.snapshot = Some(bytes);
+
+        let Some(listed) = listed else {
+            return Ok(());
+        };
+        let path = targets_path;
+        let limit = listed.length.unwrap_or(limits.max_targets_bytes);
+        let Some(bytes) = fetch_metadata(&self.name, stored, &path, limit, true)? else {
+            return Ok(());
+        };
+        let raw = RawSigned::parse(&path, &bytes)?;
+        let targets: Signed<Targets> = raw.metadata(&path)?;
+        self.check_listed(
+            "targets",
+            targets.signed.version,
+            &bytes,
+            &listed,
+            "snapshot",
+        )?;
+        self.check_role_signatures(&raw)?;
+        self.targets = Some(targets);
+        self.files.targets = Some(bytes);
+        Ok(())
+    }
+
+    /// Stores the trusted metadata in `dir` (created if needed), for
+    /// [`TrustedRepository::load`]: every root version accepted after the one
+    /// trusted out of band as `<version>.root.json`, and `timestamp.json`,
+    /// `snapshot.json` and `targets.json`, each written to a temporary file and
+    /// renamed over the previous one. A role not trusted (yet) has its file removed.
+    pub fn save(&self, dir: &Path) -> Result<(), OtaError> {
+        fs::create_dir_all(dir).map_err(OtaError::io("create trusted metadata directory", dir))?;
+        for (version, bytes) in &self.files.roots {
+            write_atomically(&dir.join(format!("{version}.root.json")), bytes)?;
+        }
+        // Top down, so that an interrupted save leaves a consistent prefix.
+        let roles = [
+            (RoleName::Timestamp, &self.files.timestamp),
+            (RoleName::Snapshot, &self.files.snapshot),
+            (RoleName::Targets, &self.files.targets),
+        ];
+        for (role, bytes) in roles {
+            let path = dir.join(role.file_name());
+            match bytes {
+                Some(bytes) => write_atomically(&path, bytes)?,
+                None => match fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                    Err(error) => {
+                        return Err(OtaError::io("remove trusted metadata", &path)(error))
+                    }
+                },
+            }
+        }
+        Ok(())
     }
 
     /// The trusted root.
@@ -175,6 +307,28 @@ impl TrustedRepository {
         now: SystemTime,
     ) -> Result<(), OtaError> {
         let first = self.root.signed.clone();
+        self.follow_roots(fetcher, limits)?;
+        let root = &self.root.signed;
+        if root.expires.is_expired(now) {
+            return Err(self.expired(RoleName::Root, root.expires));
+        }
+        // A rotated timestamp or snapshot key must be able to recover from a
+        // fast-forward attack: forget what the old keys signed.
+        let rotated = [RoleName::Timestamp, RoleName::Snapshot]
+            .into_iter()
+            .any(|role| role_keys_changed(&first, root, role));
+        if rotated {
+            self.timestamp = None;
+            self.snapshot = None;
+            self.files.timestamp = None;
+            self.files.snapshot = None;
+        }
+        Ok(())
+    }
+
+    /// Follows `<version>.root.json` while it exists, each new version signed by
+    /// a threshold of the previous version's root keys and of its own.
+    fn follow_roots(&mut self, fetcher: &dyn Fetcher, limits: &Limits) -> Result<(), OtaError> {
         for _ in 0..limits.max_root_rotations {
             let trusted = &self.root.signed;
             let version = trusted.version + 1;
@@ -214,19 +368,7 @@ impl TrustedRepository {
                 });
             }
             self.root = root;
-        }
-        let root = &self.root.signed;
-        if root.expires.is_expired(now) {
-            return Err(self.expired(RoleName::Root, root.expires));
-        }
-        // A rotated timestamp or snapshot key must be able to recover from a
-        // fast-forward attack: forget what the old keys signed.
-        let rotated = [RoleName::Timestamp, RoleName::Snapshot]
-            .into_iter()
-            .any(|role| role_keys_changed(&first, root, role));
-        if rotated {
-            self.timestamp = None;
-            self.snapshot = None;
+            self.files.roots.push((version, bytes));
         }
         Ok(())
     }
@@ -255,6 +397,7 @@ impl TrustedRepository {
         }
         self.check_not_expired(&timestamp.signed, now)?;
         self.timestamp = Some(timestamp);
+        self.files.timestamp = Some(bytes);
         Ok(())
     }
 
@@ -297,6 +440,7 @@ impl TrustedRepository {
         }
         self.check_not_expired(&snapshot.signed, now)?;
         self.snapshot = Some(snapshot);
+        self.files.snapshot = Some(bytes);
         Ok(())
     }
 
@@ -336,6 +480,7 @@ impl TrustedRepository {
         self.check_role_signatures(&raw)?;
         self.check_not_expired(&targets.signed, now)?;
         self.targets = Some(targets);
+        self.files.targets = Some(bytes);
         Ok(())
     }
 
@@ -472,6 +617,20 @@ fn snapshot_meta<'a>(path: &str, timestamp: &'a Timestamp) -> Result<&'a MetaFil
         })
 }
 
+/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it
+/// over `path`, so that `path` holds either the old or the new content.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), OtaError> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let temporary = path.with_file_name(name);
+    let mut file =
+        fs::File::create(&temporary).map_err(OtaError::io("write trusted metadata", &temporary))?;
+    io::Write::write_all(&mut file, bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(OtaError::io("write trusted metadata", &temporary))?;
+    fs::rename(&temporary, path).map_err(OtaError::io("store trusted metadata", path))
+}
+
 /// The hex digest of `bytes` with `algorithm`, if it is one this crate knows.
 pub(crate) fn hash(algorithm: &str, bytes: &[u8]) -> Option<String> {
     match algorithm {
@@ -546,6 +705,72 @@ fn fetch_metadata(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn saved_metadata_still_refuses_an_older_timestamp_after_loading() {
+        use std::time::{Duration, UNIX_EPOCH};
+
+        use crate::{generate_key, Lifetimes, Repository, RepositoryConfig, RoleConfig};
+
+        let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let key = generate_key();
+        let role = RoleConfig {
+            keys: vec![key.verifying_key()],
+            threshold: 1,
+        };
+        let config = RepositoryConfig {
+            root: role.clone(),
+            targets: role.clone(),
+            snapshot: role.clone(),
+            timestamp: role,
+        };
+        let mut repository =
+            Repository::create(&config, Lifetimes::default(), vec![key], now).unwrap();
+        repository.add_target("app.bin", b"one", None).unwrap();
+        repository.publish(now).unwrap();
+        let temp = tempfile::tempdir().unwrap();
+        let old = temp.path().join("old");
+        repository.write_to(&old).unwrap();
+        repository.add_target("app.bin", b"two", None).unwrap();
+        repository.publish(now).unwrap();
+        let served = temp.path().join("served");
+        repository.write_to(&served).unwrap();
+
+        let root = repository.root_file();
+        let mut client = TrustedRepository::new("image", &root).unwrap();
+        client
+            .update(&FsFetcher::new(&served), &Limits::default(), now)
+            .unwrap();
+        let trusted = temp.path().join("trusted");
+        client.save(&trusted).unwrap();
+
+        let mut loaded =
+            TrustedRepository::load("image", &root, &trusted, &Limits::default()).unwrap();
+        let version = client.timestamp().unwrap().version;
+        assert_eq!(loaded.timestamp().unwrap().version, version);
+        assert_eq!(loaded.targets(), client.targets());
+        let error = loaded
+            .update(&FsFetcher::new(&old), &Limits::default(), now)
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "rollback: image timestamp version {} is older than the trusted version {version}",
+                version - 1
+            )
+        );
+        // Nothing stored: the same old files are accepted.
+        let mut fresh = TrustedRepository::load(
+            "image",
+            &root,
+            &temp.path().join("none"),
+            &Limits::default(),
+        )
+        .unwrap();
+        fresh
+            .update(&FsFetcher::new(&old), &Limits::default(), now)
+            .unwrap();
+    }
 
     #[test]
     fn fs_fetcher_refuses_paths_leaving_the_repository() {

@@ -273,6 +273,39 @@ impl Primary {
         })
     }
 
+    /// A primary as [`Primary::new`], with the trusted metadata that
+    /// [`Primary::save`] stored in `dir` loaded and verified again
+    /// ([`TrustedRepository::load`]), so that rollback protection survives a
+    /// restart. A `dir` that does not exist yet loads nothing.
+    pub fn load(
+        vin: &str,
+        ecus: Vec<Ecu>,
+        director_root: &[u8],
+        image_root: &[u8],
+        limits: Limits,
+        dir: &Path,
+    ) -> Result<Primary, OtaError> {
+        Ok(Primary {
+            vin: vin.to_string(),
+            ecus,
+            director: TrustedRepository::load(
+                "director",
+                director_root,
+                &dir.join("director"),
+                &limits,
+            )?,
+            image: TrustedRepository::load("image", image_root, &dir.join("image"), &limits)?,
+            limits,
+        })
+    }
+
+    /// Stores the trusted metadata of both repositories under `dir`, in
+    /// `director/` and `image/` ([`TrustedRepository::save`]).
+    pub fn save(&self, dir: &Path) -> Result<(), OtaError> {
+        self.director.save(&dir.join("director"))?;
+        self.image.save(&dir.join("image"))
+    }
+
     /// The vehicle's VIN, which selects its director repository.
     pub fn vin(&self) -> &str {
         &self.vin

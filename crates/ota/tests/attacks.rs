@@ -265,6 +265,89 @@ fn rollback_of_metadata_version_is_refused() {
 }
 
 #[test]
+fn rollback_of_metadata_version_after_a_restart_is_refused() {
+    let mut fixture = Fixture::new();
+    fixture.release("brake-2.0.bin", b"brake firmware 2.0", HARDWARE, 2);
+    installs(&mut fixture, "brake-2.0.bin", 2);
+    let old = fixture._temp.path().join("old");
+    fs::create_dir_all(&old).unwrap();
+    for file in ["timestamp.json", "snapshot.json", "targets.json"] {
+        copy(&fixture.image_file(file), &old.join(file));
+    }
+    fixture.release("brake-3.0.bin", b"brake firmware 3.0", HARDWARE, 3);
+    installs(&mut fixture, "brake-3.0.bin", 3);
+    let trusted = fixture._temp.path().join("trusted");
+    fixture.primary.save(&trusted).unwrap();
+    for repository in ["director", "image"] {
+        for file in ["timestamp.json", "snapshot.json", "targets.json"] {
+            assert!(trusted.join(repository).join(file).is_file(), "{file}");
+        }
+    }
+    // A restart: the primary starts again from the provisioned roots and the
+    // stored metadata, which is verified again.
+    let installed = fixture.installed();
+    fixture.primary = Primary::load(
+        VIN,
+        vec![Ecu {
+            ecu_identifier: ECU.into(),
+            hardware_identifier: HARDWARE.into(),
+            installed,
+        }],
+        &fixture.director.root_file(),
+        &fixture.image.root_file(),
+        Limits::default(),
+        &trusted,
+    )
+    .unwrap();
+    assert_eq!(
+        fixture
+            .primary
+            .image_repository()
+            .timestamp()
+            .unwrap()
+            .version,
+        3
+    );
+    // The attacker serves the image repository as it was before release 3.0.
+    for file in ["timestamp.json", "snapshot.json", "targets.json"] {
+        copy(&old.join(file), &fixture.image_file(file));
+    }
+    fixture
+        .assert_refused("rollback: image timestamp version 2 is older than the trusted version 3");
+    // Without the stored metadata the same files would be accepted: the
+    // protection comes from what was stored.
+    let fresh = Primary::load(
+        VIN,
+        Vec::new(),
+        &fixture.director.root_file(),
+        &fixture.image.root_file(),
+        Limits::default(),
+        &fixture._temp.path().join("nothing stored"),
+    )
+    .unwrap();
+    assert!(fresh.image_repository().timestamp().is_none());
+    // Altered stored metadata is dropped, not trusted.
+    let stored = trusted.join("image").join("timestamp.json");
+    let text = fs::read_to_string(&stored).unwrap();
+    fs::write(
+        &stored,
+        text.replacen("\"version\": 3", "\"version\": 9", 1),
+    )
+    .unwrap();
+    let reloaded = Primary::load(
+        VIN,
+        Vec::new(),
+        &fixture.director.root_file(),
+        &fixture.image.root_file(),
+        Limits::default(),
+        &trusted,
+    )
+    .unwrap();
+    assert!(reloaded.image_repository().timestamp().is_none());
+    assert!(reloaded.director().targets().is_some());
+}
+
+#[test]
 fn rollback_of_release_counter_is_refused() {
     let mut fixture = Fixture::new();
     // A correctly signed but older release with a known vulnerability.

@@ -11,19 +11,30 @@
 //! gives it a health window: running and healthy commits, anything else rolls the
 //! slot and the workload back. An app with no committed image is provisioned from
 //! the executable it runs. Progress goes to `Vehicle.Tomoe.Ota.*` in the broker.
+//!
+//! The primary's Ed25519 key is `<data-dir>/ota/primary.key` (made on first
+//! start; its public half is `primary.pub`, to register with the director). At
+//! start and after every check that changed what an app runs (provision, commit,
+//! rollback) the agent signs a vehicle version manifest and posts it to
+//! `<director>/<VIN>/manifest`; a failed report is retried at the next check. The
+//! metadata the primary trusts is stored in `<data-dir>/ota/trusted/` after each
+//! successful check and loaded (verified again) at start, so that rollback
+//! protection survives a restart.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{anyhow, Context};
+use anyhow::{anyhow, bail, Context};
+use ed25519_dalek::SigningKey;
 use tokio::sync::watch;
 use tomoe_broker::{Broker, Field, Permissions};
 use tomoe_ota::install::{workload_verdict, AppUpdate, SharedHealth};
 use tomoe_ota::{
-    Ecu, HttpFetcher, InstallError, InstallPolicy, InstalledImage, Installer, InstallerConfig,
-    Limits, Outcome, Primary, VehicleConditions,
+    generate_key, public_key_pem, read_key, sign_manifest, write_key, Ecu, HttpFetcher,
+    InstallError, InstallPolicy, InstalledImage, Installer, InstallerConfig, Limits, Outcome,
+    Primary, VehicleConditions, VehicleManifest,
 };
 use tomoe_runtime::manifest::API_VERSION;
 use tomoe_runtime::{Manifest, Runtime, Workload};
@@ -35,6 +46,16 @@ pub const APP_HARDWARE_ID: &str = "tomoe-app";
 const STATUS: &str = "Vehicle.Tomoe.Ota.Status";
 const REASON: &str = "Vehicle.Tomoe.Ota.Reason";
 const INSTALLED_VERSION: &str = "Vehicle.Tomoe.Ota.InstalledVersion";
+/// The primary's private key (PKCS#8 PEM), in the OTA root.
+pub const PRIMARY_KEY_FILE: &str = "primary.key";
+/// The primary's public key (PEM), in the OTA root: register it with the director.
+pub const PRIMARY_PUBLIC_KEY_FILE: &str = "primary.pub";
+/// The directory of the trusted metadata, in the OTA root.
+const TRUSTED_DIR: &str = "trusted";
+/// The ECU identifier the primary signs its manifests as.
+const PRIMARY_ECU: &str = "primary";
+/// How long a manifest report may take.
+const REPORT_TIMEOUT: Duration = Duration::from_secs(10);
 const SOC: &str = "Vehicle.Powertrain.TractionBattery.StateOfCharge.Displayed";
 
 /// How the agent reaches the repositories and paces itself.
@@ -80,6 +101,19 @@ struct Agent {
     primary: Option<Primary>,
     /// The last status and reason published, to publish and print only changes.
     last: Option<(String, String)>,
+    /// The primary's signing key, or why there is none.
+    key: Result<SigningKey, String>,
+    /// The client posting manifests.
+    http: reqwest::Client,
+    /// The app workloads seen by the last check, which the manifest reports.
+    apps: Vec<String>,
+    /// Whether a manifest is to be reported (at start, after a change, after a
+    /// failed report).
+    report_pending: bool,
+    /// The reason of the last failed report, to publish each failure once.
+    report_error: Option<String>,
+    /// The root and timestamp versions of the trusted metadata last stored.
+    saved: Option<[u64; 4]>,
 }
 
 /// Starts the agent as a task; it runs until the process ends.
@@ -110,15 +144,41 @@ pub fn spawn(
             tracing::error!(ecu = %recovery.ecu, %error, "app slots are not consistent");
         }
     }
-    let primary = Primary::new(
+    let trusted = config.root.join(TRUSTED_DIR);
+    let primary = match Primary::load(
         &config.vin,
         Vec::new(),
         &config.director_root,
         &config.image_root,
         Limits::default(),
-    )
-    .context("invalid OTA root metadata")?;
+        &trusted,
+    ) {
+        Ok(primary) => primary,
+        Err(error) => {
+            tracing::warn!(%error, dir = %trusted.display(), "stored trusted OTA metadata not loaded; starting from the provisioned roots");
+            Primary::new(
+                &config.vin,
+                Vec::new(),
+                &config.director_root,
+                &config.image_root,
+                Limits::default(),
+            )
+            .context("invalid OTA root metadata")?
+        }
+    };
+    let key = primary_key(&config.root).map_err(|error| {
+        tracing::error!(
+            error = format!("{error:#}"),
+            "no primary key: vehicle version manifests are not reported"
+        );
+        format!("{error:#}")
+    });
+    let http = reqwest::Client::builder()
+        .timeout(REPORT_TIMEOUT)
+        .build()
+        .context("cannot make the HTTP client reporting manifests")?;
     let mut agent = Agent {
+        saved: trusted_versions(&primary),
         config,
         broker,
         runtime,
@@ -126,6 +186,11 @@ pub fn spawn(
         installer: Arc::new(installer),
         primary: Some(primary),
         last: None,
+        key,
+        http,
+        apps: Vec::new(),
+        report_pending: true,
+        report_error: None,
     };
     Ok(tokio::spawn(async move { agent.run().await }))
 }
@@ -148,6 +213,109 @@ impl Agent {
                 tracing::warn!(error = format!("{error:#}"), "OTA check failed");
                 self.publish("FAILED", &format!("{error:#}"), None);
             }
+            if self.report_pending {
+                self.report().await;
+            }
+        }
+    }
+
+    /// Reports the vehicle version manifest; a failure is published (once per
+    /// reason) and the report is tried again at the next check.
+    async fn report(&mut self) {
+        let status = self
+            .last
+            .as_ref()
+            .map_or_else(|| "IDLE".to_string(), |(status, _)| status.clone());
+        match self.send_manifest().await {
+            Ok(verified) => {
+                tracing::info!(verified, "vehicle version manifest reported");
+                self.report_pending = false;
+                if let Some(reason) = self.report_error.take() {
+                    if self.last.as_ref().is_some_and(|(_, last)| *last == reason) {
+                        self.publish(&status, "", None);
+                    }
+                }
+            }
+            Err(error) => {
+                let reason = format!("cannot report the vehicle version manifest: {error:#}");
+                if self.report_error.as_ref() != Some(&reason) {
+                    tracing::warn!("{reason}");
+                    self.publish(&status, &reason, None);
+                    self.report_error = Some(reason);
+                }
+            }
+        }
+    }
+
+    /// Signs the manifest of what the apps run and posts it to the director;
+    /// whether the director verified it against a registered key.
+    async fn send_manifest(&mut self) -> anyhow::Result<bool> {
+        let key = self.key.as_ref().map_err(|reason| anyhow!("{reason}"))?;
+        let mut ecus = Vec::new();
+        for name in &self.apps {
+            ecus.push(self.ecu_of(name)?);
+        }
+        let primary = self
+            .primary
+            .as_mut()
+            .ok_or_else(|| anyhow!("the previous check did not finish"))?;
+        primary.set_ecus(ecus);
+        let manifest = VehicleManifest::for_primary(primary, PRIMARY_ECU, SystemTime::now());
+        let signed = sign_manifest(&manifest, key)?;
+        let url = format!(
+            "{}/{}/manifest",
+            self.config.director_url.trim_end_matches('/'),
+            self.config.vin
+        );
+        let response = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(signed.to_file_bytes())
+            .send()
+            .await
+            .with_context(|| format!("cannot post to {url}"))?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("{url} answered {status}: {}", body.trim());
+        }
+        let receipt: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        Ok(receipt["verified"].as_bool().unwrap_or(false))
+    }
+
+    /// The ECU of app `name` and the image it runs (none: an empty image with
+    /// release counter 0).
+    fn ecu_of(&self, name: &str) -> anyhow::Result<Ecu> {
+        let installed =
+            self.installer
+                .installed_image(&slot_name(name))?
+                .unwrap_or(InstalledImage {
+                    target: String::new(),
+                    sha256: String::new(),
+                    release_counter: 0,
+                });
+        Ok(Ecu {
+            ecu_identifier: app_ecu(name),
+            hardware_identifier: APP_HARDWARE_ID.to_string(),
+            installed,
+        })
+    }
+
+    /// Stores the trusted metadata when a root or timestamp version changed;
+    /// a failure is logged only (the next check tries again).
+    fn save_trusted(&mut self) {
+        let Some(primary) = &self.primary else {
+            return;
+        };
+        let versions = trusted_versions(primary);
+        if versions == self.saved {
+            return;
+        }
+        let dir = self.config.root.join(TRUSTED_DIR);
+        match primary.save(&dir) {
+            Ok(()) => self.saved = versions,
+            Err(error) => tracing::warn!(%error, "cannot store the trusted OTA metadata"),
         }
     }
 
@@ -229,19 +397,12 @@ impl Agent {
                 self.provision(&slot, spec)?;
             }
             self.realign(name, &slot, spec).await?;
-            let installed = self
-                .installer
-                .installed_image(&slot)?
-                .unwrap_or(InstalledImage {
-                    target: String::new(),
-                    sha256: String::new(),
-                    release_counter: 0,
-                });
-            ecus.push(Ecu {
-                ecu_identifier: app_ecu(name),
-                hardware_identifier: APP_HARDWARE_ID.to_string(),
-                installed,
-            });
+            ecus.push(self.ecu_of(name)?);
+        }
+        let apps: Vec<String> = specs.keys().cloned().collect();
+        if apps != self.apps {
+            self.apps = apps;
+            self.report_pending = true;
         }
         let mut primary = self
             .primary
@@ -266,6 +427,7 @@ impl Agent {
         .context("the OTA check stopped")?;
         self.primary = Some(primary);
         let approved = checked.context("update refused")?;
+        self.save_trusted();
 
         let mut work = false;
         for image in approved {
@@ -350,6 +512,7 @@ impl Agent {
             .provision(slot, &target, &bytes, 0)
             .with_context(|| format!("cannot provision the slots of app \"{}\"", spec.name))?;
         make_executable(&verified.image_path())?;
+        self.report_pending = true;
         tracing::info!(workload = %spec.name, slot = %verified.slot, "app slots provisioned from its command");
         Ok(())
     }
@@ -409,6 +572,7 @@ impl Agent {
                 .await
                 .context("the health window stopped");
         watcher.abort();
+        self.report_pending = true;
         match outcome?? {
             Outcome::Committed(_) => {
                 self.publish("COMMITTED", "", Some(version));
@@ -478,6 +642,43 @@ async fn watch_health(runtime: Runtime, name: String, old_pid: Option<u32>, heal
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Loads the primary's signing key from `<root>/primary.key`, making it on first
+/// start (PKCS#8 PEM, mode 0600), and writes its public half to
+/// `<root>/primary.pub` (PEM) when that file does not hold it.
+fn primary_key(root: &Path) -> anyhow::Result<SigningKey> {
+    let path = root.join(PRIMARY_KEY_FILE);
+    let key = if path.exists() {
+        read_key(&path)?
+    } else {
+        let key = generate_key();
+        write_key(&path, &key)?;
+        tracing::info!(path = %path.display(), "made the primary's key");
+        key
+    };
+    let public = root.join(PRIMARY_PUBLIC_KEY_FILE);
+    let pem = public_key_pem(&key.verifying_key())?;
+    if std::fs::read_to_string(&public).ok().as_deref() != Some(pem.as_str()) {
+        let temporary = root.join(format!("{PRIMARY_PUBLIC_KEY_FILE}.tmp"));
+        std::fs::write(&temporary, &pem)
+            .and_then(|()| std::fs::rename(&temporary, &public))
+            .with_context(|| format!("cannot write \"{}\"", public.display()))?;
+    }
+    tracing::info!(path = %public.display(), "the primary's public key, to register with the director");
+    Ok(key)
+}
+
+/// The root and timestamp versions of both repositories a primary trusts.
+fn trusted_versions(primary: &Primary) -> Option<[u64; 4]> {
+    let director = primary.director();
+    let image = primary.image_repository();
+    Some([
+        director.root().version,
+        director.timestamp()?.version,
+        image.root().version,
+        image.timestamp()?.version,
+    ])
 }
 
 /// The SHA-256 of an approved image, lowercase hex.

@@ -102,10 +102,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let ota_agent = match ota_agent_config(&args)? {
         Some(config) => {
             let line = format!(
-                "  ota      director {}/{}/, image {} (apps update when parked or charging)",
+                "  ota      director {}/{}/, image {} (apps update when parked or charging), primary key {}",
                 config.director_url.trim_end_matches('/'),
                 config.vin,
-                config.image_url
+                config.image_url,
+                config
+                    .root
+                    .join(crate::ota_agent::PRIMARY_PUBLIC_KEY_FILE)
+                    .display()
             );
             crate::ota_agent::spawn(config, broker.clone(), runtime.clone(), mode.clone())
                 .context("cannot start the OTA update agent")?;

@@ -253,6 +253,21 @@ fn new_app_version_installs_when_parked_and_broken_one_rolls_back() {
         broker: urls[0].clone(),
         runtime: urls[1].clone(),
     };
+    // The primary made its key on first start: register it with the director.
+    let primary_pub = data.join("ota/primary.pub");
+    vehicle.wait("the primary's public key", |_| primary_pub.is_file());
+    std::fs::copy(&primary_pub, director_repo.join("primary.pub")).unwrap();
+    let primary_key = tomoe_ota::read_public_key(&primary_pub).unwrap();
+    let private_key = data.join("ota/primary.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&private_key)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", private_key.display());
+    }
 
     let app = test_workload();
     let manifest = dir.path().join("app.yaml");
@@ -319,6 +334,31 @@ workloads:
     assert_eq!(running["state"], "running", "{}", vehicle.report());
     assert_eq!(running["health"], "healthy", "{}", vehicle.report());
     let version2_exe = exe_of(&running["pid"]);
+    // The primary reported what it runs, signed with the registered key.
+    let stored_manifest = director_repo.join("manifest.json");
+    let reported = |release_counter: u64| {
+        let bytes = std::fs::read(&stored_manifest).ok()?;
+        let manifest = tomoe_ota::verify_manifest(&bytes, &primary_key).ok()?;
+        assert_eq!(manifest.vin, VIN);
+        manifest
+            .ecu_version_reports
+            .iter()
+            .find(|report| report.ecu_identifier == "app:app")
+            .filter(|report| report.release_counter == release_counter)
+            .cloned()
+    };
+    vehicle.wait("a verified manifest reporting version 2", |_| {
+        reported(2).is_some()
+    });
+    let report = reported(2).unwrap();
+    assert_eq!(report.installed_image.filename, "app");
+    // The trusted metadata is stored for the next start.
+    for repository in ["director", "image"] {
+        for file in ["timestamp.json", "snapshot.json", "targets.json"] {
+            let path = data.join("ota/trusted").join(repository).join(file);
+            assert!(path.is_file(), "{} is missing", path.display());
+        }
+    }
     assert!(
         version2_exe.contains("/ota/app.app/slot-") && version2_exe.ends_with("/app"),
         "version 2 runs from {version2_exe:?}\n{}",
