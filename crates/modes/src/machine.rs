@@ -24,8 +24,9 @@
 //!   Park is a selected gear of 126 or an engaged park lock. The selected gear is
 //!   read first; when it is unknown the current gear stands in (0 there is Neutral
 //!   or Park, so it counts as Neutral).
-//! - The vehicle *stands still* when its speed is below `parked_speed_kmh` and
-//!   either the gear is Park or the speed is 0. Between the two thresholds, or
+//! - The vehicle *stands still* when its speed is below `parked_speed_kmh` and the
+//!   gear is Park, or, in Neutral or with no gear known, the speed is 0. Stopped in a
+//!   driving gear (at a red light) is still DRIVING. Between the two thresholds, or
 //!   creeping in a driving gear, DRIVING holds (hysteresis). Driving wins over
 //!   every other row: a moving vehicle is DRIVING even with a service request, a
 //!   charging flag or the ignition off.
@@ -182,9 +183,16 @@ impl ModeMachine {
     fn is_driving(&self, inputs: &Inputs) -> bool {
         let gear = inputs.gear();
         if self.mode == Some(Mode::Driving) {
+            // Stopping at a red light in Drive is still driving: with a driving gear
+            // engaged, only Park ends it. Without gear information, standing still does.
             let standing_still = match inputs.speed_kmh {
                 Some(speed) => {
-                    speed < self.config.parked_speed_kmh && (gear == Gear::Park || speed <= 0.0)
+                    speed < self.config.parked_speed_kmh
+                        && match gear {
+                            Gear::Park => true,
+                            Gear::Driving => false,
+                            Gear::Neutral | Gear::Unknown => speed <= 0.0,
+                        }
                 }
                 None => gear == Gear::Park,
             };
@@ -287,14 +295,20 @@ mod tests {
             // Slowing below the driving threshold keeps DRIVING (hysteresis).
             (5000, moving(2.0, GEAR_DRIVE)),
             (9000, moving(0.4, GEAR_DRIVE)),
-            // At a standstill, PARKED only once it has held for the dwell.
+            // Standing still in Drive (a red light) is still driving.
             (10000, moving(0.0, GEAR_DRIVE)),
-            (11999, moving(0.0, GEAR_DRIVE)),
-            (12000, moving(0.0, GEAR_DRIVE)),
+            (30000, moving(0.0, GEAR_DRIVE)),
+            // In Park, PARKED only once it has held for the dwell.
+            (31000, moving(0.0, GEAR_PARK)),
+            (32999, moving(0.0, GEAR_PARK)),
+            (33000, moving(0.0, GEAR_PARK)),
         ]);
         assert_eq!(
             modes,
-            [Parked, Parked, Parked, Parked, Driving, Driving, Driving, Driving, Driving, Parked]
+            [
+                Parked, Parked, Parked, Parked, Driving, Driving, Driving, Driving, Driving,
+                Driving, Driving, Parked
+            ]
         );
     }
 
