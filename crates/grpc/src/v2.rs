@@ -30,17 +30,7 @@ impl V2Service {
     }
 
     fn resolve(&self, signal_id: Option<proto::SignalId>) -> Result<LeafId, Status> {
-        match signal_id.and_then(|s| s.signal) {
-            None => Err(Status::invalid_argument(
-                "no signal id provided: set either path or id",
-            )),
-            Some(proto::signal_id::Signal::Path(path)) => {
-                self.broker.resolve_path(&path).map_err(|e| status_of(&e))
-            }
-            Some(proto::signal_id::Signal::Id(id)) => {
-                self.broker.resolve_id(id.into()).map_err(|e| status_of(&e))
-            }
-        }
+        resolve_signal(&self.broker, signal_id)
     }
 
     fn actuation(&self, request: proto::ActuateRequest) -> Result<(LeafId, Value), Status> {
@@ -97,6 +87,21 @@ impl V2Service {
             }
         });
         Ok(crate::until_expiry(stream, permissions))
+    }
+}
+
+/// The leaf a v2 `SignalID` names, by path or by id.
+fn resolve_signal(broker: &Broker, signal_id: Option<proto::SignalId>) -> Result<LeafId, Status> {
+    match signal_id.and_then(|s| s.signal) {
+        None => Err(Status::invalid_argument(
+            "no signal id provided: set either path or id",
+        )),
+        Some(proto::signal_id::Signal::Path(path)) => {
+            broker.resolve_path(&path).map_err(|e| status_of(&e))
+        }
+        Some(proto::signal_id::Signal::Id(id)) => {
+            broker.resolve_id(id.into()).map_err(|e| status_of(&e))
+        }
     }
 }
 
@@ -480,17 +485,7 @@ impl ProviderSession {
     }
 
     fn resolve(&self, id: proto::SignalId) -> Result<LeafId, Status> {
-        match id.signal {
-            None => Err(Status::invalid_argument(
-                "no signal id provided: set either path or id",
-            )),
-            Some(proto::signal_id::Signal::Path(path)) => {
-                self.broker.resolve_path(&path).map_err(|e| status_of(&e))
-            }
-            Some(proto::signal_id::Signal::Id(id)) => {
-                self.broker.resolve_id(id.into()).map_err(|e| status_of(&e))
-            }
-        }
+        resolve_signal(&self.broker, Some(id))
     }
 
     /// Checks one published entry on its own, to say which entry of a refused batch failed.
