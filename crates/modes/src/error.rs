@@ -7,14 +7,6 @@ use tomoe_vss::{DataType, EntryType};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ModeError {
-    /// A mode name that is not one of the five modes.
-    #[error(
-        "unknown vehicle mode \"{name}\" (expected OFF, PARKED, CHARGING, DRIVING or SERVICE)"
-    )]
-    UnknownMode {
-        /// The name given.
-        name: String,
-    },
     /// A threshold or duration of the configuration is out of range.
     #[error("invalid mode configuration: {reason}")]
     InvalidConfig {

@@ -45,7 +45,8 @@ pub use config::{InputPaths, ModeConfig};
 pub use error::ModeError;
 pub use machine::{Ignition, Inputs, ModeMachine, GEAR_DRIVE, GEAR_PARK};
 pub use manager::{StateManager, REQUEST_NONE, REQUEST_SERVICE};
-pub use mode::Mode;
+/// The vehicle mode; the shared type of `tomoe-types`.
+pub use tomoe_types::VehicleMode as Mode;
 
 /// The signal the state manager publishes the mode on.
 pub const MODE_PATH: &str = "Vehicle.Tomoe.Mode";
