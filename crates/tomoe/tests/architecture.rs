@@ -32,7 +32,13 @@ type Table = BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)>;
 fn metadata_table() -> Table {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(root())
         .output()
         .expect("cargo metadata runs");
@@ -88,7 +94,11 @@ fn documented_table(text: &str) -> Table {
     let mut table = Table::new();
     for line in lines.by_ref().take_while(|line| line.starts_with('|')) {
         let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
-        assert_eq!(cells.len(), 3, "ARCHITECTURE.md: a row needs 3 cells: {line}");
+        assert_eq!(
+            cells.len(),
+            3,
+            "ARCHITECTURE.md: a row needs 3 cells: {line}"
+        );
         for name in names(cells[0]) {
             let previous = table.insert(name.clone(), (names(cells[1]), names(cells[2])));
             assert!(previous.is_none(), "ARCHITECTURE.md lists {name} twice");
@@ -263,7 +273,12 @@ fn a_cycle_is_found() {
     ]);
     assert_eq!(
         find_cycle(&graph),
-        Some(vec!["cli".into(), "ota".into(), "serve".into(), "cli".into()])
+        Some(vec![
+            "cli".into(),
+            "ota".into(),
+            "serve".into(),
+            "cli".into()
+        ])
     );
 }
 

@@ -37,7 +37,7 @@ mod value;
 pub use catalog::{Branch, Catalog, CatalogBuilder, Leaf, LeafId};
 pub use datatype::{DataType, EntryType};
 pub use error::{CatalogError, ValueError};
-pub use pattern::{PathPattern, PatternError};
+pub use pattern::{PathPattern, PatternError, MAX_PATTERN_BYTES, MAX_PATTERN_SEGMENTS};
 pub use value::Value;
 
 /// The VSS catalog embedded in Tomoe and used when no catalog file is given
