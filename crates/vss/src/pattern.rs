@@ -218,7 +218,7 @@ mod tests {
         let ends = format!("{path}.Nowhere");
         assert!(parsed.selects(&ends));
         check(
-            &"**.".repeat(40).trim_end_matches('.'),
+            "**.".repeat(40).trim_end_matches('.'),
             "Vehicle.Speed",
             true,
         );
