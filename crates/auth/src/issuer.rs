@@ -45,6 +45,7 @@ struct IssuedClaims<'a> {
     iss: &'static str,
     aud: [&'static str; 1],
     iat: u64,
+    nbf: u64,
     exp: u64,
     scope: &'a str,
 }
@@ -136,6 +137,7 @@ impl TokenIssuer {
             iss: ISSUER,
             aud: [AUDIENCE],
             iat: seconds(issued_at),
+            nbf: seconds(issued_at),
             exp: seconds(expires_at),
             scope,
         };

@@ -59,6 +59,12 @@ pub enum AuthError {
     /// The token has expired.
     #[error("invalid auth token: expired")]
     Expired,
+    /// The token's `nbf` (not before) lies in the future.
+    #[error("invalid auth token: not valid yet (its nbf claim lies in the future)")]
+    NotYetValid,
+    /// The token is longer than [`MAX_TOKEN_BYTES`].
+    #[error("invalid auth token: longer than {MAX_TOKEN_BYTES} bytes")]
+    TooLong,
     /// The token is malformed or misses a required claim.
     #[error("invalid auth token: {0}")]
     Invalid(String),
@@ -165,6 +171,9 @@ impl TokenVerifier {
 
     /// Verifies `token` and returns the permissions its scope grants, expiring with it.
     pub fn verify(&self, token: &str) -> Result<Permissions, AuthError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(AuthError::TooLong);
+        }
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
         if !self.algorithms.contains(&header.alg) {
@@ -176,10 +185,12 @@ impl TokenVerifier {
         let mut validation = Validation::new(header.alg);
         validation.set_audience(&[AUDIENCE]);
         validation.set_required_spec_claims(&["exp", "aud"]);
+        validation.validate_nbf = true;
         validation.leeway = 0;
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &validation).map_err(|e| {
             match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::ImmatureSignature => AuthError::NotYetValid,
                 ErrorKind::InvalidSignature => AuthError::BadSignature,
                 ErrorKind::InvalidAudience => {
                     AuthError::Invalid(format!("the audience must include \"{AUDIENCE}\""))
@@ -203,6 +214,9 @@ pub fn verify_any<'a>(
     verifiers: impl IntoIterator<Item = &'a TokenVerifier>,
     token: &str,
 ) -> Result<Permissions, AuthError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(AuthError::TooLong);
+    }
     let header =
         jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
     let mut best: Option<AuthError> = None;
@@ -246,11 +260,14 @@ pub fn verify_any<'a>(
     })
 }
 
+/// The longest token accepted, in bytes; longer ones are refused unparsed.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
 /// How much a verification error says about the token: the higher, the later in
 /// the verification it arose.
 fn specificity(error: &AuthError) -> u8 {
     match error {
-        AuthError::Expired => 4,
+        AuthError::Expired | AuthError::NotYetValid => 4,
         AuthError::InvalidScope { .. } => 3,
         AuthError::Invalid(_) => 2,
         AuthError::BadSignature => 1,
@@ -432,6 +449,37 @@ mod tests {
             assert!(permissions.allows(Access::Provide, "Vehicle.Speed"));
             assert!(!permissions.allows(Access::Read, "Vehicle.Cabin"));
         }
+    }
+
+    #[test]
+    fn a_token_is_refused_before_its_nbf() {
+        // `nbf` used to be ignored: a token valid only from tomorrow worked today.
+        let issuer = TokenIssuer::generate();
+        let verifier = issuer.verifier();
+        let hour = Duration::from_secs(3600);
+        let later = std::time::SystemTime::now() + hour;
+        let early = issuer.issue_at("app", "read", later, hour).unwrap();
+        assert!(matches!(
+            verifier.verify(&early),
+            Err(AuthError::NotYetValid)
+        ));
+        assert!(matches!(
+            verify_any([&verifier], &early),
+            Err(AuthError::NotYetValid)
+        ));
+        let now = issuer.issue("app", "read", hour).unwrap();
+        assert!(verifier.verify(&now).is_ok());
+    }
+
+    #[test]
+    fn an_oversized_token_is_refused_unparsed() {
+        let verifier = TokenIssuer::generate().verifier();
+        let huge = "a".repeat(MAX_TOKEN_BYTES + 1);
+        assert!(matches!(verifier.verify(&huge), Err(AuthError::TooLong)));
+        assert!(matches!(
+            verify_any([&verifier], &huge),
+            Err(AuthError::TooLong)
+        ));
     }
 
     #[test]
