@@ -4,9 +4,14 @@
 //! targets and opted-in sensor values are written here before the broker accepts
 //! them, and read back when the broker starts.
 //!
-//! A database that cannot be opened (corrupt, locked by another process, written by
-//! an incompatible version) is reported as an error and never replaced: the caller
-//! decides what to do with the file.
+//! A database that cannot be opened (empty, not a redb file, damaged, locked by
+//! another process, written by an incompatible version) is reported as an error and
+//! never replaced or modified: the caller decides what to do with the file. Before
+//! the file itself is opened, a copy of it is opened, checked page by page
+//! (`check_integrity`) and read record by record; only a copy that passes all of
+//! this lets the real file be opened, so a failed start leaves the file as it was.
+//! Each record carries a CRC-32 of its key and contents, so a damaged value is
+//! reported, never served.
 //!
 //! # Example
 //!
@@ -37,8 +42,15 @@ use tomoe_vss::{DataType, Value};
 /// File name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "tomoe.redb";
 
-/// Version of the stored record layout; a database of another version is refused.
-const FORMAT_VERSION: u32 = 1;
+/// Version of the stored record layout; a database of another version is refused,
+/// except version 1 (records without checksums), which is upgraded.
+const FORMAT_VERSION: u32 = 2;
+
+/// The first bytes of every redb file.
+const REDB_SIGNATURE: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+
+/// Suffix of the copy that is checked before the database itself is opened.
+const CHECK_COPY_SUFFIX: &str = "check";
 
 const VALUES: TableDefinition<&str, &[u8]> = TableDefinition::new("values");
 const META: TableDefinition<&str, u32> = TableDefinition::new("meta");
@@ -64,6 +76,29 @@ pub enum StoreError {
         /// The cause.
         #[source]
         source: redb::DatabaseError,
+    },
+    /// The database file exists but is empty: it is refused rather than silently
+    /// recreated, which would lose every stored value without a word.
+    #[error("database {} is empty (0 bytes); move it away to start with an empty store (it was left untouched)", .path.display())]
+    Empty {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// The file does not start with redb's signature.
+    #[error("{} is not a redb database: {reason} (it was left untouched)", .path.display())]
+    NotADatabase {
+        /// The file.
+        path: PathBuf,
+        /// What was found instead.
+        reason: String,
+    },
+    /// The database's pages failed redb's integrity check.
+    #[error("database {} is damaged: {reason} (it was left untouched)", .path.display())]
+    Damaged {
+        /// The database file.
+        path: PathBuf,
+        /// What the check found.
+        reason: String,
     },
     /// The database was written by an incompatible version of Tomoe.
     #[error("database {} has format version {found}, this Tomoe reads version {expected} (it was left untouched)", .path.display())]
@@ -123,11 +158,11 @@ impl Store {
             source,
         })?;
         let path = data_dir.join(DATABASE_FILE);
-        let database = Database::create(&path).map_err(|source| StoreError::Open {
-            path: path.clone(),
-            source,
-        })?;
-        let store = Store { path, database };
+        if path.exists() {
+            check_signature(&path)?;
+            check_copy(&path)?;
+        }
+        let store = open_unwinding(&path)?;
         store.check_version()?;
         Ok(store)
     }
@@ -153,6 +188,11 @@ impl Store {
                 .map_err(|e| self.io(e))?
                 .map(|v| v.value());
             match found {
+                Some(1) => {
+                    upgrade_v1(&txn, &self.path)?;
+                    meta.insert("format_version", FORMAT_VERSION)
+                        .map_err(|e| self.io(e))?;
+                }
                 Some(found) if found != FORMAT_VERSION => {
                     return Err(StoreError::Version {
                         path: self.path.clone(),
@@ -185,8 +225,7 @@ impl Store {
             };
             let (field, path) =
                 split_key(&key).ok_or_else(|| corrupt("unknown key layout".into()))?;
-            let record: Record =
-                serde_json::from_slice(bytes.value()).map_err(|e| corrupt(e.to_string()))?;
+            let record = decode_record(&key, bytes.value()).map_err(corrupt)?;
             let value = match &record.wire_type {
                 None => None,
                 Some(wire_type) => {
@@ -223,8 +262,8 @@ impl Store {
                         .unwrap_or_default()
                         .as_nanos() as u64,
                 };
-                let bytes = serde_json::to_vec(&record).map_err(|e| self.io(e))?;
                 let key = make_key(datapoint.field, &datapoint.path);
+                let bytes = encode_record(&key, &record).map_err(|e| self.io(e))?;
                 table
                     .insert(key.as_str(), bytes.as_slice())
                     .map_err(|e| self.io(e))?;
@@ -241,6 +280,161 @@ impl Persistence for Store {
 
     fn save(&self, datapoints: &[StoredDatapoint]) -> Result<(), PersistenceError> {
         Ok(self.save_records(datapoints)?)
+    }
+}
+
+/// `crc32(key, json)` as 4 little-endian bytes, then the record as JSON.
+fn encode_record(key: &str, record: &Record) -> Result<Vec<u8>, serde_json::Error> {
+    let json = serde_json::to_vec(record)?;
+    let mut bytes = checksum(key, &json).to_le_bytes().to_vec();
+    bytes.extend_from_slice(&json);
+    Ok(bytes)
+}
+
+fn decode_record(key: &str, bytes: &[u8]) -> Result<Record, String> {
+    let (sum, json) = bytes
+        .split_first_chunk::<4>()
+        .ok_or_else(|| format!("{} bytes, too short for a record", bytes.len()))?;
+    if u32::from_le_bytes(*sum) != checksum(key, json) {
+        return Err("checksum mismatch: the record was damaged".into());
+    }
+    serde_json::from_slice(json).map_err(|e| e.to_string())
+}
+
+fn checksum(key: &str, json: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(key.as_bytes());
+    hasher.update(&[0]);
+    hasher.update(json);
+    hasher.finalize()
+}
+
+/// Rewrites the records of a version 1 database (plain JSON) with checksums.
+fn upgrade_v1(txn: &redb::WriteTransaction, path: &Path) -> Result<(), StoreError> {
+    let io = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut table = txn.open_table(VALUES).map_err(|e| io(e.into()))?;
+    let mut records = Vec::new();
+    for entry in table.iter().map_err(|e| io(e.into()))? {
+        let (key, bytes) = entry.map_err(|e| io(e.into()))?;
+        let key = key.value().to_owned();
+        let record: Record =
+            serde_json::from_slice(bytes.value()).map_err(|e| StoreError::CorruptRecord {
+                path: path.to_owned(),
+                key: key.clone(),
+                reason: e.to_string(),
+            })?;
+        records.push((key, record));
+    }
+    for (key, record) in records {
+        let bytes = encode_record(&key, &record).map_err(|e| io(e.into()))?;
+        table
+            .insert(key.as_str(), bytes.as_slice())
+            .map_err(|e| io(e.into()))?;
+    }
+    tracing::info!(path = %path.display(), "database upgraded to format version {FORMAT_VERSION}");
+    Ok(())
+}
+
+/// Refuses an empty file and one that does not start with redb's signature.
+fn check_signature(path: &Path) -> Result<(), StoreError> {
+    use std::io::Read as _;
+    let io = |source: std::io::Error| StoreError::Io {
+        path: path.to_owned(),
+        source: source.into(),
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let length = file.metadata().map_err(io)?.len();
+    if length == 0 {
+        return Err(StoreError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    let mut start = [0u8; REDB_SIGNATURE.len()];
+    let read = file.read(&mut start).map_err(io)?;
+    if read < start.len() || start != REDB_SIGNATURE {
+        return Err(StoreError::NotADatabase {
+            path: path.to_owned(),
+            reason: format!("{length} bytes that do not start with redb's signature"),
+        });
+    }
+    Ok(())
+}
+
+/// Opens, checks and reads a copy of the database, so that whatever redb has to
+/// repair or refuses happens to the copy, never to the file.
+fn check_copy(path: &Path) -> Result<(), StoreError> {
+    let copy = path.with_extension(format!("redb.{CHECK_COPY_SUFFIX}"));
+    std::fs::copy(path, &copy).map_err(|source| StoreError::Io {
+        path: path.to_owned(),
+        source: source.into(),
+    })?;
+    let damaged = |reason: &str| StoreError::Damaged {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    // Everything that touches the copy, its drop included, may meet a redb
+    // assertion on a damaged file: a panic there is a refusal, not a crash.
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut store = open_unwinding(&copy)?;
+        match store.database.check_integrity() {
+            Ok(true) => {}
+            Ok(false) => return Err(damaged("pages fail their checksums")),
+            Err(error) => return Err(damaged(&error.to_string())),
+        }
+        store.check_version()?;
+        store.load_records().map(drop)
+    }));
+    let result = checked.unwrap_or_else(|_| Err(damaged("redb panicked while checking it")));
+    // The copy's errors name the copy; name the real file instead.
+    let result = result.map_err(|error| rename_path(error, path));
+    if let Err(error) = std::fs::remove_file(&copy) {
+        tracing::warn!(%error, copy = %copy.display(), "cannot remove the checked copy of the database");
+    }
+    result
+}
+
+/// Opens (or creates) a database; a panic inside redb becomes an error.
+fn open_unwinding(path: &Path) -> Result<Store, StoreError> {
+    let opened = std::panic::catch_unwind(|| Database::create(path));
+    let database = match opened {
+        Ok(result) => result.map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?,
+        Err(_) => {
+            return Err(StoreError::Damaged {
+                path: path.to_owned(),
+                reason: "redb panicked while opening it".into(),
+            })
+        }
+    };
+    Ok(Store {
+        path: path.to_owned(),
+        database,
+    })
+}
+
+/// The same error, naming `path` as the database file.
+fn rename_path(error: StoreError, path: &Path) -> StoreError {
+    let path = path.to_owned();
+    match error {
+        StoreError::Open { source, .. } => StoreError::Open { path, source },
+        StoreError::Damaged { reason, .. } => StoreError::Damaged { path, reason },
+        StoreError::Version {
+            found, expected, ..
+        } => StoreError::Version {
+            path,
+            found,
+            expected,
+        },
+        StoreError::Io { source, .. } => StoreError::Io { path, source },
+        StoreError::CorruptRecord { key, reason, .. } => {
+            StoreError::CorruptRecord { path, key, reason }
+        }
+        other => other,
     }
 }
 
@@ -339,7 +533,7 @@ mod tests {
         let garbage = b"this is not a redb database, but it is somebody's data".repeat(100);
         std::fs::write(&file, &garbage).unwrap();
         let error = Store::open(dir.path()).unwrap_err();
-        assert!(matches!(error, StoreError::Open { .. }), "{error}");
+        assert!(matches!(error, StoreError::NotADatabase { .. }), "{error}");
         assert!(error.to_string().contains("tomoe.redb"), "{error}");
         assert_eq!(std::fs::read(&file).unwrap(), garbage);
     }

@@ -494,10 +494,28 @@ async fn corrupt_database_is_refused_and_kept() {
     ]);
     assert_eq!(code, 1, "{stderr}");
     assert!(
-        stderr.contains("cannot open database") && stderr.contains("tomoe.redb"),
+        stderr.contains("is not a redb database") && stderr.contains("tomoe.redb"),
         "{stderr}"
     );
     assert_eq!(std::fs::read(&file).unwrap(), garbage);
+}
+
+#[tokio::test]
+async fn an_empty_database_file_is_refused_not_recreated() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tomoe.redb");
+    std::fs::write(&file, b"").unwrap();
+    let (code, _, stderr) = support::cli(&[
+        "serve",
+        "--insecure",
+        "--address",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("is empty (0 bytes)"), "{stderr}");
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), 0);
 }
 
 #[tokio::test]
