@@ -81,6 +81,32 @@ impl Process {
         Process { child, lines, stop }
     }
 
+    /// Starts `command` like [`Process::spawn`] and waits up to [`READY_TIMEOUT`]
+    /// for the URLs of `labels` ([`Process::wait_for_urls`]; `&[""]` takes the first
+    /// URL announced). Returns the process and the URLs in the order of `labels`.
+    ///
+    /// # Panics
+    ///
+    /// When the command cannot be started or the URLs do not come; the message names
+    /// the program and holds its stderr when the command pipes it.
+    pub fn spawn_announcing(
+        command: &mut Command,
+        stop: Stop,
+        labels: &[&str],
+    ) -> (Process, Vec<String>) {
+        let mut process = Process::spawn(command, stop);
+        match process.wait_for_urls(labels, READY_TIMEOUT) {
+            Ok(urls) => (process, urls),
+            Err(error) => {
+                let stderr = process.stderr_after_failure(&error);
+                panic!(
+                    "{:?} announced no URL for {labels:?} ({error}): {stderr}",
+                    command.get_program()
+                )
+            }
+        }
+    }
+
     /// The process id.
     pub fn id(&self) -> u32 {
         self.child.id()
@@ -256,6 +282,29 @@ mod tests {
             Err(WaitError::Timeout(timeout))
         );
         assert!(started.elapsed() >= timeout);
+    }
+
+    #[test]
+    fn spawn_announcing_returns_the_urls_or_fails_with_stderr() {
+        let (_process, urls) = Process::spawn_announcing(
+            &mut shell("echo 'serving on http://127.0.0.1:3,'; exec sleep 30"),
+            Stop::Kill,
+            &[""],
+        );
+        assert_eq!(urls, ["http://127.0.0.1:3"]);
+
+        let failed = std::panic::catch_unwind(|| {
+            let mut command = shell("echo 'error: bad key' >&2; exit 1");
+            command.stderr(Stdio::piped());
+            Process::spawn_announcing(&mut command, Stop::Kill, &["broker"])
+        });
+        let message = failed.unwrap_err();
+        let message = message.downcast_ref::<String>().unwrap();
+        assert!(
+            message.contains("\"sh\" announced no URL for [\"broker\"]"),
+            "{message}"
+        );
+        assert!(message.ends_with("error: bad key\n"), "{message}");
     }
 
     #[test]
