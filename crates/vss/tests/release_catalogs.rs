@@ -50,7 +50,9 @@ fn embedded_default_catalog_loads_and_answers_queries() {
 
 #[test]
 fn kuksa_dbc_overlay_applies_to_vss_4_0() {
-    let Some(dir) = shared_vss_dir() else { return };
+    let Some(dir) = tomoe_test_support::shared("vss") else {
+        return;
+    };
     let overlay = dir.join("../mapping/kuksa-can-provider/vss_4.0/dbc_overlay.vspec");
     let catalog = CatalogBuilder::new()
         .json_file(&dir.join("vss_release_4.0.json"))
