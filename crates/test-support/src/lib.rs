@@ -49,5 +49,5 @@ pub mod process;
 pub mod shared;
 
 pub use net::closed_port_url;
-pub use process::{terminate, url_in, Process, Stop, WaitError, READY_TIMEOUT};
+pub use process::{sibling_binary, terminate, url_in, Process, Stop, WaitError, READY_TIMEOUT};
 pub use shared::{shared, shared_data, shared_data_dir, shared_path, REQUIRE_SHARED_VARIABLE};

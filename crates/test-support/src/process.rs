@@ -8,6 +8,7 @@
 //! failing test leaves nothing running.
 
 use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -213,6 +214,26 @@ pub fn terminate(child: &mut Child) {
     child.wait().ok();
 }
 
+/// Another binary of the workspace, found beside `binary` (a test's
+/// `env!("CARGO_BIN_EXE_...")`): cargo builds a test's own package's binaries for
+/// it, but those of other packages (an app the test runs) only with
+/// `cargo test --workspace` or `cargo build -p <package>`.
+///
+/// # Panics
+///
+/// When the binary is missing, saying how to build it.
+pub fn sibling_binary(binary: impl AsRef<Path>, name: &str, package: &str) -> PathBuf {
+    let path = binary
+        .as_ref()
+        .with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build -p {package}` (cargo test --workspace does)",
+        path.display()
+    );
+    path
+}
+
 /// The first word of `line` that is an `http://` or `https://` URL, without a
 /// trailing `,` or `)`.
 pub fn url_in(line: &str) -> Option<&str> {
@@ -315,6 +336,24 @@ mod tests {
         let error = process.wait_for_urls(&[""], READY_TIMEOUT).unwrap_err();
         assert_eq!(error, WaitError::Ended);
         assert_eq!(process.stderr_after_failure(&error), "error: no key\n");
+    }
+
+    #[test]
+    fn sibling_binary_finds_a_file_beside_the_binary_or_says_how_to_build_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let tomoe = dir.path().join("tomoe");
+        let app = dir
+            .path()
+            .join(format!("app{}", std::env::consts::EXE_SUFFIX));
+        std::fs::write(&app, "").unwrap();
+        assert_eq!(sibling_binary(&tomoe, "app", "tomoe-app"), app);
+        let missing = std::panic::catch_unwind(|| sibling_binary(&tomoe, "other", "tomoe-other"));
+        let message = missing.unwrap_err();
+        let message = message.downcast_ref::<String>().unwrap();
+        assert!(
+            message.ends_with("is missing: build it with `cargo build -p tomoe-other` (cargo test --workspace does)"),
+            "{message}"
+        );
     }
 
     /// Whether the process `pid` still exists (a zombie counts as gone).

@@ -9,19 +9,16 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::cli;
-use tomoe_test_support::{Process, Stop};
+use tomoe_test_support::{sibling_binary, Process, Stop};
 
 const VIN: &str = "TOMOE0000000000E2";
 
 fn test_workload() -> PathBuf {
-    let tomoe = PathBuf::from(env!("CARGO_BIN_EXE_tomoe"));
-    let app = tomoe.with_file_name(format!("test-workload{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        app.is_file(),
-        "{} is missing: build it with `cargo build -p tomoe-test-workload`",
-        app.display()
-    );
-    app
+    sibling_binary(
+        env!("CARGO_BIN_EXE_tomoe"),
+        "test-workload",
+        "tomoe-test-workload",
+    )
 }
 
 fn ok(args: &[&str]) -> String {

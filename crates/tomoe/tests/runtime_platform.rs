@@ -8,13 +8,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::cli;
-use tomoe_test_support::{Process, Stop};
+use tomoe_test_support::{sibling_binary, Process, Stop};
 
 fn test_workload() -> PathBuf {
-    let tomoe = PathBuf::from(env!("CARGO_BIN_EXE_tomoe"));
-    let app = tomoe.with_file_name(format!("test-workload{}", std::env::consts::EXE_SUFFIX));
-    assert!(app.is_file(), "{} is missing: build it with `cargo build -p tomoe-test-workload` (cargo test --workspace does)", app.display());
-    app
+    sibling_binary(
+        env!("CARGO_BIN_EXE_tomoe"),
+        "test-workload",
+        "tomoe-test-workload",
+    )
 }
 
 /// `tomoe up --idle` (stopped like Ctrl-C when the test ends); returns the broker

@@ -10,13 +10,14 @@ mod support;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use tomoe_test_support::{Process, Stop};
+use tomoe_test_support::{sibling_binary, Process, Stop};
 
 fn range_estimator() -> PathBuf {
-    let tomoe = PathBuf::from(env!("CARGO_BIN_EXE_tomoe"));
-    let app = tomoe.with_file_name(format!("range-estimator{}", std::env::consts::EXE_SUFFIX));
-    assert!(app.is_file(), "{} is missing: build it with `cargo build -p tomoe-range-estimator` (cargo test --workspace does)", app.display());
-    app
+    sibling_binary(
+        env!("CARGO_BIN_EXE_tomoe"),
+        "range-estimator",
+        "tomoe-range-estimator",
+    )
 }
 
 /// Starts `tomoe up` for `vehicle` (stopped like Ctrl-C when the test ends) and
