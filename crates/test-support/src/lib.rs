@@ -6,7 +6,8 @@
 //!   `TOMOE_REQUIRE_SHARED` is set (as in CI); then they fail.
 //! - [`process`]: a child process that is stopped when the test ends ([`Process`]),
 //!   whose stdout lines can be awaited with a timeout (the ready line of
-//!   `tomoe serve`, the URLs `tomoe up` announces).
+//!   `tomoe serve`, the URLs `tomoe up` announces), and [`sibling_binary`], another
+//!   binary of the workspace that a test runs.
 //! - [`net`]: loopback addresses, such as a URL where nothing listens.
 //! - `http` (feature `http`): small HTTP servers on loopback, among them a stand-in
 //!   for the app runtime's heartbeat endpoint.
