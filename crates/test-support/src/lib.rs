@@ -1,6 +1,6 @@
 //! What Tomoe's tests share, so that each test file does not copy it.
 //!
-//! - [`shared`]: the shared-data rule. Tests that read real public data (VSS
+//! - [`shared`](mod@shared): the shared-data rule. Tests that read real public data (VSS
 //!   releases, DBC files, CAN logs) take it from `shared/data` in the parent folder
 //!   of the repository. Where it is absent they skip, with a note on stderr, unless
 //!   `TOMOE_REQUIRE_SHARED` is set (as in CI); then they fail.
