@@ -2,13 +2,16 @@
 //! stand-in runtime API.
 
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
-use tomoe_broker::{Broker, BrokerConfig};
-use tomoe_grpc::{Authorization, ServerConfig};
+use tomoe_grpc::Authorization;
+use tomoe_test_support::broker::start_broker;
+use tomoe_test_support::closed_port_url;
+use tomoe_test_support::http::RuntimeStandIn;
 
 /// The workload command with a clean TOMOE_* environment plus `env`.
 fn workload(args: &[&str], env: &[(&str, &str)]) -> Command {
@@ -35,52 +38,6 @@ async fn output(mut command: Command) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
-}
-
-async fn broker() -> String {
-    let broker = Broker::new(
-        tomoe_vss::default_catalog().unwrap(),
-        BrokerConfig::default(),
-        None,
-    )
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let config = ServerConfig {
-        authorization: Authorization::AllowAll,
-        tls: None,
-    };
-    tokio::spawn(tomoe_grpc::serve(
-        broker,
-        listener,
-        config,
-        std::future::pending(),
-    ));
-    url
-}
-
-/// A stand-in runtime API recording each heartbeat's path and authorization header.
-async fn runtime() -> (String, Arc<Mutex<Vec<(String, Option<String>)>>>) {
-    use axum::http::{HeaderMap, StatusCode, Uri};
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let recorder = seen.clone();
-    let app = axum::Router::new().route(
-        "/v1/workloads/{name}/heartbeat",
-        axum::routing::post(move |uri: Uri, headers: HeaderMap| async move {
-            let authorization = headers
-                .get("authorization")
-                .map(|v| v.to_str().unwrap().to_owned());
-            recorder
-                .lock()
-                .unwrap()
-                .push((uri.path().to_owned(), authorization));
-            StatusCode::NO_CONTENT
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, seen)
 }
 
 #[tokio::test]
@@ -123,11 +80,8 @@ async fn run_stops_on_sigterm() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let started = lines.next_line().await.unwrap().unwrap();
     assert_eq!(started, format!("started w2 pid {}", child.id().unwrap()));
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().unwrap().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let pid = Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap());
+    kill(pid, Signal::SIGTERM).unwrap();
     let stopping = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
         .await
         .unwrap()
@@ -138,7 +92,8 @@ async fn run_stops_on_sigterm() {
 
 #[tokio::test]
 async fn run_heartbeats_then_stops_heartbeating() {
-    let (url, seen) = runtime().await;
+    let runtime = RuntimeStandIn::start(|_| true).await;
+    let url = runtime.url();
     let command = workload(
         &[
             "run",
@@ -151,14 +106,14 @@ async fn run_heartbeats_then_stops_heartbeating() {
         ],
         &[
             ("TOMOE_WORKLOAD", "w3"),
-            ("TOMOE_RUNTIME", &url),
+            ("TOMOE_RUNTIME", url),
             ("TOMOE_TOKEN", "tok"),
         ],
     );
     let (code, stdout, stderr) = output(command).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("heartbeat stopped\n"), "{stdout}");
-    let seen = seen.lock().unwrap();
+    let seen = runtime.heartbeats();
     assert!(seen.len() >= 3, "{seen:?}");
     // 300 ms at one beat per 20 ms: well under the 35 beats of the full 700 ms.
     assert!(seen.len() <= 20, "{seen:?}");
@@ -170,7 +125,7 @@ async fn run_heartbeats_then_stops_heartbeating() {
 
 #[tokio::test]
 async fn read_and_publish_go_through_the_broker() {
-    let url = broker().await;
+    let url = start_broker(Authorization::AllowAll).await;
     let env = [("TOMOE_BROKER", url.as_str())];
     let (code, stdout, _) = output(workload(&["read", "Vehicle.Speed"], &env)).await;
     assert_eq!((code, stdout.as_str()), (0, "value=(no value)\n"));
@@ -201,9 +156,7 @@ async fn read_and_publish_go_through_the_broker() {
 
 #[tokio::test]
 async fn read_without_a_broker_fails_with_code_1() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
+    let url = closed_port_url();
     let (code, stdout, stderr) = output(workload(
         &["read", "Vehicle.Speed"],
         &[("TOMOE_BROKER", &url)],

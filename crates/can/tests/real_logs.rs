@@ -9,18 +9,7 @@ use tomoe_can::{
 
 /// The shared log folder beside the repository, or `None` (and a note) when absent.
 fn shared_logs_dir() -> Option<PathBuf> {
-    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    if data.is_dir() {
-        return Some(data.join("logs"));
-    }
-    if std::env::var_os("TOMOE_REQUIRE_SHARED").is_some() {
-        panic!(
-            "shared data folder {} is required (TOMOE_REQUIRE_SHARED is set) but missing",
-            data.display()
-        );
-    }
-    eprintln!("skipping: shared data folder {} is absent", data.display());
-    None
+    tomoe_test_support::shared_data().map(|data| data.join("logs"))
 }
 
 /// Every `.log` file under `dir`, sorted.

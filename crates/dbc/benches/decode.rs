@@ -9,10 +9,10 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tomoe_can::{CandumpReader, Frame};
 use tomoe_dbc::Database;
 
+/// `relative` in the shared data folder; a benchmark skips rather than fails
+/// without it, whatever `TOMOE_REQUIRE_SHARED` says.
 fn shared(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(relative)
+    tomoe_test_support::shared_data_dir().join(relative)
 }
 
 fn decode(c: &mut Criterion) {

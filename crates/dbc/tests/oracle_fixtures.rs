@@ -9,23 +9,6 @@ use std::path::PathBuf;
 use serde_json::Value as Json;
 use tomoe_dbc::Database;
 
-fn shared_dbc(relative: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/dbc")
-        .join(relative);
-    if path.is_file() {
-        return Some(path);
-    }
-    if std::env::var_os("TOMOE_REQUIRE_SHARED").is_some() {
-        panic!(
-            "shared DBC {} is required (TOMOE_REQUIRE_SHARED is set) but missing",
-            path.display()
-        );
-    }
-    eprintln!("skipping: shared DBC {} is absent", path.display());
-    None
-}
-
 fn hex_bytes(hex: &str) -> Vec<u8> {
     (0..hex.len())
         .step_by(2)
@@ -35,7 +18,7 @@ fn hex_bytes(hex: &str) -> Vec<u8> {
 
 /// Decodes every fixture frame and compares each signal exactly.
 fn check(fixture: &str, dbc: &str) {
-    let Some(dbc_path) = shared_dbc(dbc) else {
+    let Some(dbc_path) = tomoe_test_support::shared(format!("dbc/{dbc}")) else {
         return;
     };
     let database = Database::from_file(&dbc_path).unwrap();
@@ -121,7 +104,7 @@ fn rav4_radar_matches_cantools() {
 /// incomplete.
 #[test]
 fn short_frames_decode_what_they_hold() {
-    let Some(dbc_path) = shared_dbc("kona-ev-dbc/pcan.dbc") else {
+    let Some(dbc_path) = tomoe_test_support::shared("dbc/kona-ev-dbc/pcan.dbc") else {
         return;
     };
     let database = Database::from_file(&dbc_path).unwrap();

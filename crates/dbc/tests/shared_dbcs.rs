@@ -4,22 +4,6 @@ use std::path::PathBuf;
 
 use tomoe_dbc::Database;
 
-/// The shared data folder beside the repository, or `None` (and a note) when absent.
-fn shared_data() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var_os("TOMOE_REQUIRE_SHARED").is_some() {
-        panic!(
-            "shared data folder {} is required (TOMOE_REQUIRE_SHARED is set) but missing",
-            dir.display()
-        );
-    }
-    eprintln!("skipping: shared data folder {} is absent", dir.display());
-    None
-}
-
 fn dbc_files(dir: &std::path::Path, found: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -33,7 +17,9 @@ fn dbc_files(dir: &std::path::Path, found: &mut Vec<PathBuf>) {
 
 #[test]
 fn every_shared_dbc_loads() {
-    let Some(data) = shared_data() else { return };
+    let Some(data) = tomoe_test_support::shared_data() else {
+        return;
+    };
     let mut files = Vec::new();
     dbc_files(&data.join("dbc"), &mut files);
     files.sort();
@@ -68,7 +54,9 @@ fn every_shared_dbc_loads() {
 
 #[test]
 fn known_defects_are_reported_with_lines() {
-    let Some(data) = shared_data() else { return };
+    let Some(data) = tomoe_test_support::shared_data() else {
+        return;
+    };
     let check = |file: &str, fragment: &str| {
         let database = Database::from_file(&data.join("dbc").join(file)).unwrap();
         let found = database

@@ -1,28 +1,10 @@
 //! The KUKSA CAN provider's own example mappings load as they are.
 
-use std::path::PathBuf;
-
 use tomoe_mapping::MappingFile;
-
-fn kuksa_mapping_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/mapping/kuksa-can-provider");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var_os("TOMOE_REQUIRE_SHARED").is_some() {
-        panic!(
-            "shared data folder {} is required (TOMOE_REQUIRE_SHARED is set) but missing",
-            dir.display()
-        );
-    }
-    eprintln!("skipping: shared data folder {} is absent", dir.display());
-    None
-}
 
 #[test]
 fn tesla_mappings_load_in_both_forms() {
-    let Some(dir) = kuksa_mapping_dir() else {
+    let Some(dir) = tomoe_test_support::shared("mapping/kuksa-can-provider") else {
         return;
     };
     for (file, dbc2vss, vss2dbc) in [

@@ -673,6 +673,7 @@ mod over_http {
     use axum::response::{IntoResponse, Response};
     use tomoe_ota::server::ota_router;
     use tomoe_ota::{HttpConfig, HttpFetcher, MinimumRate};
+    use tomoe_test_support::http::BackgroundServer;
 
     use super::*;
 
@@ -700,28 +701,19 @@ mod over_http {
     struct Server {
         address: SocketAddr,
         attacker: Arc<Attacker>,
-        _runtime: tokio::runtime::Runtime,
+        _server: BackgroundServer,
     }
 
     impl Server {
         fn start(fixture: &Fixture) -> Server {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
-            let listener = runtime
-                .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-                .unwrap();
-            let address = listener.local_addr().unwrap();
             let attacker = Arc::new(Attacker::default());
             let router = ota_router(&fixture.image_dir, fixture.director_dir.parent().unwrap())
                 .layer(middleware::from_fn_with_state(attacker.clone(), attack));
-            runtime.spawn(async move { axum::serve(listener, router).await });
+            let server = BackgroundServer::start(router);
             Server {
-                address,
+                address: server.address(),
                 attacker,
-                _runtime: runtime,
+                _server: server,
             }
         }
 

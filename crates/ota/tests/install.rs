@@ -3,7 +3,6 @@
 //! process and by killing a real process with SIGKILL.
 
 use std::cell::Cell;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,6 +15,7 @@ use tomoe_ota::{
     ApprovedImage, CrashPoint, FsFetcher, InstallError, InstallPolicy, Installer, InstallerConfig,
     OtaError, Outcome, VehicleConditions,
 };
+use tomoe_test_support::{Process, Stop, READY_TIMEOUT};
 
 #[allow(dead_code)]
 #[path = "../examples/install_step.rs"]
@@ -507,7 +507,8 @@ fn install_crash_at_every_point_recovers() {
 fn install_killed_process_recovers_at_every_point() {
     for point in CrashPoint::ALL {
         let device = Device::new();
-        let mut child = Command::new(std::env::current_exe().unwrap())
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
             .args([
                 "--exact",
                 "install_step_child",
@@ -516,22 +517,14 @@ fn install_killed_process_recovers_at_every_point() {
             ])
             .env(CHILD_DIR_VARIABLE, &device.dir)
             .env(install_step::KILL_AT_VARIABLE, point.name())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
+            .stderr(Stdio::inherit());
+        let mut child = Process::spawn(&mut command, Stop::Kill);
         let marker = format!("{} {point}", install_step::REACHED);
-        let mut reached = false;
-        for line in stdout.lines() {
-            if line.unwrap().contains(&marker) {
-                reached = true;
-                break;
-            }
-        }
-        // `kill` sends SIGKILL on Unix: no destructor or cleanup runs.
-        child.kill().unwrap();
-        child.wait().unwrap();
+        let reached = child
+            .wait_for_line(READY_TIMEOUT, |line| line.contains(&marker))
+            .is_ok();
+        // `Stop::Kill` sends SIGKILL: no destructor or cleanup runs.
+        child.stop();
         assert!(reached, "the child never reached {point}");
         check_recovery(&device, point);
     }

@@ -1,15 +1,17 @@
 //! The SDK against a real broker over gRPC on loopback, and heartbeats against a
 //! small HTTP server standing in for the app runtime.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::{Stream, StreamExt};
-use tomoe_broker::{Broker, BrokerConfig};
-use tomoe_grpc::{Authorization, ServerConfig};
+use tomoe_grpc::Authorization;
 use tomoe_sdk::{
     ActuationRequest, Client, Code, Heartbeat, HeartbeatError, SdkError, Update, Value,
 };
+use tomoe_test_support::broker::start_broker;
+use tomoe_test_support::closed_port_url;
+use tomoe_test_support::http::RuntimeStandIn;
 
 const SPEED: &str = "Vehicle.Speed";
 const RANGE: &str = "Vehicle.Tomoe.RangeEstimate";
@@ -17,29 +19,6 @@ const MODE: &str = "Vehicle.Tomoe.Mode";
 const WASHER: &str = "Vehicle.Body.Windshield.Front.WasherFluid.Level";
 const LOCK: &str = "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked";
 const WINDOW: &str = "Vehicle.Cabin.Door.Row1.DriverSide.Window.Position";
-
-/// Starts a broker with the default catalog on a free loopback port; returns its URL.
-async fn broker(authorization: Authorization) -> String {
-    let broker = Broker::new(
-        tomoe_vss::default_catalog().unwrap(),
-        BrokerConfig::default(),
-        None,
-    )
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let config = ServerConfig {
-        authorization,
-        tls: None,
-    };
-    tokio::spawn(tomoe_grpc::serve(
-        broker,
-        listener,
-        config,
-        std::future::pending(),
-    ));
-    url
-}
 
 async fn client(url: &str) -> Client {
     Client::connect(url, None).await.unwrap()
@@ -65,7 +44,7 @@ async fn next_value(updates: &mut tomoe_sdk::Subscription, path: &str) -> Update
 
 #[tokio::test]
 async fn sdk_publish_then_get_reads_the_value() {
-    let url = broker(Authorization::AllowAll).await;
+    let url = start_broker(Authorization::AllowAll).await;
     let mut client = client(&url).await;
     assert_eq!(client.get(SPEED).await.unwrap(), None);
     // A Rust f64 goes to the float leaf as a float.
@@ -81,7 +60,7 @@ async fn sdk_publish_then_get_reads_the_value() {
 
 #[tokio::test]
 async fn sdk_get_as_widens_numbers() {
-    let url = broker(Authorization::AllowAll).await;
+    let url = start_broker(Authorization::AllowAll).await;
     let mut client = client(&url).await;
     client.publish(SPEED, 80.25f32).await.unwrap();
     assert_eq!(client.get_as::<f64>(SPEED).await.unwrap(), Some(80.25));
@@ -100,7 +79,7 @@ async fn sdk_get_as_widens_numbers() {
 
 #[tokio::test]
 async fn sdk_type_errors_name_the_path() {
-    let url = broker(Authorization::AllowAll).await;
+    let url = start_broker(Authorization::AllowAll).await;
     let mut client = client(&url).await;
     client.publish(SPEED, 10.0).await.unwrap();
     let error = client.get_as::<bool>(SPEED).await.unwrap_err();
@@ -122,7 +101,7 @@ async fn sdk_type_errors_name_the_path() {
 
 #[tokio::test]
 async fn sdk_unknown_paths_are_not_found() {
-    let url = broker(Authorization::AllowAll).await;
+    let url = start_broker(Authorization::AllowAll).await;
     let mut client = client(&url).await;
     let error = client.get("Vehicle.Nope").await.unwrap_err();
     assert!(
@@ -153,7 +132,7 @@ async fn sdk_unknown_paths_are_not_found() {
 
 #[tokio::test]
 async fn sdk_broker_refusals_carry_code_and_message() {
-    let url = broker(Authorization::AllowAll).await;
+    let url = start_broker(Authorization::AllowAll).await;
     let mut client = client(&url).await;
     // The range estimate has min 0.
     let error = client.publish(RANGE, -5.0).await.unwrap_err();
@@ -181,10 +160,8 @@ async fn sdk_broker_refusals_carry_code_and_message() {
 async fn sdk_connect_errors_name_the_url() {
     let error = Client::connect("not a url", None).await.unwrap_err();
     assert!(matches!(error, SdkError::InvalidUrl { .. }), "{error:?}");
-    // A port nothing listens on: bind one, then free it.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
+    // A port nothing listens on.
+    let url = closed_port_url();
     let error = Client::connect(&url, None).await.unwrap_err();
     assert!(matches!(error, SdkError::Connect { .. }), "{error:?}");
     assert_eq!(
@@ -199,7 +176,7 @@ async fn sdk_connect_errors_name_the_url() {
 
 #[tokio::test]
 async fn sdk_subscribe_receives_one_update_per_signal() {
-    let url = broker(Authorization::AllowAll).await;
+    let url = start_broker(Authorization::AllowAll).await;
     let mut publisher = client(&url).await;
     publisher.publish(SPEED, 5.0).await.unwrap();
     let mut subscriber = client(&url).await;
@@ -219,7 +196,7 @@ async fn sdk_subscribe_receives_one_update_per_signal() {
 
 #[tokio::test]
 async fn sdk_provider_receives_actuation_from_another_client() {
-    let url = broker(Authorization::AllowAll).await;
+    let url = start_broker(Authorization::AllowAll).await;
     let mut provider = client(&url).await;
     let mut requests = provider.provide_actuators(&[LOCK, WINDOW]).await.unwrap();
     let mut app = client(&url).await;
@@ -284,7 +261,7 @@ async fn sdk_provider_receives_actuation_from_another_client() {
 
 #[tokio::test]
 async fn sdk_actuate_without_provider_is_unavailable() {
-    let url = broker(Authorization::AllowAll).await;
+    let url = start_broker(Authorization::AllowAll).await;
     let mut app = client(&url).await;
     let error = app.actuate(LOCK, true).await.unwrap_err();
     assert!(
@@ -322,7 +299,7 @@ fn jwt(scope: &str) -> (String, Authorization) {
 #[tokio::test]
 async fn sdk_presents_the_token() {
     let (token, authorization) = jwt("read:Vehicle.Speed provide:Vehicle.Speed");
-    let url = broker(authorization).await;
+    let url = start_broker(authorization).await;
     let mut client = Client::connect(&url, Some(token)).await.unwrap();
     client.publish(SPEED, 3.0).await.unwrap();
     assert_eq!(client.get_as::<f64>(SPEED).await.unwrap(), Some(3.0));
@@ -348,55 +325,23 @@ async fn sdk_presents_the_token() {
     );
 }
 
-/// What the stand-in runtime saw: request path and authorization header.
-type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
-
 /// A stand-in runtime API: accepts heartbeats of workload `known` with 204 and
 /// answers 404 for any other workload.
-async fn runtime() -> (String, Seen) {
-    use axum::extract::{Path, State};
-    use axum::http::{HeaderMap, StatusCode, Uri};
-    async fn heartbeat(
-        State(seen): State<Seen>,
-        Path(name): Path<String>,
-        uri: Uri,
-        headers: HeaderMap,
-    ) -> (StatusCode, String) {
-        let authorization = headers
-            .get("authorization")
-            .map(|v| v.to_str().unwrap().to_owned());
-        seen.lock()
-            .unwrap()
-            .push((uri.path().to_owned(), authorization));
-        if name == "known" {
-            (StatusCode::NO_CONTENT, String::new())
-        } else {
-            (StatusCode::NOT_FOUND, format!("no workload \"{name}\""))
-        }
-    }
-    let seen = Seen::default();
-    let app = axum::Router::new()
-        .route(
-            "/v1/workloads/{name}/heartbeat",
-            axum::routing::post(heartbeat),
-        )
-        .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, seen)
+async fn runtime() -> RuntimeStandIn {
+    RuntimeStandIn::start(|name| name == "known").await
 }
 
 #[tokio::test]
 async fn heartbeat_posts_with_the_token() {
-    let (url, seen) = runtime().await;
-    Heartbeat::new(&url, "known", Some("secret".into()))
+    let runtime = runtime().await;
+    let url = runtime.url();
+    Heartbeat::new(url, "known", Some("secret".into()))
         .beat()
         .await
         .unwrap();
-    Heartbeat::new(&url, "known", None).beat().await.unwrap();
+    Heartbeat::new(url, "known", None).beat().await.unwrap();
     assert_eq!(
-        *seen.lock().unwrap(),
+        runtime.heartbeats(),
         [
             (
                 "/v1/workloads/known/heartbeat".to_owned(),
@@ -409,8 +354,9 @@ async fn heartbeat_posts_with_the_token() {
 
 #[tokio::test]
 async fn heartbeat_refusals_are_errors() {
-    let (url, _seen) = runtime().await;
-    let error = Heartbeat::new(&url, "stranger", None)
+    let runtime = runtime().await;
+    let url = runtime.url();
+    let error = Heartbeat::new(url, "stranger", None)
         .beat()
         .await
         .unwrap_err();
@@ -428,9 +374,7 @@ async fn heartbeat_refusals_are_errors() {
         }
         other => panic!("expected a rejection, got {other:?}"),
     }
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let closed = format!("http://{}", listener.local_addr().unwrap());
-    drop(listener);
+    let closed = closed_port_url();
     let error = Heartbeat::new(&closed, "known", None)
         .beat()
         .await
@@ -449,10 +393,11 @@ async fn heartbeat_refusals_are_errors() {
 
 #[tokio::test]
 async fn heartbeat_spawn_beats_periodically() {
-    let (url, seen) = runtime().await;
-    let beating = Heartbeat::new(&url, "known", Some("t".into())).spawn(Duration::from_millis(20));
+    let runtime = runtime().await;
+    let beating =
+        Heartbeat::new(runtime.url(), "known", Some("t".into())).spawn(Duration::from_millis(20));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while seen.lock().unwrap().len() < 3 {
+    while runtime.heartbeats().len() < 3 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "fewer than 3 heartbeats"

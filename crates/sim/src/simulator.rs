@@ -75,154 +75,18 @@
 //! discharges. (VSS uses the opposite sign for `TractionBattery.CurrentCurrent`;
 //! whoever publishes the samples converts.)
 
-use serde::Serialize;
-
 use crate::battery::Battery;
 use crate::cycle::Cycle;
 use crate::efficiency::Efficiency;
-use crate::params::{VehicleParameters, GRAVITY_MPS2};
+use crate::params::VehicleParameters;
 use crate::SimError;
 
-/// Deceleration that counts as a fully pressed brake pedal, m/s² (about 0.8 g).
-pub const FULL_BRAKE_DECELERATION_MPS2: f64 = 8.0;
+mod drivetrain;
+mod sample;
 
-const RPM_PER_RAD_PER_S: f64 = 60.0 / (2.0 * std::f64::consts::PI);
+pub use sample::{Gear, Sample, Summary, FULL_BRAKE_DECELERATION_MPS2};
 
-/// Gear selector position.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Gear {
-    /// Park: before the first drive and while charging.
-    Park,
-    /// Neutral (never chosen by the simulator; listed for completeness).
-    Neutral,
-    /// Drive: from the first move on, also while waiting at a stop.
-    Drive,
-    /// Reverse (never chosen by the simulator, which only drives forwards).
-    Reverse,
-}
-
-/// The vehicle's state after one step, with what happened during it.
-///
-/// Powers and currents are averages over the step. Battery current and power are
-/// positive when the battery discharges.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Sample {
-    /// Time since the simulator was created, s.
-    pub t: f64,
-    /// Speed the driver aimed for at the end of the step, m/s.
-    pub target_speed_mps: f64,
-    /// Speed at the end of the step, m/s.
-    pub speed_mps: f64,
-    /// Acceleration during the step, m/s².
-    pub accel: f64,
-    /// Distance driven since the simulator was created, m.
-    pub distance_m: f64,
-    /// Road grade during the step (rise over run).
-    pub grade: f64,
-    /// Tractive power at the tyres, W; negative while braking (regenerative plus friction).
-    pub wheel_power_w: f64,
-    /// Power dissipated by the friction brakes, W.
-    pub friction_brake_power_w: f64,
-    /// Motor speed, rpm.
-    pub motor_speed_rpm: f64,
-    /// Motor torque, N·m; negative while regenerating.
-    pub motor_torque_nm: f64,
-    /// Electrical power into the inverter, W; negative while regenerating.
-    pub motor_power_w: f64,
-    /// Auxiliary load, W.
-    pub auxiliary_power_w: f64,
-    /// Power at the battery terminals, W (positive = discharging).
-    pub battery_power_w: f64,
-    /// Battery current, A (positive = discharging).
-    pub battery_current_a: f64,
-    /// Battery terminal voltage, V.
-    pub battery_voltage_v: f64,
-    /// Battery open-circuit voltage at the start of the step, V.
-    pub ocv_v: f64,
-    /// Displayed state of charge at the end of the step, 0..=1 of the usable capacity.
-    pub soc: f64,
-    /// Battery temperature at the end of the step, °C.
-    pub battery_temp_c: f64,
-    /// Electrical power the motor returns to the DC bus by regenerative braking, W (≥ 0).
-    pub regen_power_w: f64,
-    /// Accelerator pedal, 0..=100 %: requested tractive force over the largest
-    /// force available at this speed (equal to the ratio of the powers).
-    pub accelerator_pedal_pct: f64,
-    /// Brake pedal, 0..=100 %: requested braking deceleration over
-    /// [`FULL_BRAKE_DECELERATION_MPS2`].
-    pub brake_pedal_pct: f64,
-    /// Gear selector.
-    pub gear: Gear,
-    /// Whether charge current flowed during the step.
-    pub charging: bool,
-    /// Power drawn by the charger from the grid, W (0 when not charging).
-    pub charger_power_w: f64,
-    /// Net energy taken from the battery terminals since the simulator was created,
-    /// Wh (charging and regeneration count negative).
-    pub energy_used_wh: f64,
-    /// Energy returned by regenerative braking since the simulator was created, Wh.
-    pub regen_energy_wh: f64,
-    /// The motor or battery limits kept the vehicle below its target speed.
-    pub traction_limited: bool,
-    /// A battery power limit clamped the step (traction, regeneration or auxiliaries).
-    pub battery_limited: bool,
-}
-
-/// Totals of one [`Simulator::run_cycle`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Summary {
-    /// The cycle's name.
-    pub cycle: String,
-    /// Simulated time, s.
-    pub duration_s: f64,
-    /// Distance driven, km.
-    pub distance_km: f64,
-    /// Net energy from the battery terminals (DC), Wh.
-    pub energy_battery_wh: f64,
-    /// Net energy taken from the cells' store (open-circuit voltage × current), that
-    /// is the terminal energy plus the battery's internal losses, Wh. This is what a
-    /// recharge has to put back.
-    pub energy_cells_wh: f64,
-    /// `energy_battery_wh` per km, Wh/km.
-    pub consumption_wh_per_km: f64,
-    /// Energy returned by regenerative braking (DC), Wh.
-    pub regen_wh: f64,
-    /// Energy into the inverter while driving (DC), Wh.
-    pub traction_wh: f64,
-    /// Energy of the auxiliary load, Wh.
-    pub auxiliary_wh: f64,
-    /// Positive tractive energy at the tyres, Wh.
-    pub wheel_positive_wh: f64,
-    /// Energy dissipated by the friction brakes, Wh.
-    pub friction_brake_wh: f64,
-    /// State of charge at the start.
-    pub start_soc: f64,
-    /// State of charge at the end.
-    pub final_soc: f64,
-    /// Highest battery discharge power, W.
-    pub peak_power_w: f64,
-    /// Highest regenerative power returned to the DC bus, W.
-    pub peak_regen_power_w: f64,
-    /// Lowest battery terminal voltage, V.
-    pub min_voltage_v: f64,
-    /// Highest battery temperature, °C.
-    pub max_battery_temp_c: f64,
-    /// Largest shortfall of the speed below the target, m/s.
-    pub max_speed_shortfall_mps: f64,
-    /// Time during which a motor or battery limit was active, s.
-    pub limited_time_s: f64,
-}
-
-impl Summary {
-    /// Consumption from the grid, Wh/km: the energy taken from the cells divided by
-    /// the charging efficiency (grid to cells).
-    pub fn wall_consumption_wh_per_km(&self, charging_efficiency: f64) -> f64 {
-        if self.distance_km <= 0.0 || charging_efficiency <= 0.0 {
-            return 0.0;
-        }
-        self.energy_cells_wh / self.distance_km / charging_efficiency
-    }
-}
+use sample::idle_sample;
 
 /// A vehicle being simulated: parameters plus state (time, speed, battery).
 #[derive(Debug, Clone)]
@@ -238,18 +102,6 @@ pub struct Simulator {
     pub(crate) regen_energy_wh: f64,
     pub(crate) has_moved: bool,
     pub(crate) last: Sample,
-}
-
-/// What the drivetrain does during one step.
-#[derive(Debug, Clone, Copy, Default)]
-struct Drive {
-    wheel_power_w: f64,
-    friction_brake_power_w: f64,
-    motor_speed_rpm: f64,
-    motor_torque_nm: f64,
-    motor_power_w: f64,
-    regen_power_w: f64,
-    regen_limited_by_battery: bool,
 }
 
 impl Simulator {
@@ -515,123 +367,6 @@ impl Simulator {
         summary
     }
 
-    /// Aerodynamic drag, rolling resistance (or the coast-down road load) and grade
-    /// force at a speed, N.
-    fn road_load_n(&self, speed_mps: f64, sin: f64, cos: f64) -> f64 {
-        let p = &self.params;
-        let mass = p.mass_kg();
-        let grade = mass * GRAVITY_MPS2 * sin;
-        if let Some(coastdown) = &p.coastdown {
-            return coastdown.force_n(speed_mps) + grade;
-        }
-        0.5 * p.air_density_kg_m3 * p.drag_coefficient * p.frontal_area_m2 * speed_mps * speed_mps
-            + p.rolling_resistance_coefficient * mass * GRAVITY_MPS2 * cos
-            + grade
-    }
-
-    fn motor_speed_rad_s(&self, speed_mps: f64) -> f64 {
-        speed_mps / self.params.wheel_radius_m * self.params.gear_ratio
-    }
-
-    /// Largest tractive force the motor can give at a speed (torque and power limits), N.
-    fn motor_force_limit_n(&self, speed_mps: f64) -> f64 {
-        let p = &self.params;
-        let by_torque =
-            p.motor_peak_torque_nm * p.gear_ratio * p.gearbox_efficiency / p.wheel_radius_m;
-        if speed_mps <= 0.0 {
-            return by_torque;
-        }
-        by_torque.min(p.motor_peak_power_w * p.gearbox_efficiency / speed_mps)
-    }
-
-    /// Electrical power the inverter draws for a tractive force at a speed, with the
-    /// motor's operating point: (W, rpm, N·m).
-    fn traction_power_w(&self, force_n: f64, speed_mps: f64) -> (f64, f64, f64) {
-        let p = &self.params;
-        let rpm = self.motor_speed_rad_s(speed_mps) * RPM_PER_RAD_PER_S;
-        let torque = force_n * p.wheel_radius_m / (p.gear_ratio * p.gearbox_efficiency);
-        let shaft_power = force_n * speed_mps / p.gearbox_efficiency;
-        let efficiency = self.efficiency.at(rpm, torque);
-        (shaft_power / efficiency, rpm, torque)
-    }
-
-    /// Largest tractive force at a speed with both the motor and the battery limits, N.
-    fn traction_force_limit_n(&self, speed_mps: f64) -> f64 {
-        let motor_limit = self.motor_force_limit_n(speed_mps);
-        let available = self.battery.max_discharge_power() - self.params.auxiliary_power_w;
-        if available <= 0.0 {
-            return 0.0;
-        }
-        if self.traction_power_w(motor_limit, speed_mps).0 <= available {
-            return motor_limit;
-        }
-        // Electrical power grows with force; bisect for the force at the limit.
-        let (mut low, mut high) = (0.0, motor_limit);
-        for _ in 0..50 {
-            let middle = 0.5 * (low + high);
-            if self.traction_power_w(middle, speed_mps).0 <= available {
-                low = middle;
-            } else {
-                high = middle;
-            }
-        }
-        low
-    }
-
-    fn drive(&self, force_n: f64, speed_mps: f64) -> Drive {
-        let (motor_power, rpm, torque) = self.traction_power_w(force_n, speed_mps);
-        Drive {
-            wheel_power_w: force_n * speed_mps,
-            motor_speed_rpm: rpm,
-            motor_torque_nm: torque,
-            motor_power_w: motor_power,
-            ..Drive::default()
-        }
-    }
-
-    fn brake(&self, braking_force_n: f64, speed_mps: f64) -> Drive {
-        let p = &self.params;
-        let braking_power = braking_force_n * speed_mps;
-        let omega = self.motor_speed_rad_s(speed_mps);
-        let rpm = omega * RPM_PER_RAD_PER_S;
-        let fade = if p.regen.fade_speed_mps > 0.0 {
-            (speed_mps / p.regen.fade_speed_mps).min(1.0)
-        } else {
-            1.0
-        };
-        let mut shaft_power = (p.regen.fraction * fade * braking_power * p.gearbox_efficiency)
-            .min(p.regen.max_power_w)
-            .min(p.motor_peak_torque_nm * omega);
-        let torque = if omega > 0.0 {
-            -shaft_power / omega
-        } else {
-            0.0
-        };
-        let efficiency = self.efficiency.at(rpm, torque);
-        let mut electrical = shaft_power * efficiency;
-        let acceptable = p.auxiliary_power_w + self.battery.max_charge_power();
-        let mut regen_limited_by_battery = false;
-        if electrical > acceptable {
-            electrical = acceptable.max(0.0);
-            shaft_power = electrical / efficiency;
-            regen_limited_by_battery = true;
-        }
-        let regen_wheel = shaft_power / p.gearbox_efficiency;
-        Drive {
-            wheel_power_w: -braking_power,
-            friction_brake_power_w: (braking_power - regen_wheel).max(0.0),
-            motor_speed_rpm: rpm,
-            motor_torque_nm: if omega > 0.0 {
-                -shaft_power / omega
-            } else {
-                0.0
-            },
-            motor_power_w: -electrical,
-            regen_power_w: electrical,
-            regen_limited_by_battery,
-        }
-    }
-
     /// The sample of a vehicle standing still with nothing running but the state.
     pub(crate) fn resting_sample(&self) -> Sample {
         let ocv = self.battery.ocv();
@@ -655,43 +390,10 @@ impl Simulator {
     }
 }
 
-fn idle_sample() -> Sample {
-    Sample {
-        t: 0.0,
-        target_speed_mps: 0.0,
-        speed_mps: 0.0,
-        accel: 0.0,
-        distance_m: 0.0,
-        grade: 0.0,
-        wheel_power_w: 0.0,
-        friction_brake_power_w: 0.0,
-        motor_speed_rpm: 0.0,
-        motor_torque_nm: 0.0,
-        motor_power_w: 0.0,
-        auxiliary_power_w: 0.0,
-        battery_power_w: 0.0,
-        battery_current_a: 0.0,
-        battery_voltage_v: 0.0,
-        ocv_v: 0.0,
-        soc: 0.0,
-        battery_temp_c: 0.0,
-        regen_power_w: 0.0,
-        accelerator_pedal_pct: 0.0,
-        brake_pedal_pct: 0.0,
-        gear: Gear::Park,
-        charging: false,
-        charger_power_w: 0.0,
-        energy_used_wh: 0.0,
-        regen_energy_wh: 0.0,
-        traction_limited: false,
-        battery_limited: false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::params::{EfficiencyMap, EfficiencyPoint};
+    use crate::params::{EfficiencyMap, EfficiencyPoint, GRAVITY_MPS2};
     use crate::presets;
 
     fn kona() -> VehicleParameters {

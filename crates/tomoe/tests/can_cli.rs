@@ -5,23 +5,7 @@ mod support;
 use std::path::PathBuf;
 
 use support::{cli, ServerProcess};
-
-fn shared(relative: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(relative);
-    if path.exists() {
-        return Some(path);
-    }
-    if std::env::var_os("TOMOE_REQUIRE_SHARED").is_some() {
-        panic!(
-            "shared data {} is required (TOMOE_REQUIRE_SHARED is set) but missing",
-            path.display()
-        );
-    }
-    eprintln!("skipping: shared data {} is absent", path.display());
-    None
-}
+use tomoe_test_support::shared;
 
 #[test]
 fn can_decode_writes_one_json_object_per_decoded_frame() {

@@ -4,12 +4,13 @@
 mod support;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use support::{cli, tomoe_bin};
+use tomoe_test_support::{Process, Stop};
 
 const VIN: &str = "JT3HN86R0W0123456";
 const ECU: &str = "brake-ecu-0001";
@@ -17,35 +18,23 @@ const HARDWARE: &str = "brake-controller-v2";
 
 /// A running `tomoe ota serve`; killed on drop.
 struct OtaServer {
-    child: Child,
+    _process: Process,
     url: String,
 }
 
 impl OtaServer {
     fn start(image: &Path, director: &Path) -> OtaServer {
-        let mut child = Command::new(tomoe_bin())
+        let mut command = Command::new(tomoe_bin());
+        command
             .args(["ota", "serve", "--address", "127.0.0.1:0", "--image"])
             .arg(image)
             .arg("--director")
             .arg(director)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the tomoe binary starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout is piped"))
-            .read_line(&mut line)
-            .expect("read the ready line");
-        let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) else {
-            let output = child.wait_with_output().expect("collect the output");
-            panic!(
-                "the OTA server did not start: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        };
+            .stderr(Stdio::piped());
+        let (process, mut urls) = Process::spawn_announcing(&mut command, Stop::Kill, &[""]);
         OtaServer {
-            url: url.to_owned(),
-            child,
+            url: urls.remove(0),
+            _process: process,
         }
     }
 
@@ -61,13 +50,6 @@ impl OtaServer {
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
         response[9..12].parse().unwrap()
-    }
-}
-
-impl Drop for OtaServer {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
     }
 }
 

@@ -4,33 +4,21 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::cli;
+use tomoe_test_support::{sibling_binary, Process, Stop};
 
 const VIN: &str = "TOMOE0000000000E2";
 
-/// A child process stopped like Ctrl-C when the test ends.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        support::terminate(&mut self.0);
-    }
-}
-
 fn test_workload() -> PathBuf {
-    let tomoe = PathBuf::from(env!("CARGO_BIN_EXE_tomoe"));
-    let app = tomoe.with_file_name(format!("test-workload{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        app.is_file(),
-        "{} is missing: build it with `cargo build -p tomoe-test-workload`",
-        app.display()
-    );
-    app
+    sibling_binary(
+        env!("CARGO_BIN_EXE_tomoe"),
+        "test-workload",
+        "tomoe-test-workload",
+    )
 }
 
 fn ok(args: &[&str]) -> String {
@@ -39,38 +27,10 @@ fn ok(args: &[&str]) -> String {
     stdout
 }
 
-/// Starts a process and returns the first `http://` word of each stdout line
-/// whose first word is one of `labels` (in that order), draining the rest.
+/// Starts a process, stopped like Ctrl-C when the test ends, and returns the URL
+/// of each of `labels` that it announces (in that order).
 fn start(command: &mut Command, labels: &[&str]) -> (Process, Vec<String>) {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut found = vec![None; labels.len()];
-    for line in lines.by_ref().take(20) {
-        let line = line.unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .map(|w| w.trim_end_matches([',', ')']).to_owned());
-        for (index, label) in labels.iter().enumerate() {
-            if line.trim_start().starts_with(label) && found[index].is_none() {
-                found[index] = url.clone();
-            }
-        }
-        if found.iter().all(Option::is_some) {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    let urls = found
-        .into_iter()
-        .zip(labels)
-        .map(|(url, label)| url.unwrap_or_else(|| panic!("no {label} URL announced")))
-        .collect();
-    (Process(child), urls)
+    Process::spawn_announcing(command.stderr(Stdio::null()), Stop::Terminate, labels)
 }
 
 struct Vehicle {

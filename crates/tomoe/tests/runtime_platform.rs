@@ -3,31 +3,26 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::cli;
-
-struct Up(Child);
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        support::terminate(&mut self.0);
-    }
-}
+use tomoe_test_support::{sibling_binary, Process, Stop};
 
 fn test_workload() -> PathBuf {
-    let tomoe = PathBuf::from(env!("CARGO_BIN_EXE_tomoe"));
-    let app = tomoe.with_file_name(format!("test-workload{}", std::env::consts::EXE_SUFFIX));
-    assert!(app.is_file(), "{} is missing: build it with `cargo build -p tomoe-test-workload` (cargo test --workspace does)", app.display());
-    app
+    sibling_binary(
+        env!("CARGO_BIN_EXE_tomoe"),
+        "test-workload",
+        "tomoe-test-workload",
+    )
 }
 
-/// `tomoe up --idle`; returns the broker and runtime URLs it announces.
-fn up_idle(data_dir: &Path) -> (Up, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tomoe"))
+/// `tomoe up --idle` (stopped like Ctrl-C when the test ends); returns the broker
+/// and runtime URLs it announces.
+fn up_idle(data_dir: &Path) -> (Process, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tomoe"));
+    command
         .args([
             "up",
             "--idle",
@@ -38,33 +33,11 @@ fn up_idle(data_dir: &Path) -> (Up, String, String) {
             "--data-dir",
         ])
         .arg(data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut broker, mut runtime) = (None, None);
-    for line in lines.by_ref().take(12) {
-        let line = line.unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .map(str::to_owned);
-        if line.trim_start().starts_with("broker") {
-            broker = url;
-        } else if line.trim_start().starts_with("runtime") {
-            runtime = url;
-        }
-        if broker.is_some() && runtime.is_some() {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    (
-        Up(child),
-        broker.expect("broker URL"),
-        runtime.expect("runtime URL"),
-    )
+        .stderr(Stdio::null());
+    let (up, urls) =
+        Process::spawn_announcing(&mut command, Stop::Terminate, &["broker", "runtime"]);
+    let [broker, runtime] = <[String; 2]>::try_from(urls).expect("two URLs");
+    (up, broker, runtime)
 }
 
 fn workloads(runtime: &str) -> Vec<serde_json::Value> {

@@ -7,28 +7,24 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-struct Up(Child);
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        support::terminate(&mut self.0);
-    }
-}
+use tomoe_test_support::{sibling_binary, Process, Stop};
 
 fn range_estimator() -> PathBuf {
-    let tomoe = PathBuf::from(env!("CARGO_BIN_EXE_tomoe"));
-    let app = tomoe.with_file_name(format!("range-estimator{}", std::env::consts::EXE_SUFFIX));
-    assert!(app.is_file(), "{} is missing: build it with `cargo build -p tomoe-range-estimator` (cargo test --workspace does)", app.display());
-    app
+    sibling_binary(
+        env!("CARGO_BIN_EXE_tomoe"),
+        "range-estimator",
+        "tomoe-range-estimator",
+    )
 }
 
-/// Starts `tomoe up` for `vehicle` and returns the broker URL it announces.
-fn up(vehicle: &str, data_dir: &std::path::Path) -> (Up, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tomoe"))
+/// Starts `tomoe up` for `vehicle` (stopped like Ctrl-C when the test ends) and
+/// returns the broker URL it announces.
+fn up(vehicle: &str, data_dir: &std::path::Path) -> (Process, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tomoe"));
+    command
         .args([
             "up",
             "--vehicle",
@@ -40,24 +36,9 @@ fn up(vehicle: &str, data_dir: &std::path::Path) -> (Up, String) {
             "--data-dir",
         ])
         .arg(data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tomoe up starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let mut url = None;
-    for line in lines.by_ref().take(10) {
-        let line = line.unwrap();
-        if let Some(found) = line.split_whitespace().find(|w| w.starts_with("http://")) {
-            url = Some(found.to_owned());
-            break;
-        }
-    }
-    let url = url.unwrap_or_else(|| panic!("tomoe up --vehicle {vehicle} announced no broker"));
-    // Keep draining stdout so the process never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (Up(child), url)
+        .stderr(Stdio::null());
+    let (up, mut urls) = Process::spawn_announcing(&mut command, Stop::Terminate, &[""]);
+    (up, urls.remove(0))
 }
 
 #[test]

@@ -20,19 +20,9 @@ fn broker_for(profile: &LoadedProfile) -> Broker {
     Broker::new(profile.catalog().unwrap(), BrokerConfig::default(), None).unwrap()
 }
 
+/// The profile's replay log, which lies in the shared data folder.
 fn shared_log(profile: &LoadedProfile) -> Option<PathBuf> {
-    let log = profile.profile.replay_log(&profile.dir).unwrap();
-    if log.is_file() {
-        return Some(log);
-    }
-    if std::env::var_os("TOMOE_REQUIRE_SHARED").is_some() {
-        panic!(
-            "shared log {} is required (TOMOE_REQUIRE_SHARED is set) but missing",
-            log.display()
-        );
-    }
-    eprintln!("skipping: shared log {} is absent", log.display());
-    None
+    tomoe_test_support::shared_path(profile.profile.replay_log(&profile.dir).unwrap())
 }
 
 fn current(broker: &Broker, path: &str) -> Option<Value> {

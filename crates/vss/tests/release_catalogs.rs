@@ -1,28 +1,12 @@
 //! Loads the COVESA release catalogs kept in the shared data folder.
 
-use std::path::PathBuf;
-
 use tomoe_vss::{CatalogBuilder, DataType, EntryType, PathPattern};
-
-/// The shared data folder beside the repository, or `None` (and a note) when absent.
-fn shared_vss_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/vss");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var_os("TOMOE_REQUIRE_SHARED").is_some() {
-        panic!(
-            "shared data folder {} is required (TOMOE_REQUIRE_SHARED is set) but missing",
-            dir.display()
-        );
-    }
-    eprintln!("skipping: shared data folder {} is absent", dir.display());
-    None
-}
 
 #[test]
 fn release_catalogs_load() {
-    let Some(dir) = shared_vss_dir() else { return };
+    let Some(dir) = tomoe_test_support::shared("vss") else {
+        return;
+    };
     for (file, leaves) in [
         ("vss_release_4.0.json", 910),
         ("vss_release_5.1.json", 1321),
@@ -66,7 +50,9 @@ fn embedded_default_catalog_loads_and_answers_queries() {
 
 #[test]
 fn kuksa_dbc_overlay_applies_to_vss_4_0() {
-    let Some(dir) = shared_vss_dir() else { return };
+    let Some(dir) = tomoe_test_support::shared("vss") else {
+        return;
+    };
     let overlay = dir.join("../mapping/kuksa-can-provider/vss_4.0/dbc_overlay.vspec");
     let catalog = CatalogBuilder::new()
         .json_file(&dir.join("vss_release_4.0.json"))

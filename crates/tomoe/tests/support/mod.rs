@@ -3,19 +3,19 @@
 //! Each test binary uses a part of it.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use kuksa_rust_sdk::v1_proto as v1;
 use kuksa_rust_sdk::v2_proto as v2;
+use tomoe_test_support::{Process, Stop};
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
 /// A running broker process; killed on drop.
 pub struct ServerProcess {
-    child: Child,
+    process: Process,
     /// The URL clients connect to.
     pub url: String,
 }
@@ -29,39 +29,22 @@ impl ServerProcess {
     /// Starts `tomoe serve` with `extra` arguments on a free loopback port and waits
     /// until it listens.
     pub fn start(data_dir: &Path, extra: &[&str]) -> ServerProcess {
-        let mut child = Command::new(tomoe_bin())
+        let mut command = Command::new(tomoe_bin());
+        command
             .args(["serve", "--address", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the tomoe binary starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the ready line");
-        let Some(url) = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
-        else {
-            let output = child.wait_with_output().expect("collect the output");
-            panic!(
-                "broker did not start: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        };
+            .stderr(Stdio::piped());
+        let (process, mut urls) = Process::spawn_announcing(&mut command, Stop::Kill, &[""]);
         ServerProcess {
-            url: url.to_owned(),
-            child,
+            url: urls.remove(0),
+            process,
         }
     }
 
     /// Stops the process and waits for it.
-    pub fn stop(mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
+    pub fn stop(self) {
+        self.process.stop();
     }
 
     /// A plain (TCP) channel to the broker.
@@ -81,13 +64,6 @@ impl ServerProcess {
     /// A v1 client presenting `token`, if any.
     pub async fn v1(&self, token: Option<&str>) -> v1::val_client::ValClient<WithToken> {
         v1::val_client::ValClient::with_interceptor(self.channel().await, token_interceptor(token))
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
     }
 }
 
@@ -174,22 +150,4 @@ pub fn cli(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
-}
-
-/// Stops a `tomoe` process the way Ctrl-C does (SIGTERM), so that it stops its
-/// workloads; kills it if it has not ended after ten seconds.
-pub fn terminate(child: &mut Child) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::time::Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    child.kill().ok();
-    child.wait().ok();
 }
