@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use tomoe_types::VehicleMode;
 use tomoe_vss::PathPattern;
 
 /// The manifest format version this runtime reads.
@@ -48,9 +49,10 @@ pub struct Workload {
     /// Workloads that must reach a condition before this one starts.
     #[serde(default)]
     pub depends_on: Vec<Dependency>,
-    /// Vehicle modes in which it may run; empty means every mode.
-    #[serde(default)]
-    pub modes: Vec<String>,
+    /// Vehicle modes in which it may run; empty means every mode. Written in lowercase
+    /// (`parked`); read ignoring case.
+    #[serde(default, serialize_with = "mode_names::serialize")]
+    pub modes: Vec<VehicleMode>,
     /// Health supervision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<Health>,
@@ -230,12 +232,42 @@ pub struct Access {
     pub actuate: Vec<String>,
     /// Signals it may publish.
     pub provide: Vec<String>,
-    /// Vehicle modes it may request (for example `service`).
-    pub mode_requests: Vec<String>,
+    /// Vehicle modes it may request (only `service`).
+    #[serde(serialize_with = "mode_names::serialize")]
+    pub mode_requests: Vec<VehicleMode>,
 }
 
-/// The vehicle modes a manifest may name.
-pub const MODES: [&str; 5] = ["off", "parked", "charging", "driving", "service"];
+/// Vehicle modes as manifests write them: lowercase (`parked`, `driving`).
+pub(crate) mod mode_names {
+    use serde::ser::SerializeSeq;
+    use tomoe_types::VehicleMode;
+
+    /// The manifest's name of a mode.
+    pub(crate) fn name(mode: VehicleMode) -> String {
+        mode.as_str().to_ascii_lowercase()
+    }
+
+    /// `a, b, c` of lowercase mode names.
+    pub(crate) fn list(modes: &[VehicleMode]) -> String {
+        modes
+            .iter()
+            .map(|m| name(*m))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Serializes modes as their lowercase names.
+    pub(crate) fn serialize<S: serde::Serializer>(
+        modes: &[VehicleMode],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(modes.len()))?;
+        for mode in modes {
+            seq.serialize_element(&name(*mode))?;
+        }
+        seq.end()
+    }
+}
 
 /// One problem of a manifest, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -263,33 +295,34 @@ pub struct ManifestError {
 impl Manifest {
     /// Parses and validates a YAML manifest. Nothing is applied when it fails.
     pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
-        let deserializer = serde_yaml::Deserializer::from_str(text);
-        let manifest: Manifest =
-            serde_path_to_error::deserialize(deserializer).map_err(|error| {
-                let location = error.path().to_string();
-                let inner = error.into_inner().to_string();
-                // serde_yaml's message already names the field and the line; keep it once.
-                let message = inner
-                    .strip_prefix(&format!("{location}: "))
-                    .unwrap_or(&inner)
-                    .to_owned();
-                ManifestError {
-                    problems: vec![Problem {
-                        location: if location == "." {
-                            "manifest".into()
-                        } else {
-                            location
-                        },
-                        message,
-                    }],
-                }
-            })?;
+        let manifest = match deserialize(serde_yaml::Deserializer::from_str(text)) {
+            Ok(manifest) => manifest,
+            Err(problem) if names_a_mode(&problem.location) => {
+                return Err(refuse_unknown_modes(text, problem))
+            }
+            Err(problem) => {
+                return Err(ManifestError {
+                    problems: vec![problem],
+                })
+            }
+        };
         manifest.validate()?;
         Ok(manifest)
     }
 
     /// Checks everything the types cannot: names, references, cycles, modes, paths, values.
     pub fn validate(&self) -> Result<(), ManifestError> {
+        let problems = self.problems(Vec::new());
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ManifestError { problems })
+        }
+    }
+
+    /// Every problem, with `unknown_modes` (mode names that are no vehicle mode, found
+    /// before the types were read) at their place in the order.
+    fn problems(&self, mut unknown_modes: Vec<Problem>) -> Vec<Problem> {
         let mut problems = Vec::new();
         let mut problem =
             |location: String, message: String| problems.push(Problem { location, message });
@@ -369,19 +402,20 @@ impl Manifest {
                     );
                 }
             }
-            for (m, mode) in workload.modes.iter().enumerate() {
-                if !MODES.contains(&mode.as_str()) {
-                    problem(
-                        at(&format!("modes[{m}]")),
-                        format!("\"{mode}\" is not a vehicle mode ({})", MODES.join(", ")),
-                    );
+            for field in ["modes[", "access.modeRequests["] {
+                let prefix = at(field);
+                for unknown in unknown_modes.extract_if(.., |p| p.location.starts_with(&prefix)) {
+                    problem(unknown.location, unknown.message);
                 }
             }
             for (m, mode) in workload.access.mode_requests.iter().enumerate() {
-                if mode != "service" {
+                if *mode != VehicleMode::Service {
                     problem(
                         at(&format!("access.modeRequests[{m}]")),
-                        format!("\"{mode}\" cannot be requested (only service)"),
+                        format!(
+                            "\"{}\" cannot be requested (only service)",
+                            mode_names::name(*mode)
+                        ),
                     );
                 }
             }
@@ -463,11 +497,8 @@ impl Manifest {
                 format!("dependency cycle: {}", cycle.join(" -> ")),
             );
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ManifestError { problems })
-        }
+        problems.extend(unknown_modes);
+        problems
     }
 
     /// A dependency cycle, named from its first workload back to it, if there is one.
@@ -518,6 +549,113 @@ impl Manifest {
             }
         }
         None
+    }
+}
+
+/// Reads a manifest through `deserializer`; the first structural problem, with its place.
+fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Manifest, Problem> {
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let location = error.path().to_string();
+        let inner = error.into_inner().to_string();
+        // serde_yaml's message already names the field and the line; keep it once.
+        let message = inner
+            .strip_prefix(&format!("{location}: "))
+            .unwrap_or(&inner)
+            .to_owned();
+        Problem {
+            location: if location == "." {
+                "manifest".into()
+            } else {
+                location
+            },
+            message,
+        }
+    })
+}
+
+/// Whether a location is an entry of `modes` or `access.modeRequests`.
+fn names_a_mode(location: &str) -> bool {
+    let field = location
+        .rsplit_once('[')
+        .map_or(location, |(field, _)| field);
+    field.ends_with(".modes") || field.ends_with(".modeRequests")
+}
+
+/// The refusal of a manifest naming a mode that is no vehicle mode: every such name with
+/// its place, and every other problem of the manifest, as when all names are known.
+fn refuse_unknown_modes(text: &str, first: Problem) -> ManifestError {
+    let single = |problem: Problem| ManifestError {
+        problems: vec![problem],
+    };
+    let Ok(mut value) = serde_yaml::from_str::<serde_yaml::Value>(text) else {
+        return single(first);
+    };
+    let mut unknown = replace_unknown_modes(&mut value);
+    if unknown.is_empty() {
+        return single(first);
+    }
+    match deserialize(value) {
+        Ok(manifest) => ManifestError {
+            problems: manifest.problems(unknown),
+        },
+        Err(problem) => {
+            unknown.push(problem);
+            ManifestError { problems: unknown }
+        }
+    }
+}
+
+/// Replaces every mode name that is no vehicle mode by `service` (keeping the places of
+/// the others, and adding no problem of its own) and returns a problem for each.
+fn replace_unknown_modes(manifest: &mut serde_yaml::Value) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let Some(workloads) = manifest
+        .get_mut("workloads")
+        .and_then(serde_yaml::Value::as_sequence_mut)
+    else {
+        return problems;
+    };
+    for (index, workload) in workloads.iter_mut().enumerate() {
+        if let Some(modes) = workload
+            .get_mut("modes")
+            .and_then(serde_yaml::Value::as_sequence_mut)
+        {
+            replace_unknown(modes, &mut problems, |m, name| Problem {
+                location: format!("workloads[{index}].modes[{m}]"),
+                message: format!(
+                    "\"{name}\" is not a vehicle mode ({})",
+                    mode_names::list(&VehicleMode::ALL)
+                ),
+            });
+        }
+        if let Some(requests) = workload
+            .get_mut("access")
+            .and_then(|access| access.get_mut("modeRequests"))
+            .and_then(serde_yaml::Value::as_sequence_mut)
+        {
+            replace_unknown(requests, &mut problems, |m, name| Problem {
+                location: format!("workloads[{index}].access.modeRequests[{m}]"),
+                message: format!("\"{name}\" cannot be requested (only service)"),
+            });
+        }
+    }
+    problems
+}
+
+/// Replaces the entries of `names` that are no vehicle mode, with a problem for each.
+fn replace_unknown(
+    names: &mut [serde_yaml::Value],
+    problems: &mut Vec<Problem>,
+    problem: impl Fn(usize, &str) -> Problem,
+) {
+    for (index, entry) in names.iter_mut().enumerate() {
+        let Some(name) = entry.as_str() else {
+            continue;
+        };
+        if name.parse::<VehicleMode>().is_err() {
+            problems.push(problem(index, name));
+            *entry = serde_yaml::Value::String(mode_names::name(VehicleMode::Service));
+        }
     }
 }
 

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+use tomoe_types::WorkloadState;
+
 use crate::manifest::Workload;
 
 const WORKLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("workloads");
@@ -18,9 +20,10 @@ pub struct DesiredWorkload {
     /// False after `tomoe stop`, true after `apply` or `start`.
     pub enabled: bool,
     /// A final state reached (`succeeded`, `failed`, `crash-looping`), kept across
-    /// restarts of the runtime until the next `apply` or `start`.
+    /// restarts of the runtime until the next `apply` or `start`. Stored as its string
+    /// form, as earlier versions wrote it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub terminal: Option<String>,
+    pub terminal: Option<WorkloadState>,
 }
 
 /// A process the runtime started, to adopt it after a restart of the runtime.
