@@ -402,22 +402,33 @@ impl Manifest {
                     );
                 }
             }
-            for field in ["modes[", "access.modeRequests["] {
-                let prefix = at(field);
-                for unknown in unknown_modes.extract_if(.., |p| p.location.starts_with(&prefix)) {
-                    problem(unknown.location, unknown.message);
-                }
-            }
+            let mut mode_problems: Vec<Problem> = unknown_modes
+                .extract_if(.., |p| p.location.starts_with(&at("modes[")))
+                .collect();
+            let requests = at("access.modeRequests[");
+            mode_problems
+                .extend(unknown_modes.extract_if(.., |p| p.location.starts_with(&requests)));
             for (m, mode) in workload.access.mode_requests.iter().enumerate() {
                 if *mode != VehicleMode::Service {
-                    problem(
-                        at(&format!("access.modeRequests[{m}]")),
-                        format!(
+                    mode_problems.push(Problem {
+                        location: format!("{requests}{m}]"),
+                        message: format!(
                             "\"{}\" cannot be requested (only service)",
                             mode_names::name(*mode)
                         ),
-                    );
+                    });
                 }
+            }
+            // Modes first, then the requests, each in the order of their entries.
+            mode_problems.sort_by_key(|p| {
+                let index = p.location.rsplit_once('[').map_or("", |(_, i)| i);
+                (
+                    p.location.starts_with(&requests),
+                    index.trim_end_matches(']').parse::<usize>().unwrap_or(0),
+                )
+            });
+            for Problem { location, message } in mode_problems {
+                problem(location, message);
             }
             for (kind, patterns) in [
                 ("read", &workload.access.read),
@@ -776,6 +787,79 @@ workloads:
         let error = Manifest::parse("apiVersion: tomoe.dev/v2\nworkloads: []\n").unwrap_err();
         assert!(error.problems[0].message.contains("tomoe.dev/v2"));
         assert!(Manifest::parse("workloads: [").is_err());
+    }
+
+    #[test]
+    fn modes_are_vehicle_modes_in_any_case_written_lowercase() {
+        let manifest = Manifest::parse(
+            "apiVersion: tomoe.dev/v1\nworkloads:\n  - {name: a, command: x, modes: [parked, DRIVING, Charging, off], access: {modeRequests: [Service]}}\n",
+        )
+        .unwrap();
+        let workload = &manifest.workloads[0];
+        assert_eq!(
+            workload.modes,
+            [
+                VehicleMode::Parked,
+                VehicleMode::Driving,
+                VehicleMode::Charging,
+                VehicleMode::Off
+            ]
+        );
+        assert_eq!(workload.access.mode_requests, [VehicleMode::Service]);
+        let json = serde_json::to_value(workload).unwrap();
+        assert_eq!(
+            json["modes"],
+            serde_json::json!(["parked", "driving", "charging", "off"])
+        );
+        assert_eq!(
+            json["access"]["modeRequests"],
+            serde_json::json!(["service"])
+        );
+        let back: Workload = serde_json::from_value(json).unwrap();
+        assert_eq!(&back, workload);
+    }
+
+    #[test]
+    fn unknown_modes_are_listed_in_place_with_every_other_problem() {
+        let bad = r#"
+apiVersion: tomoe.dev/v1
+workloads:
+  - name: a
+    command: ""
+    modes: [parked, flying]
+    access: {modeRequests: [driving, teleport], read: ["Vehicle..Speed"]}
+  - {name: b, command: x, modes: [swimming]}
+"#;
+        let error = Manifest::parse(bad).unwrap_err();
+        let text: Vec<String> = error.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "workloads[0].command: must not be empty",
+                "workloads[0].modes[1]: \"flying\" is not a vehicle mode (off, parked, charging, driving, service)",
+                "workloads[0].access.modeRequests[0]: \"driving\" cannot be requested (only service)",
+                "workloads[0].access.modeRequests[1]: \"teleport\" cannot be requested (only service)",
+                "workloads[0].access.read[0]: invalid path pattern \"Vehicle..Speed\": it has an empty segment",
+                "workloads[1].modes[0]: \"swimming\" is not a vehicle mode (off, parked, charging, driving, service)",
+            ]
+        );
+        // With another structural problem, both are reported.
+        let error = Manifest::parse(
+            "apiVersion: tomoe.dev/v1\nworkloads:\n  - {name: a, command: x, modes: [flying], restart: {policy: sometimes}}\n",
+        )
+        .unwrap_err();
+        let locations: Vec<&str> = error.problems.iter().map(|p| p.location.as_str()).collect();
+        assert_eq!(
+            locations,
+            ["workloads[0].modes[0]", "workloads[0].restart.policy"]
+        );
+        // A mode that is not a name at all is a structural problem.
+        let error = Manifest::parse(
+            "apiVersion: tomoe.dev/v1\nworkloads:\n  - {name: a, command: x, modes: [[parked]]}\n",
+        )
+        .unwrap_err();
+        assert_eq!(error.problems.len(), 1);
+        assert_eq!(error.problems[0].location, "workloads[0].modes[0]");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 mod actor;
 mod process;
 mod reconcile;
+mod slot;
 
 use std::path::PathBuf;
 use std::sync::Arc;

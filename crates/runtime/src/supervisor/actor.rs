@@ -10,7 +10,8 @@ use tomoe_types::{VehicleMode, WorkloadHealth, WorkloadState};
 use tracing::Instrument;
 
 use super::process;
-use super::reconcile::{self, Action, Process, Slot};
+use super::reconcile::{self, Action};
+use super::slot::{Process, Slot};
 use super::{Request, RuntimeConfig, RuntimeError, WorkloadStatus};
 use crate::manifest::{HealthAction, Manifest, ManifestError, Problem, RuntimeKind};
 use crate::store::{DesiredWorkload, ProcessRecord, Store, StoreError};
@@ -102,24 +103,7 @@ impl Actor {
     }
 
     fn reorder(&mut self) {
-        let mut order = Vec::with_capacity(self.slots.len());
-        let mut placed: HashMap<&str, bool> = HashMap::new();
-        for _ in 0..=self.slots.len() {
-            for (name, slot) in &self.slots {
-                if placed.contains_key(name.as_str()) {
-                    continue;
-                }
-                let ready = slot.spec().depends_on.iter().all(|d| {
-                    placed.contains_key(d.workload.as_str())
-                        || !self.slots.contains_key(&d.workload)
-                });
-                if ready {
-                    placed.insert(name, true);
-                    order.push(name.clone());
-                }
-            }
-        }
-        self.order = order;
+        self.order = reconcile::dependency_order(&self.slots);
     }
 
     async fn run(mut self, mut receiver: mpsc::Receiver<Request>) {

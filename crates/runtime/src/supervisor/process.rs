@@ -12,7 +12,8 @@ use nix::sys::signal::Signal;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use super::reconcile::{Probe, Process};
+use super::reconcile::Probe;
+use super::slot::Process;
 use super::{Request, RuntimeConfig};
 use crate::manifest::{RuntimeKind, Workload};
 
