@@ -1,10 +1,14 @@
 //! The supervisor: one actor owning every workload, reconciling desired and actual state.
 //!
 //! This module is the actor's handle ([`Runtime`]) and its requests. The actor itself is
-//! in [`actor`]; it asks [`reconcile`] what to do (pure decisions) and does it through
-//! [`process`] (spawning, signals, `/proc`, exit watching).
+//! in [`actor`]. It keeps a [`slot::Slot`] per workload, asks [`reconcile`] (each pass)
+//! and [`exits`] (after an exit) what to do, pure decisions returned as
+//! [`action::Action`]s, and does it through [`process`] (spawning, signals, `/proc`, exit
+//! watching, probes, logs).
 
+mod action;
 mod actor;
+mod exits;
 mod process;
 mod reconcile;
 mod slot;

@@ -1,5 +1,5 @@
-//! The actor: owns every workload, answers requests, asks [`reconcile`] what to do and
-//! does it through [`process`].
+//! The actor: owns every workload, answers requests, asks [`reconcile`] and [`exits`]
+//! what to do and does it through [`process`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -9,9 +9,10 @@ use tokio::sync::{mpsc, oneshot};
 use tomoe_types::{VehicleMode, WorkloadHealth, WorkloadState};
 use tracing::Instrument;
 
+use super::action::Action;
 use super::process;
-use super::reconcile::{self, Action};
 use super::slot::{Process, Slot};
+use super::{exits, reconcile};
 use super::{Request, RuntimeConfig, RuntimeError, WorkloadStatus};
 use crate::manifest::{HealthAction, Manifest, ManifestError, Problem, RuntimeKind};
 use crate::store::{DesiredWorkload, ProcessRecord, Store, StoreError};
@@ -397,7 +398,7 @@ impl Actor {
         tracing::info!(workload = %name, pid, exit = %description, "workload exited");
         slot.last_exit = Some(description);
         slot.healthy = None;
-        let action = reconcile::after_exit(slot, &process, success, Instant::now());
+        let action = exits::after_exit(slot, &process, success, Instant::now());
         self.perform(action);
     }
 
@@ -572,7 +573,7 @@ impl Actor {
             Err(error) => {
                 tracing::warn!(workload = %name, %error, "cannot start workload");
                 slot.last_exit = Some(format!("could not start: {error}"));
-                let action = reconcile::after_failed_start(slot, Instant::now());
+                let action = exits::after_failed_start(slot, Instant::now());
                 self.perform(action);
             }
         }

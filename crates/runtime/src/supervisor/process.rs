@@ -12,7 +12,7 @@ use nix::sys::signal::Signal;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use super::reconcile::Probe;
+use super::action::Probe;
 use super::slot::Process;
 use super::{Request, RuntimeConfig};
 use crate::manifest::{RuntimeKind, Workload};

@@ -96,3 +96,133 @@ impl Slot {
         self.spec().modes.is_empty() || self.spec().modes.contains(&mode)
     }
 }
+
+/// Slots as test tables describe them.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use std::time::{Duration, Instant};
+
+    use tomoe_types::WorkloadState::{self, Running, Stopping};
+
+    use super::*;
+    use crate::manifest::Workload;
+    use crate::store::DesiredWorkload;
+
+    /// What a test says the supervisor observed of a workload; times in ms after `t0`.
+    #[derive(Clone, Default)]
+    pub(crate) struct Seen {
+        state: Option<WorkloadState>,
+        started: Option<u64>,
+        terminating: Option<u64>,
+        killed: bool,
+        killed_for: Option<&'static str>,
+        heartbeat: Option<u64>,
+        healthy: Option<bool>,
+        next_start: Option<u64>,
+        next_probe: Option<u64>,
+        disabled: bool,
+        failures: u32,
+    }
+
+    pub(crate) fn idle() -> Seen {
+        Seen::default()
+    }
+
+    pub(crate) fn running(started: u64) -> Seen {
+        Seen {
+            state: Some(Running),
+            started: Some(started),
+            ..Seen::default()
+        }
+    }
+
+    pub(crate) fn in_state(state: WorkloadState) -> Seen {
+        Seen {
+            state: Some(state),
+            ..Seen::default()
+        }
+    }
+
+    impl Seen {
+        pub(crate) fn stopping(self, since: u64) -> Seen {
+            Seen {
+                state: Some(Stopping),
+                terminating: Some(since),
+                ..self
+            }
+        }
+        pub(crate) fn killed(self) -> Seen {
+            Seen {
+                killed: true,
+                ..self
+            }
+        }
+        pub(crate) fn killed_for(self, why: &'static str) -> Seen {
+            Seen {
+                killed_for: Some(why),
+                terminating: Some(0),
+                killed: true,
+                ..self
+            }
+        }
+        pub(crate) fn healthy(self, healthy: bool) -> Seen {
+            Seen {
+                healthy: Some(healthy),
+                ..self
+            }
+        }
+        pub(crate) fn heartbeat(self, at: u64) -> Seen {
+            Seen {
+                heartbeat: Some(at),
+                ..self
+            }
+        }
+        pub(crate) fn next_start(self, at: u64) -> Seen {
+            Seen {
+                next_start: Some(at),
+                ..self
+            }
+        }
+        pub(crate) fn next_probe(self, at: u64) -> Seen {
+            Seen {
+                next_probe: Some(at),
+                ..self
+            }
+        }
+        pub(crate) fn disabled(self) -> Seen {
+            Seen {
+                disabled: true,
+                ..self
+            }
+        }
+        pub(crate) fn failures(self, failures: u32) -> Seen {
+            Seen { failures, ..self }
+        }
+
+        pub(crate) fn slot(&self, spec: &str, t0: Instant) -> Slot {
+            let at = |ms: u64| t0 + Duration::from_millis(ms);
+            let spec: Workload =
+                serde_yaml::from_str(spec).unwrap_or_else(|e| panic!("{spec}: {e}"));
+            let mut slot = Slot::new(DesiredWorkload {
+                spec,
+                enabled: !self.disabled,
+                terminal: None,
+            });
+            if let Some(state) = self.state {
+                slot.state = state;
+            }
+            slot.process = self.started.map(|started| Process {
+                terminating_since: self.terminating.map(at),
+                killed: self.killed,
+                killed_for: self.killed_for.map(str::to_owned),
+                ..Process::new(4242, at(started), false)
+            });
+            slot.last_heartbeat = self.heartbeat.map(at);
+            slot.healthy = self.healthy;
+            slot.next_start = self.next_start.map(at);
+            slot.next_probe = self.next_probe.map(at);
+            slot.consecutive_failures = self.failures;
+            slot
+        }
+    }
+}
