@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use tomoe_runtime::{Manifest, Runtime, RuntimeConfig};
+use tomoe_types::VehicleMode;
 
 fn apply_to_running(c: &mut Criterion) {
     let tokio = tokio::runtime::Runtime::new().unwrap();
@@ -22,7 +23,7 @@ fn apply_to_running(c: &mut Criterion) {
                 stop_timeout: Duration::from_secs(1),
                 tokens: None,
             },
-            "parked",
+            VehicleMode::Parked,
         )
         .unwrap()
     });

@@ -24,6 +24,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use tracing::Instrument;
 
 use crate::{Manifest, Runtime, RuntimeError};
 
@@ -157,50 +158,55 @@ async fn logs(
     }
     // Follow: send what is there, then what gets appended, until the client goes.
     let start = text.len() as u64;
-    let stream = follow_stream(shown, path, start);
+    let stream = follow_stream(&name, shown, path, start);
     Body::from_stream(stream).into_response()
 }
 
 fn follow_stream(
+    workload: &str,
     first: String,
     path: std::path::PathBuf,
     start: u64,
 ) -> tokio_stream::wrappers::ReceiverStream<Result<String, std::io::Error>> {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(16);
-    tokio::spawn(async move {
-        if sender.send(Ok(first)).await.is_err() {
-            return;
-        }
-        let mut offset = start;
-        loop {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let chunk = (|| -> std::io::Result<String> {
-                let mut file = std::fs::File::open(&path)?;
-                let length = file.metadata()?.len();
-                if length < offset {
-                    // Rotated: start over at the beginning of the new file.
-                    offset = 0;
-                }
-                file.seek(SeekFrom::Start(offset))?;
-                let mut text = String::new();
-                file.read_to_string(&mut text)?;
-                offset += text.len() as u64;
-                Ok(text)
-            })();
-            match chunk {
-                Ok(text) if text.is_empty() => {
-                    if sender.is_closed() {
-                        return;
+    let span = tracing::info_span!("runtime-log-follow", workload = %workload);
+    tokio::spawn(
+        async move {
+            if sender.send(Ok(first)).await.is_err() {
+                return;
+            }
+            let mut offset = start;
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let chunk = (|| -> std::io::Result<String> {
+                    let mut file = std::fs::File::open(&path)?;
+                    let length = file.metadata()?.len();
+                    if length < offset {
+                        // Rotated: start over at the beginning of the new file.
+                        offset = 0;
                     }
-                }
-                Ok(text) => {
-                    if sender.send(Ok(text)).await.is_err() {
-                        return;
+                    file.seek(SeekFrom::Start(offset))?;
+                    let mut text = String::new();
+                    file.read_to_string(&mut text)?;
+                    offset += text.len() as u64;
+                    Ok(text)
+                })();
+                match chunk {
+                    Ok(text) if text.is_empty() => {
+                        if sender.is_closed() {
+                            return;
+                        }
                     }
+                    Ok(text) => {
+                        if sender.send(Ok(text)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => {}
                 }
-                Err(_) => {}
             }
         }
-    });
+        .instrument(span),
+    );
     tokio_stream::wrappers::ReceiverStream::new(receiver)
 }

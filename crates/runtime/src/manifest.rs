@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use tomoe_types::VehicleMode;
 use tomoe_vss::PathPattern;
 
 /// The manifest format version this runtime reads.
@@ -48,9 +49,10 @@ pub struct Workload {
     /// Workloads that must reach a condition before this one starts.
     #[serde(default)]
     pub depends_on: Vec<Dependency>,
-    /// Vehicle modes in which it may run; empty means every mode.
-    #[serde(default)]
-    pub modes: Vec<String>,
+    /// Vehicle modes in which it may run; empty means every mode. Written in lowercase
+    /// (`parked`); read ignoring case.
+    #[serde(default, serialize_with = "mode_names::serialize")]
+    pub modes: Vec<VehicleMode>,
     /// Health supervision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<Health>,
@@ -230,12 +232,12 @@ pub struct Access {
     pub actuate: Vec<String>,
     /// Signals it may publish.
     pub provide: Vec<String>,
-    /// Vehicle modes it may request (for example `service`).
-    pub mode_requests: Vec<String>,
+    /// Vehicle modes it may request (only `service`).
+    #[serde(serialize_with = "mode_names::serialize")]
+    pub mode_requests: Vec<VehicleMode>,
 }
 
-/// The vehicle modes a manifest may name.
-pub const MODES: [&str; 5] = ["off", "parked", "charging", "driving", "service"];
+pub(crate) mod mode_names;
 
 /// One problem of a manifest, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -263,33 +265,34 @@ pub struct ManifestError {
 impl Manifest {
     /// Parses and validates a YAML manifest. Nothing is applied when it fails.
     pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
-        let deserializer = serde_yaml::Deserializer::from_str(text);
-        let manifest: Manifest =
-            serde_path_to_error::deserialize(deserializer).map_err(|error| {
-                let location = error.path().to_string();
-                let inner = error.into_inner().to_string();
-                // serde_yaml's message already names the field and the line; keep it once.
-                let message = inner
-                    .strip_prefix(&format!("{location}: "))
-                    .unwrap_or(&inner)
-                    .to_owned();
-                ManifestError {
-                    problems: vec![Problem {
-                        location: if location == "." {
-                            "manifest".into()
-                        } else {
-                            location
-                        },
-                        message,
-                    }],
-                }
-            })?;
+        let manifest = match deserialize(serde_yaml::Deserializer::from_str(text)) {
+            Ok(manifest) => manifest,
+            Err(problem) if mode_names::names_a_mode(&problem.location) => {
+                return Err(mode_names::refuse_unknown_modes(text, problem))
+            }
+            Err(problem) => {
+                return Err(ManifestError {
+                    problems: vec![problem],
+                })
+            }
+        };
         manifest.validate()?;
         Ok(manifest)
     }
 
     /// Checks everything the types cannot: names, references, cycles, modes, paths, values.
     pub fn validate(&self) -> Result<(), ManifestError> {
+        let problems = self.problems(Vec::new());
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ManifestError { problems })
+        }
+    }
+
+    /// Every problem, with `unknown_modes` (mode names that are no vehicle mode, found
+    /// before the types were read) at their place in the order.
+    fn problems(&self, mut unknown_modes: Vec<Problem>) -> Vec<Problem> {
         let mut problems = Vec::new();
         let mut problem =
             |location: String, message: String| problems.push(Problem { location, message });
@@ -369,21 +372,33 @@ impl Manifest {
                     );
                 }
             }
-            for (m, mode) in workload.modes.iter().enumerate() {
-                if !MODES.contains(&mode.as_str()) {
-                    problem(
-                        at(&format!("modes[{m}]")),
-                        format!("\"{mode}\" is not a vehicle mode ({})", MODES.join(", ")),
-                    );
+            let mut mode_problems: Vec<Problem> = unknown_modes
+                .extract_if(.., |p| p.location.starts_with(&at("modes[")))
+                .collect();
+            let requests = at("access.modeRequests[");
+            mode_problems
+                .extend(unknown_modes.extract_if(.., |p| p.location.starts_with(&requests)));
+            for (m, mode) in workload.access.mode_requests.iter().enumerate() {
+                if *mode != VehicleMode::Service {
+                    mode_problems.push(Problem {
+                        location: format!("{requests}{m}]"),
+                        message: format!(
+                            "\"{}\" cannot be requested (only service)",
+                            mode_names::name(*mode)
+                        ),
+                    });
                 }
             }
-            for (m, mode) in workload.access.mode_requests.iter().enumerate() {
-                if mode != "service" {
-                    problem(
-                        at(&format!("access.modeRequests[{m}]")),
-                        format!("\"{mode}\" cannot be requested (only service)"),
-                    );
-                }
+            // Modes first, then the requests, each in the order of their entries.
+            mode_problems.sort_by_key(|p| {
+                let index = p.location.rsplit_once('[').map_or("", |(_, i)| i);
+                (
+                    p.location.starts_with(&requests),
+                    index.trim_end_matches(']').parse::<usize>().unwrap_or(0),
+                )
+            });
+            for Problem { location, message } in mode_problems {
+                problem(location, message);
             }
             for (kind, patterns) in [
                 ("read", &workload.access.read),
@@ -463,11 +478,8 @@ impl Manifest {
                 format!("dependency cycle: {}", cycle.join(" -> ")),
             );
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ManifestError { problems })
-        }
+        problems.extend(unknown_modes);
+        problems
     }
 
     /// A dependency cycle, named from its first workload back to it, if there is one.
@@ -519,6 +531,27 @@ impl Manifest {
         }
         None
     }
+}
+
+/// Reads a manifest through `deserializer`; the first structural problem, with its place.
+fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Manifest, Problem> {
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let location = error.path().to_string();
+        let inner = error.into_inner().to_string();
+        // serde_yaml's message already names the field and the line; keep it once.
+        let message = inner
+            .strip_prefix(&format!("{location}: "))
+            .unwrap_or(&inner)
+            .to_owned();
+        Problem {
+            location: if location == "." {
+                "manifest".into()
+            } else {
+                location
+            },
+            message,
+        }
+    })
 }
 
 /// Bytes of a memory limit such as `256M`.

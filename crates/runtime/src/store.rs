@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+use tomoe_types::WorkloadState;
+
 use crate::manifest::Workload;
 
 const WORKLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("workloads");
@@ -18,9 +20,10 @@ pub struct DesiredWorkload {
     /// False after `tomoe stop`, true after `apply` or `start`.
     pub enabled: bool,
     /// A final state reached (`succeeded`, `failed`, `crash-looping`), kept across
-    /// restarts of the runtime until the next `apply` or `start`.
+    /// restarts of the runtime until the next `apply` or `start`. Stored as its string
+    /// form, as earlier versions wrote it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub terminal: Option<String>,
+    pub terminal: Option<WorkloadState>,
 }
 
 /// A process the runtime started, to adopt it after a restart of the runtime.
@@ -180,5 +183,63 @@ impl Store {
             }
         }
         txn.commit().map_err(|e| self.error(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tomoe_types::VehicleMode;
+
+    use super::*;
+
+    /// A record as the runtime wrote it before states and modes were typed.
+    const LEGACY: &str = r#"{"spec":{"name":"once","runtime":"native","command":"sh","args":["-c","exit 1"],"env":{},"restart":{"policy":"on-failure","initialBackoffMs":500,"maxBackoffMs":30000,"crashLoopLimit":5,"stableAfterMs":10000},"dependsOn":[],"modes":["parked","charging"],"access":{"read":[],"actuate":[],"provide":[],"modeRequests":["service"]}},"enabled":true,"terminal":"crash-looping"}"#;
+
+    #[test]
+    fn records_of_earlier_versions_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let txn = store.database.begin_write().unwrap();
+        txn.open_table(WORKLOADS)
+            .unwrap()
+            .insert("once", LEGACY.as_bytes())
+            .unwrap();
+        txn.commit().unwrap();
+        let loaded = store.workloads().unwrap();
+        assert_eq!(loaded.len(), 1);
+        let workload = &loaded[0];
+        assert_eq!(workload.terminal, Some(WorkloadState::CrashLooping));
+        assert_eq!(
+            workload.spec.modes,
+            [VehicleMode::Parked, VehicleMode::Charging]
+        );
+        assert_eq!(workload.spec.access.mode_requests, [VehicleMode::Service]);
+        // Written back, the record is the same text.
+        store.put_workloads(&loaded).unwrap();
+        let txn = store.database.begin_read().unwrap();
+        let table = txn.open_table(WORKLOADS).unwrap();
+        let bytes = table.get("once").unwrap().unwrap();
+        assert_eq!(std::str::from_utf8(bytes.value()).unwrap(), LEGACY);
+    }
+
+    #[test]
+    fn every_final_state_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let spec: Workload = serde_yaml::from_str("{name: a, command: x}").unwrap();
+        for terminal in [None].into_iter().chain(
+            WorkloadState::ALL
+                .into_iter()
+                .filter(|s| s.is_final())
+                .map(Some),
+        ) {
+            let desired = DesiredWorkload {
+                spec: spec.clone(),
+                enabled: terminal.is_none(),
+                terminal,
+            };
+            store.put_workloads(std::slice::from_ref(&desired)).unwrap();
+            assert_eq!(store.workloads().unwrap(), [desired]);
+        }
     }
 }

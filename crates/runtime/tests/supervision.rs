@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tomoe_runtime::{Manifest, Runtime, RuntimeConfig, WorkloadStatus};
+use tomoe_types::{VehicleMode, WorkloadHealth, WorkloadState};
 
 fn config(dir: &Path) -> RuntimeConfig {
     RuntimeConfig {
@@ -55,7 +56,7 @@ fn manifest(text: &str) -> Manifest {
 async fn dependencies_start_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let order = dir.path().join("order.txt");
-    let runtime = Runtime::start(config(dir.path()), "parked").unwrap();
+    let runtime = Runtime::start(config(dir.path()), VehicleMode::Parked).unwrap();
     let text = format!(
         r#"
 apiVersion: tomoe.dev/v1
@@ -68,7 +69,10 @@ workloads:
     );
     runtime.apply(manifest(&text)).await.unwrap();
     for name in ["a", "b", "c"] {
-        wait_for(&runtime, name, "running", |s| s.state == "running").await;
+        wait_for(&runtime, name, "running", |s| {
+            s.state == WorkloadState::Running
+        })
+        .await;
     }
     // b starts only once a is running, c once b is: their lines follow a's.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -96,7 +100,7 @@ workloads:
 #[tokio::test]
 async fn a_crashing_app_backs_off_then_crash_loops_without_disturbing_others() {
     let dir = tempfile::tempdir().unwrap();
-    let runtime = Runtime::start(config(dir.path()), "parked").unwrap();
+    let runtime = Runtime::start(config(dir.path()), VehicleMode::Parked).unwrap();
     runtime
         .apply(manifest(
             r#"
@@ -113,10 +117,13 @@ workloads:
         ))
         .await
         .unwrap();
-    let steady = wait_for(&runtime, "steady", "running", |s| s.state == "running").await;
+    let steady = wait_for(&runtime, "steady", "running", |s| {
+        s.state == WorkloadState::Running
+    })
+    .await;
     let started = Instant::now();
     let crashed = wait_for(&runtime, "crasher", "crash-looping", |s| {
-        s.state == "crash-looping"
+        s.state == WorkloadState::CrashLooping
     })
     .await;
     // Backoff 100 + 200 + 400 ms between the four runs.
@@ -138,7 +145,7 @@ workloads:
 #[tokio::test]
 async fn a_hung_app_without_heartbeats_is_restarted() {
     let dir = tempfile::tempdir().unwrap();
-    let runtime = Runtime::start(config(dir.path()), "parked").unwrap();
+    let runtime = Runtime::start(config(dir.path()), VehicleMode::Parked).unwrap();
     runtime
         .apply(manifest(
             r#"
@@ -153,9 +160,12 @@ workloads:
         ))
         .await
         .unwrap();
-    let first = wait_for(&runtime, "hung", "running", |s| s.state == "running").await;
+    let first = wait_for(&runtime, "hung", "running", |s| {
+        s.state == WorkloadState::Running
+    })
+    .await;
     let restarted = wait_for(&runtime, "hung", "restarted", |s| {
-        s.restarts >= 1 && s.state == "running"
+        s.restarts >= 1 && s.state == WorkloadState::Running
     })
     .await;
     assert_ne!(first.pid, restarted.pid);
@@ -173,16 +183,22 @@ workloads:
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let kept = status(&runtime, "hung").await;
-    assert_eq!((kept.pid, kept.health.as_str()), (restarted.pid, "healthy"));
+    assert_eq!(
+        (kept.pid, kept.health),
+        (restarted.pid, WorkloadHealth::Healthy)
+    );
     runtime.delete_workload("hung").await.unwrap();
 }
 
 #[tokio::test]
 async fn a_cyclic_manifest_is_refused_and_running_workloads_stay() {
     let dir = tempfile::tempdir().unwrap();
-    let runtime = Runtime::start(config(dir.path()), "parked").unwrap();
+    let runtime = Runtime::start(config(dir.path()), VehicleMode::Parked).unwrap();
     runtime.apply(manifest("apiVersion: tomoe.dev/v1\nworkloads:\n  - {name: keep, command: sleep, args: [\"30\"]}\n")).await.unwrap();
-    let before = wait_for(&runtime, "keep", "running", |s| s.state == "running").await;
+    let before = wait_for(&runtime, "keep", "running", |s| {
+        s.state == WorkloadState::Running
+    })
+    .await;
     let cyclic = "apiVersion: tomoe.dev/v1\nworkloads:\n  - {name: x, command: sleep, dependsOn: [{workload: y}]}\n  - {name: y, command: sleep, dependsOn: [{workload: x}]}\n";
     let error = Manifest::parse(cyclic).unwrap_err();
     assert!(
@@ -197,7 +213,7 @@ async fn a_cyclic_manifest_is_refused_and_running_workloads_stay() {
 #[tokio::test]
 async fn mode_changes_start_and_stop_gated_workloads() {
     let dir = tempfile::tempdir().unwrap();
-    let runtime = Runtime::start(config(dir.path()), "driving").unwrap();
+    let runtime = Runtime::start(config(dir.path()), VehicleMode::Driving).unwrap();
     runtime
         .apply(manifest(
             r#"
@@ -210,17 +226,20 @@ workloads:
         .await
         .unwrap();
     wait_for(&runtime, "driving-only", "running", |s| {
-        s.state == "running"
+        s.state == WorkloadState::Running
     })
     .await;
     let waiting = status(&runtime, "parked-only").await;
-    assert_eq!(waiting.state, "waiting");
+    assert_eq!(waiting.state, WorkloadState::Waiting);
     assert!(
         waiting.reason.contains("not allowed in mode driving"),
         "{waiting:?}"
     );
-    runtime.set_mode("parked").await.unwrap();
-    wait_for(&runtime, "parked-only", "running", |s| s.state == "running").await;
+    runtime.set_mode(VehicleMode::Parked).await.unwrap();
+    wait_for(&runtime, "parked-only", "running", |s| {
+        s.state == WorkloadState::Running
+    })
+    .await;
     let stopped = wait_for(&runtime, "driving-only", "stopped", |s| s.pid.is_none()).await;
     assert_eq!(stopped.restarts, 0, "a mode stop is not a failure");
     for name in ["parked-only", "driving-only"] {
@@ -234,9 +253,9 @@ fn a_restarted_runtime_adopts_its_workloads_without_duplicates() {
     let first_pid = {
         let tokio = tokio::runtime::Runtime::new().unwrap();
         tokio.block_on(async {
-            let runtime = Runtime::start(config(dir.path()), "parked").unwrap();
+            let runtime = Runtime::start(config(dir.path()), VehicleMode::Parked).unwrap();
             runtime.apply(manifest("apiVersion: tomoe.dev/v1\nworkloads:\n  - {name: long, command: sleep, args: [\"30\"]}\n")).await.unwrap();
-            wait_for(&runtime, "long", "running", |s| s.state == "running").await.pid.unwrap()
+            wait_for(&runtime, "long", "running", |s| s.state == WorkloadState::Running).await.pid.unwrap()
         })
         // Dropping the tokio runtime ends the supervisor; the process lives on.
     };
@@ -246,7 +265,7 @@ fn a_restarted_runtime_adopts_its_workloads_without_duplicates() {
     );
     let tokio = tokio::runtime::Runtime::new().unwrap();
     tokio.block_on(async {
-        let runtime = Runtime::start(config(dir.path()), "parked").unwrap();
+        let runtime = Runtime::start(config(dir.path()), VehicleMode::Parked).unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         let adopted = status(&runtime, "long").await;
         assert_eq!(adopted.pid, Some(first_pid), "{adopted:?}");
@@ -262,15 +281,18 @@ fn final_states_survive_a_runtime_restart() {
     for round in 0..2 {
         let tokio = tokio::runtime::Runtime::new().unwrap();
         tokio.block_on(async {
-            let runtime = Runtime::start(config(dir.path()), "parked").unwrap();
+            let runtime = Runtime::start(config(dir.path()), VehicleMode::Parked).unwrap();
             if round == 0 {
                 runtime.apply(manifest(text)).await.unwrap();
             } else {
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
-            let once = wait_for(&runtime, "once", "succeeded", |s| s.state == "succeeded").await;
+            let once = wait_for(&runtime, "once", "succeeded", |s| {
+                s.state == WorkloadState::Succeeded
+            })
+            .await;
             wait_for(&runtime, "broken", "crash-looping", |s| {
-                s.state == "crash-looping"
+                s.state == WorkloadState::CrashLooping
             })
             .await;
             // The one-shot job ran once, over both lives of the runtime.

@@ -38,6 +38,7 @@ use tomoe_ota::{
 };
 use tomoe_runtime::manifest::API_VERSION;
 use tomoe_runtime::{Manifest, Runtime, Workload};
+use tomoe_types::WorkloadState;
 use tomoe_vss::Value;
 
 /// The hardware id of every app ECU.
@@ -632,9 +633,11 @@ async fn watch_health(runtime: Runtime, name: String, old_pid: Option<u32>, heal
     loop {
         if let Ok(workloads) = runtime.list().await {
             if let Some(status) = workloads.iter().find(|w| w.name == name) {
-                let stale = status.state == "running" && status.pid == old_pid;
+                let stale = status.state == WorkloadState::Running && status.pid == old_pid;
                 if !stale {
-                    if let Some(verdict) = workload_verdict(&status.state, &status.health) {
+                    if let Some(verdict) =
+                        workload_verdict(status.state.as_str(), status.health.as_str())
+                    {
                         health.report(verdict);
                     }
                 }

@@ -3,6 +3,7 @@
 use anyhow::{anyhow, bail, Context};
 use futures::StreamExt;
 use serde_json::Value as Json;
+use tomoe_runtime::WorkloadStatus;
 
 use crate::cli::{ApplyArgs, LogsArgs, RuntimeArgs, WorkloadArgs};
 
@@ -80,6 +81,8 @@ pub async fn ps(args: RuntimeArgs) -> anyhow::Result<()> {
         out!("{body}")?;
         return Ok(());
     }
+    let workloads: Vec<WorkloadStatus> =
+        serde_json::from_value(body).context("unexpected answer from the runtime")?;
     out!(
         "{:<24} {:<14} {:>8} {:>8} {:<10} {}",
         "NAME",
@@ -89,25 +92,22 @@ pub async fn ps(args: RuntimeArgs) -> anyhow::Result<()> {
         "HEALTH",
         "DETAIL"
     )?;
-    for workload in body.as_array().into_iter().flatten() {
-        let pid = workload["pid"]
-            .as_u64()
+    for workload in workloads {
+        let pid = workload
+            .pid
             .map(|p| p.to_string())
             .unwrap_or_else(|| "-".into());
-        let detail = match workload["reason"].as_str() {
-            Some(reason) if !reason.is_empty() => reason.to_owned(),
-            _ => workload["last_exit"]
-                .as_str()
-                .map(|e| format!("last exit: {e}"))
-                .unwrap_or_default(),
+        let detail = match (workload.reason.as_str(), &workload.last_exit) {
+            ("", Some(exit)) => format!("last exit: {exit}"),
+            (reason, _) => reason.to_owned(),
         };
         out!(
             "{:<24} {:<14} {:>8} {:>8} {:<10} {}",
-            workload["name"].as_str().unwrap_or(""),
-            workload["state"].as_str().unwrap_or(""),
+            workload.name,
+            workload.state.as_str(),
             pid,
-            workload["restarts"],
-            workload["health"].as_str().unwrap_or(""),
+            workload.restarts,
+            workload.health.as_str(),
             detail
         )?;
     }

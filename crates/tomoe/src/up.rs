@@ -96,7 +96,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             stop_timeout: Duration::from_secs(5),
             tokens: crate::tokens::runtime_tokens(&args.data_dir)?,
         },
-        &mode_name(*mode.borrow()),
+        *mode.borrow(),
     )
     .context("cannot start the app runtime")?;
     let ota_agent = match ota_agent_config(&args)? {
@@ -120,8 +120,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let follower = runtime.clone();
     tokio::spawn(async move {
         while mode.changed().await.is_ok() {
-            let current = mode_name(*mode.borrow());
-            if follower.set_mode(&current).await.is_err() {
+            let current = *mode.borrow();
+            if follower.set_mode(current).await.is_err() {
                 return;
             }
         }
@@ -275,11 +275,6 @@ fn ota_agent_config(args: &UpArgs) -> anyhow::Result<Option<crate::ota_agent::Ag
         health_window: Duration::from_millis(ota.ota_health_window_ms),
         policy: tomoe_ota::InstallPolicy::default(),
     }))
-}
-
-/// The runtime's name of a mode (`parked`, `driving`, ...).
-fn mode_name(mode: tomoe_modes::Mode) -> String {
-    mode.as_str().to_lowercase()
 }
 
 fn cycle_of(cycle: CycleArg) -> Cycle {
