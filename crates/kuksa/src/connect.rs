@@ -12,8 +12,10 @@ use tonic::{Request, Status};
 
 /// Why a connection to the broker could not be made. The messages name the
 /// broker URL; the transport's error is the source.
+///
+/// Deliberately exhaustive (unlike Tomoe's other error enums): clients such as
+/// `tomoe-sdk` map each case onto their own error type.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum ConnectError {
     /// The broker URL cannot be parsed.
     #[error("invalid broker URL \"{url}\"")]
