@@ -10,7 +10,9 @@ use tomoe_broker::{Broker, BrokerError, Field, Permissions, SubscriptionEvent};
 use tomoe_vss::LeafId;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::convert::{datapoint_to_v1, metadata_to_v1, status_of, v1_error_of, value_from_v1};
+use tomoe_kuksa::{metadata_to_v1, value_from_v1};
+
+use crate::convert::{datapoint_to_v1, status_of, v1_error_of};
 use crate::Authorizer;
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;

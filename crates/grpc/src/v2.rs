@@ -14,7 +14,10 @@ use tomoe_broker::{ActuationProvider, Broker, BrokerError, Field, Permissions, S
 use tomoe_vss::{LeafId, Value};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::convert::{datapoint_to_v2, metadata_to_v2, status_of, value_from_v2, value_to_v2};
+use tomoe_kuksa::signal::{signal_by_id, signal_of, Signal};
+use tomoe_kuksa::{metadata_to_v2, value_from_v2, value_to_v2};
+
+use crate::convert::{datapoint_to_v2, status_of};
 use crate::Authorizer;
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -92,16 +95,9 @@ impl V2Service {
 
 /// The leaf a v2 `SignalID` names, by path or by id.
 fn resolve_signal(broker: &Broker, signal_id: Option<proto::SignalId>) -> Result<LeafId, Status> {
-    match signal_id.and_then(|s| s.signal) {
-        None => Err(Status::invalid_argument(
-            "no signal id provided: set either path or id",
-        )),
-        Some(proto::signal_id::Signal::Path(path)) => {
-            broker.resolve_path(&path).map_err(|e| status_of(&e))
-        }
-        Some(proto::signal_id::Signal::Id(id)) => {
-            broker.resolve_id(id.into()).map_err(|e| status_of(&e))
-        }
+    match signal_of(signal_id).map_err(|e| Status::invalid_argument(e.to_string()))? {
+        Signal::Path(path) => broker.resolve_path(&path).map_err(|e| status_of(&e)),
+        Signal::Id(id) => broker.resolve_id(id.into()).map_err(|e| status_of(&e)),
     }
 }
 
@@ -509,9 +505,7 @@ fn actuation_message(
         .targets
         .iter()
         .map(|(leaf, value)| proto::ActuateRequest {
-            signal_id: Some(proto::SignalId {
-                signal: Some(proto::signal_id::Signal::Id(leaf.0 as i32)),
-            }),
+            signal_id: Some(signal_by_id(leaf.0 as i32)),
             value: Some(value_to_v2(value)),
         })
         .collect();

@@ -4,14 +4,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use kuksa_rust_sdk::v2_proto as v2;
+use tomoe_kuksa::{
+    datapoint_to_v2, datatype_from_code, find_signal, for_datatype, signal_by_path, value_from_v2,
+    value_to_v2, ConnectError, Connector, V2Client,
+};
 use tomoe_vss::{DataType, Value};
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
-use tonic::{Request, Status};
 
 use crate::stream::{ActuationRequests, Subscription};
-use crate::value::{datatype_from_code, describe, for_datatype, from_v2, to_v2, FromValue};
+use crate::value::{describe, FromValue};
 use crate::SdkError;
 
 /// The broker URL used when `TOMOE_BROKER` is unset.
@@ -19,23 +19,6 @@ pub const DEFAULT_BROKER: &str = "http://127.0.0.1:55555";
 
 /// How long [`Client::connect`] waits for the broker to accept the connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Adds the bearer token, if any, to every request.
-#[derive(Clone)]
-pub(crate) struct TokenInterceptor(Option<MetadataValue<Ascii>>);
-
-impl tonic::service::Interceptor for TokenInterceptor {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(token) = &self.0 {
-            request
-                .metadata_mut()
-                .insert("authorization", token.clone());
-        }
-        Ok(request)
-    }
-}
-
-pub(crate) type Stub = v2::val_client::ValClient<InterceptedService<Channel, TokenInterceptor>>;
 
 /// What the client remembers of a leaf: looked up once, with `ListMetadata`.
 #[derive(Debug, Clone, Copy)]
@@ -62,7 +45,7 @@ struct Leaf {
 #[derive(Clone)]
 pub struct Client {
     url: String,
-    stub: Stub,
+    stub: V2Client,
     leaves: HashMap<String, Leaf>,
 }
 
@@ -89,34 +72,21 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn connect(url: &str, token: Option<String>) -> Result<Client, SdkError> {
-        let invalid_url = || SdkError::InvalidUrl {
-            url: url.to_owned(),
-        };
-        let mut endpoint = Endpoint::from_shared(url.to_owned())
-            .map_err(|_| invalid_url())?
-            .connect_timeout(CONNECT_TIMEOUT);
-        if url.starts_with("https://") {
-            endpoint = endpoint
-                .tls_config(ClientTlsConfig::new().with_enabled_roots())
-                .map_err(|source| SdkError::Connect {
-                    url: url.to_owned(),
-                    source,
-                })?;
-        }
-        let token = token
-            .map(|token| format!("Bearer {}", token.trim()).parse::<MetadataValue<Ascii>>())
-            .transpose()
-            .map_err(|_| SdkError::InvalidToken)?;
-        let channel = endpoint
+        let connection = Connector::new(url)
+            .token(token.as_deref())
+            .connect_timeout(CONNECT_TIMEOUT)
             .connect()
             .await
-            .map_err(|source| SdkError::Connect {
-                url: url.to_owned(),
-                source,
+            .map_err(|error| match error {
+                ConnectError::InvalidUrl { url, .. } => SdkError::InvalidUrl { url },
+                ConnectError::Tls { url, source } | ConnectError::Connect { url, source } => {
+                    SdkError::Connect { url, source }
+                }
+                ConnectError::InvalidToken => SdkError::InvalidToken,
             })?;
         Ok(Client {
             url: url.to_owned(),
-            stub: v2::val_client::ValClient::with_interceptor(channel, TokenInterceptor(token)),
+            stub: connection.v2,
             leaves: HashMap::new(),
         })
     }
@@ -164,7 +134,7 @@ impl Client {
     /// ```
     pub async fn get(&mut self, path: &str) -> Result<Option<Value>, SdkError> {
         let request = v2::GetValueRequest {
-            signal_id: Some(signal_path(path)),
+            signal_id: Some(signal_by_path(path)),
         };
         let response = self
             .stub
@@ -175,7 +145,7 @@ impl Client {
             .into_inner()
             .data_point
             .and_then(|datapoint| datapoint.value)
-            .and_then(from_v2))
+            .and_then(value_from_v2))
     }
 
     /// The current value of the signal at `path` as a `T` (see [`FromValue`] for
@@ -243,11 +213,8 @@ impl Client {
     pub async fn publish(&mut self, path: &str, value: impl Into<Value>) -> Result<(), SdkError> {
         let value = self.typed(path, value.into()).await?;
         let request = v2::PublishValueRequest {
-            signal_id: Some(signal_path(path)),
-            data_point: Some(v2::Datapoint {
-                timestamp: None,
-                value: Some(to_v2(value)),
-            }),
+            signal_id: Some(signal_by_path(path)),
+            data_point: Some(datapoint_to_v2(Some(&value), None)),
         };
         self.stub
             .publish_value(request)
@@ -275,8 +242,8 @@ impl Client {
     pub async fn actuate(&mut self, path: &str, value: impl Into<Value>) -> Result<(), SdkError> {
         let value = self.typed(path, value.into()).await?;
         let request = v2::ActuateRequest {
-            signal_id: Some(signal_path(path)),
-            value: Some(to_v2(value)),
+            signal_id: Some(signal_by_path(path)),
+            value: Some(value_to_v2(&value)),
         };
         self.stub
             .actuate(request)
@@ -360,7 +327,10 @@ impl Client {
             action: Some(
                 v2::open_provider_stream_request::Action::ProvideActuationRequest(
                     v2::ProvideActuationRequest {
-                        actuator_identifiers: paths.iter().map(|path| signal_path(path)).collect(),
+                        actuator_identifiers: paths
+                            .iter()
+                            .map(|path| signal_by_path(path))
+                            .collect(),
                     },
                 ),
             ),
@@ -422,12 +392,7 @@ impl Client {
             .list_metadata(request)
             .await
             .map_err(|status| SdkError::from_status(&[path], status))?;
-        // A branch path lists its leaves; only an exact match is the signal.
-        let metadata = response
-            .into_inner()
-            .metadata
-            .into_iter()
-            .find(|metadata| metadata.path == path)
+        let metadata = find_signal(response.into_inner().metadata, path)
             .ok_or_else(|| SdkError::NotFound(path.to_owned()))?;
         let datatype = datatype_from_code(metadata.data_type).ok_or_else(|| SdkError::Refused {
             path: path.to_owned(),
@@ -449,10 +414,4 @@ pub(crate) fn env_token() -> Option<String> {
         .ok()
         .map(|token| token.trim().to_owned())
         .filter(|token| !token.is_empty())
-}
-
-fn signal_path(path: &str) -> v2::SignalId {
-    v2::SignalId {
-        signal: Some(v2::signal_id::Signal::Path(path.to_owned())),
-    }
 }

@@ -9,10 +9,11 @@ use futures::channel::mpsc;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use kuksa_rust_sdk::v2_proto as v2;
+use tomoe_kuksa::signal::{signal_of, Signal};
+use tomoe_kuksa::value_from_v2;
 use tomoe_vss::Value;
 use tonic::Streaming;
 
-use crate::value::from_v2;
 use crate::SdkError;
 
 /// A new current value of one signal.
@@ -63,7 +64,7 @@ impl Subscription {
                             entries.sort_by(|a, b| a.0.cmp(&b.0));
                             pending.extend(entries.into_iter().map(|(path, datapoint)| Update {
                                 path,
-                                value: datapoint.value.and_then(from_v2),
+                                value: datapoint.value.and_then(value_from_v2),
                                 timestamp: timestamp(datapoint.timestamp),
                             }));
                         }
@@ -146,11 +147,11 @@ impl ActuationRequests {
                         })) => {
                             pending.extend(batch.actuate_requests.into_iter().filter_map(
                                 |request| {
-                                    let path = match request.signal_id?.signal? {
-                                        v2::signal_id::Signal::Path(path) => path,
-                                        v2::signal_id::Signal::Id(id) => paths.get(&id)?.clone(),
+                                    let path = match signal_of(request.signal_id).ok()? {
+                                        Signal::Path(path) => path,
+                                        Signal::Id(id) => paths.get(&id)?.clone(),
                                     };
-                                    let value = from_v2(request.value?)?;
+                                    let value = value_from_v2(request.value?)?;
                                     Some(ActuationRequest { path, value })
                                 },
                             ));

@@ -16,7 +16,7 @@ use tomoe_can::{
     CandumpReader, FrameSink, FrameSource, LogRecorder, LogReplay, Pacing, ReplayOptions,
 };
 use tomoe_dbc::Database;
-use tomoe_grpc::convert::value_to_v2;
+use tomoe_kuksa::value_to_v2;
 use tomoe_vehicle::{default_profiles_dir, Feeder, LoadedProfile, Profile};
 use tomoe_vss::{LeafId, Value};
 
@@ -202,31 +202,11 @@ async fn replay_remote(
     mut replay: LogReplay,
     url: &str,
 ) -> anyhow::Result<()> {
-    let channel = tonic::transport::Endpoint::from_shared(url.to_owned())
-        .with_context(|| format!("invalid broker URL \"{url}\""))?
+    let mut client = tomoe_kuksa::Connector::new(url)
+        .token(args.token.as_deref())
         .connect()
-        .await
-        .with_context(|| format!("cannot connect to the broker at {url}"))?;
-    let token = args
-        .token
-        .as_ref()
-        .map(|t| {
-            format!("Bearer {}", t.trim())
-                .parse::<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>()
-        })
-        .transpose()
-        .map_err(|_| anyhow!("the token contains characters not allowed in a header"))?;
-    let mut client = v2::val_client::ValClient::with_interceptor(
-        channel,
-        move |mut request: tonic::Request<()>| {
-            if let Some(token) = &token {
-                request
-                    .metadata_mut()
-                    .insert("authorization", token.clone());
-            }
-            Ok(request)
-        },
-    );
+        .await?
+        .v2;
     // Map the profile catalog's leaves to the remote broker's ids by path.
     let metadata = client
         .list_metadata(v2::ListMetadataRequest {

@@ -7,69 +7,23 @@ use futures::StreamExt;
 use kuksa_rust_sdk::v1_proto as v1;
 use kuksa_rust_sdk::v2_proto as v2;
 use serde_json::json;
-use tomoe_grpc::convert::{
-    datatype_from_code, entry_type_from_code, value_from_v1, value_from_v2, value_to_v1,
-    value_to_v2,
+use tomoe_kuksa::{
+    datapoint_to_v1, datapoint_to_v2, datatype_from_code, entry_type_code, entry_type_from_code,
+    find_signal, signal_by_id, signal_by_path, value_from_v1, value_from_v2, Connection, Connector,
 };
 use tomoe_vss::Value;
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
-use tonic::{Request, Status};
+use tonic::Status;
 
 use crate::cli::{ActuateArgs, ClientArgs, GetArgs, MetadataArgs, SetArgs, SubscribeArgs};
 
-/// Adds the bearer token to every request.
-#[derive(Clone)]
-struct TokenInterceptor(Option<MetadataValue<Ascii>>);
-
-impl tonic::service::Interceptor for TokenInterceptor {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(token) = &self.0 {
-            request
-                .metadata_mut()
-                .insert("authorization", token.clone());
-        }
-        Ok(request)
-    }
-}
-
-type Intercepted = InterceptedService<Channel, TokenInterceptor>;
-
-struct Connection {
-    v1: v1::val_client::ValClient<Intercepted>,
-    v2: v2::val_client::ValClient<Intercepted>,
-}
-
 async fn connect(args: &ClientArgs) -> anyhow::Result<Connection> {
-    let mut endpoint = Endpoint::from_shared(args.broker.clone())
-        .with_context(|| format!("invalid broker URL \"{}\"", args.broker))?;
-    if args.broker.starts_with("https://") {
-        let mut tls = ClientTlsConfig::new().with_enabled_roots();
-        if let Some(ca) = &args.ca_cert {
-            let pem = std::fs::read(ca)
-                .with_context(|| format!("cannot read CA certificate {}", ca.display()))?;
-            tls = tls.ca_certificate(Certificate::from_pem(pem));
-        }
-        endpoint = endpoint.tls_config(tls).context("invalid TLS settings")?;
+    let mut connector = Connector::new(args.broker.clone()).token(args.token.as_deref());
+    if let Some(ca) = &args.ca_cert {
+        let pem = std::fs::read(ca)
+            .with_context(|| format!("cannot read CA certificate {}", ca.display()))?;
+        connector = connector.ca_certificate(pem);
     }
-    let channel = endpoint
-        .connect()
-        .await
-        .with_context(|| format!("cannot connect to the broker at {}", args.broker))?;
-    let token = match &args.token {
-        Some(token) => Some(
-            format!("Bearer {}", token.trim())
-                .parse::<MetadataValue<Ascii>>()
-                .map_err(|_| anyhow!("the token contains characters not allowed in a header"))?,
-        ),
-        None => None,
-    };
-    let interceptor = TokenInterceptor(token);
-    Ok(Connection {
-        v1: v1::val_client::ValClient::with_interceptor(channel.clone(), interceptor.clone()),
-        v2: v2::val_client::ValClient::with_interceptor(channel, interceptor),
-    })
+    Ok(connector.connect().await?)
 }
 
 /// A broker refusal as an error carrying the broker's message.
@@ -139,7 +93,7 @@ pub async fn get(get: GetArgs) -> anyhow::Result<()> {
     for pattern in &get.paths {
         let metadata = list_metadata(&mut connection, pattern).await?;
         if get.target {
-            let actuator = tomoe_grpc::convert::entry_type_code(tomoe_vss::EntryType::Actuator);
+            let actuator = entry_type_code(tomoe_vss::EntryType::Actuator);
             if !metadata.iter().any(|m| m.entry_type == actuator) {
                 bail!("\"{pattern}\" selects no actuator: only actuators have a target value");
             }
@@ -182,12 +136,7 @@ pub async fn get(get: GetArgs) -> anyhow::Result<()> {
             }
             continue;
         }
-        let signal_ids = metadata
-            .iter()
-            .map(|m| v2::SignalId {
-                signal: Some(v2::signal_id::Signal::Id(m.id)),
-            })
-            .collect();
+        let signal_ids = metadata.iter().map(|m| signal_by_id(m.id)).collect();
         let response = connection
             .v2
             .get_values(v2::GetValuesRequest { signal_ids })
@@ -210,12 +159,9 @@ pub async fn get(get: GetArgs) -> anyhow::Result<()> {
 /// Looks up the leaf's datatype and parses `text` as a value of it.
 async fn typed_value(connection: &mut Connection, path: &str, text: &str) -> anyhow::Result<Value> {
     let metadata = list_metadata(connection, path).await?;
-    let leaf = metadata.iter().find(|m| m.path == path).ok_or_else(|| {
-        anyhow!(
-            "\"{path}\" is not a signal (it matches {} signals)",
-            metadata.len()
-        )
-    })?;
+    let matches = metadata.len();
+    let leaf = find_signal(metadata, path)
+        .ok_or_else(|| anyhow!("\"{path}\" is not a signal (it matches {matches} signals)"))?;
     let datatype = datatype_from_code(leaf.data_type)
         .ok_or_else(|| anyhow!("\"{path}\" has an unknown datatype {}", leaf.data_type))?;
     Value::parse(text, datatype).map_err(|e| anyhow!("invalid value for \"{path}\": {e}"))
@@ -231,10 +177,7 @@ pub async fn set(set: SetArgs) -> anyhow::Result<()> {
                 entry: Some(v1::DataEntry {
                     path: set.path.clone(),
                     value: None,
-                    actuator_target: Some(v1::Datapoint {
-                        timestamp: None,
-                        value: Some(value_to_v1(&value)),
-                    }),
+                    actuator_target: Some(datapoint_to_v1(Some(&value), None)),
                     metadata: None,
                 }),
                 fields: vec![v1::Field::ActuatorTarget as i32],
@@ -256,13 +199,8 @@ pub async fn set(set: SetArgs) -> anyhow::Result<()> {
         }
     } else {
         let request = v2::PublishValueRequest {
-            signal_id: Some(v2::SignalId {
-                signal: Some(v2::signal_id::Signal::Path(set.path.clone())),
-            }),
-            data_point: Some(v2::Datapoint {
-                timestamp: None,
-                value: Some(value_to_v2(&value)),
-            }),
+            signal_id: Some(signal_by_path(&set.path)),
+            data_point: Some(datapoint_to_v2(Some(&value), None)),
         };
         connection
             .v2
@@ -284,10 +222,8 @@ pub async fn actuate(actuate: ActuateArgs) -> anyhow::Result<()> {
     let mut connection = connect(args).await?;
     let value = typed_value(&mut connection, &actuate.path, &actuate.value).await?;
     let request = v2::ActuateRequest {
-        signal_id: Some(v2::SignalId {
-            signal: Some(v2::signal_id::Signal::Path(actuate.path.clone())),
-        }),
-        value: Some(value_to_v2(&value)),
+        signal_id: Some(signal_by_path(&actuate.path)),
+        value: Some(tomoe_kuksa::value_to_v2(&value)),
     };
     connection.v2.actuate(request).await.map_err(refused)?;
     if args.json {

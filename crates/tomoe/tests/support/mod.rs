@@ -10,8 +10,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use kuksa_rust_sdk::v1_proto as v1;
 use kuksa_rust_sdk::v2_proto as v2;
 use tomoe_test_support::{Process, Stop};
-use tonic::metadata::MetadataValue;
-use tonic::transport::Channel;
 
 /// A running broker process; killed on drop.
 pub struct ServerProcess {
@@ -47,10 +45,10 @@ impl ServerProcess {
         self.process.stop();
     }
 
-    /// A plain (TCP) channel to the broker.
-    pub async fn channel(&self) -> Channel {
-        Channel::from_shared(self.url.clone())
-            .unwrap()
+    /// The v1 and v2 clients presenting `token`, if any.
+    pub async fn connection(&self, token: Option<&str>) -> tomoe_kuksa::Connection {
+        tomoe_kuksa::Connector::new(self.url.clone())
+            .token(token)
             .connect()
             .await
             .expect("connect to the broker")
@@ -58,39 +56,21 @@ impl ServerProcess {
 
     /// A v2 client presenting `token`, if any.
     pub async fn v2(&self, token: Option<&str>) -> v2::val_client::ValClient<WithToken> {
-        v2::val_client::ValClient::with_interceptor(self.channel().await, token_interceptor(token))
+        self.connection(token).await.v2
     }
 
     /// A v1 client presenting `token`, if any.
     pub async fn v1(&self, token: Option<&str>) -> v1::val_client::ValClient<WithToken> {
-        v1::val_client::ValClient::with_interceptor(self.channel().await, token_interceptor(token))
+        self.connection(token).await.v1
     }
 }
 
 /// A channel whose requests carry a bearer token.
-pub type WithToken = tonic::service::interceptor::InterceptedService<Channel, TokenFn>;
-
-/// The interceptor that adds the bearer token.
-pub type TokenFn =
-    Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send + Sync>;
-
-fn token_interceptor(token: Option<&str>) -> TokenFn {
-    let header = token.map(|t| MetadataValue::try_from(format!("Bearer {t}")).unwrap());
-    Box::new(move |mut request| {
-        if let Some(header) = &header {
-            request
-                .metadata_mut()
-                .insert("authorization", header.clone());
-        }
-        Ok(request)
-    })
-}
+pub type WithToken = tomoe_kuksa::AuthChannel;
 
 /// A v2 signal id by path.
 pub fn path(path: &str) -> Option<v2::SignalId> {
-    Some(v2::SignalId {
-        signal: Some(v2::signal_id::Signal::Path(path.to_owned())),
-    })
+    Some(tomoe_kuksa::signal_by_path(path))
 }
 
 /// A v2 value.
