@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use tokio::sync::mpsc;
 use tomoe_vss::{Catalog, EntryType, Leaf, LeafId, PathPattern, Value};
 
-use crate::{Access, BrokerError, Permissions, Persistence, StoredDatapoint};
+use crate::{Access, BrokerError, Permissions, Persistence, RefusedEntry, StoredDatapoint};
 
 /// Largest subscription or provider queue a client may ask for.
 pub const MAX_QUEUE_CAPACITY: usize = 1000;
@@ -62,6 +62,24 @@ pub enum SubscriptionEvent {
 pub struct ActuationRequest {
     /// The actuators and the values requested for them.
     pub targets: Vec<(LeafId, Value)>,
+}
+
+/// How [`Broker::publish_batch`] treats a batch with refused entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchPolicy {
+    /// A refused entry refuses the batch: nothing is published.
+    AllOrNothing,
+    /// The entries that pass are published as one batch; the refused ones are dropped.
+    ValidOnly,
+}
+
+/// What [`Broker::publish_batch`] did with a batch.
+#[derive(Debug, Default)]
+pub struct BatchOutcome {
+    /// How many entries were published.
+    pub published: usize,
+    /// The refused entries, in batch order, each with its reason.
+    pub refused: Vec<RefusedEntry>,
 }
 
 /// Tunables of the broker.
@@ -289,24 +307,53 @@ impl Broker {
     }
 
     /// Publishes current values (a provider's job). `None` marks a value as not
-    /// available. The whole batch is checked first; a refused batch changes nothing.
+    /// available. The whole batch is checked first; a refused batch changes nothing,
+    /// and the error ([`BrokerError::Refused`]) names the first refused entry.
     pub fn publish(
         &self,
         permissions: &Permissions,
         updates: &[(LeafId, Option<Value>)],
     ) -> Result<(), BrokerError> {
-        for (id, value) in updates {
-            let leaf = self.leaf(*id)?;
-            permissions.check(Access::Provide, &leaf.path)?;
-            if let Some(value) = value {
-                leaf.check_value(value)?;
-            }
+        let catalog = &self.inner.catalog;
+        for (index, (id, value)) in updates.iter().enumerate() {
+            check_publication(catalog, permissions, *id, value.as_ref())
+                .map_err(|reason| refused(catalog, index, *id, reason))?;
         }
         let changes = updates
             .iter()
             .map(|(id, value)| (*id, Field::Current, value.clone()))
             .collect();
         self.apply(changes)
+    }
+
+    /// Publishes current values and reports every refused entry with its reason.
+    /// With [`BatchPolicy::AllOrNothing`] a refused entry refuses the batch, as
+    /// [`Broker::publish`] does; with [`BatchPolicy::ValidOnly`] the entries that pass
+    /// are published atomically and the refused ones dropped. An error is a failure of
+    /// the batch as a whole (the store); then nothing changed.
+    pub fn publish_batch(
+        &self,
+        permissions: &Permissions,
+        updates: &[(LeafId, Option<Value>)],
+        policy: BatchPolicy,
+    ) -> Result<BatchOutcome, BrokerError> {
+        let catalog = &self.inner.catalog;
+        let mut outcome = BatchOutcome::default();
+        let mut changes = Vec::with_capacity(updates.len());
+        for (index, (id, value)) in updates.iter().enumerate() {
+            match check_publication(catalog, permissions, *id, value.as_ref()) {
+                Ok(()) => changes.push((*id, Field::Current, value.clone())),
+                Err(reason) => outcome.refused.push(refused(catalog, index, *id, reason)),
+            }
+        }
+        if changes.is_empty()
+            || (policy == BatchPolicy::AllOrNothing && !outcome.refused.is_empty())
+        {
+            return Ok(outcome);
+        }
+        outcome.published = changes.len();
+        self.apply(changes)?;
+        Ok(outcome)
     }
 
     /// Sets actuator targets without requiring a provider (the KUKSA v1 `Set` of
@@ -357,15 +404,16 @@ impl Broker {
         for (sender, request) in &routed {
             let (leaf, _) = &request.targets[0];
             let path = self.leaf(*leaf)?.path.clone();
-            let permit = sender
-                .clone()
-                .try_reserve_owned()
-                .map_err(|error| match error {
+            let index = updates.iter().position(|(id, _)| id == leaf).unwrap_or(0);
+            let permit = sender.clone().try_reserve_owned().map_err(|error| {
+                let reason = match error {
                     mpsc::error::TrySendError::Full(_) => BrokerError::ProviderOverloaded { path },
                     mpsc::error::TrySendError::Closed(_) => {
                         BrokerError::NoProvider { path, id: leaf.0 }
                     }
-                })?;
+                };
+                refused(&self.inner.catalog, index, *leaf, reason)
+            })?;
             permits.push(permit);
         }
         let changes = updates
@@ -379,19 +427,31 @@ impl Broker {
         Ok(())
     }
 
+    /// Checks every target; the error names the first refused entry.
     fn check_targets(
         &self,
         permissions: &Permissions,
         updates: &[(LeafId, Value)],
     ) -> Result<(), BrokerError> {
-        for (id, value) in updates {
-            let leaf = self.leaf(*id)?;
-            permissions.check(Access::Actuate, &leaf.path)?;
-            if leaf.entry_type != EntryType::Actuator {
-                return Err(not_an_actuator(leaf));
-            }
-            leaf.check_value(value)?;
+        for (index, (id, value)) in updates.iter().enumerate() {
+            self.check_target(permissions, *id, value)
+                .map_err(|reason| refused(&self.inner.catalog, index, *id, reason))?;
         }
+        Ok(())
+    }
+
+    fn check_target(
+        &self,
+        permissions: &Permissions,
+        id: LeafId,
+        value: &Value,
+    ) -> Result<(), BrokerError> {
+        let leaf = self.leaf(id)?;
+        permissions.check(Access::Actuate, &leaf.path)?;
+        if leaf.entry_type != EntryType::Actuator {
+            return Err(not_an_actuator(leaf));
+        }
+        leaf.check_value(value)?;
         Ok(())
     }
 
@@ -404,7 +464,7 @@ impl Broker {
         require_provider: bool,
     ) -> Result<Vec<(mpsc::Sender<ActuationRequest>, ActuationRequest)>, BrokerError> {
         let mut by_provider: Vec<(u64, ActuationRequest)> = Vec::new();
-        for (id, value) in updates {
+        for (index, (id, value)) in updates.iter().enumerate() {
             let provider = state.claims.get(id).filter(|handle| {
                 state
                     .providers
@@ -414,10 +474,11 @@ impl Broker {
             let Some(handle) = provider else {
                 if require_provider {
                     let leaf = self.leaf(*id)?;
-                    return Err(BrokerError::NoProvider {
+                    let reason = BrokerError::NoProvider {
                         path: leaf.path.clone(),
                         id: id.0,
-                    });
+                    };
+                    return Err(refused(&self.inner.catalog, index, *id, reason).into());
                 }
                 continue;
             };
@@ -617,6 +678,56 @@ impl Broker {
             .expect("broker state lock poisoned")
             .subscriptions
             .len()
+    }
+}
+
+/// Checks one published entry: the leaf exists, the caller may provide it, and the
+/// value fits its metadata.
+fn check_publication(
+    catalog: &Catalog,
+    permissions: &Permissions,
+    id: LeafId,
+    value: Option<&Value>,
+) -> Result<(), BrokerError> {
+    let leaf = catalog
+        .leaf_by_id(id)
+        .ok_or(BrokerError::UnknownId { id: id.0.into() })?;
+    permissions.check(Access::Provide, &leaf.path)?;
+    if let Some(value) = value {
+        leaf.check_value(value)?;
+    }
+    Ok(())
+}
+
+/// The entries of a publish batch that `catalog` and `permissions` refuse, each with
+/// its reason: the broker's own check, for a front end that feeds a broker elsewhere
+/// (which refuses a batch with one bad entry as a whole) and drops such entries first.
+pub fn refused_publications(
+    catalog: &Catalog,
+    permissions: &Permissions,
+    updates: &[(LeafId, Option<Value>)],
+) -> Vec<RefusedEntry> {
+    updates
+        .iter()
+        .enumerate()
+        .filter_map(|(index, (id, value))| {
+            check_publication(catalog, permissions, *id, value.as_ref())
+                .err()
+                .map(|reason| refused(catalog, index, *id, reason))
+        })
+        .collect()
+}
+
+/// Entry `index` of a batch, on leaf `id`, refused for `reason`.
+fn refused(catalog: &Catalog, index: usize, id: LeafId, reason: BrokerError) -> RefusedEntry {
+    RefusedEntry {
+        index,
+        leaf: id,
+        path: catalog
+            .leaf_by_id(id)
+            .map(|leaf| leaf.path.clone())
+            .unwrap_or_default(),
+        reason,
     }
 }
 

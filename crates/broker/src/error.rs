@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use tomoe_vss::{EntryType, ValueError};
+use tomoe_vss::{EntryType, LeafId, ValueError};
 
 /// The kind of access a permission check was about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,4 +103,62 @@ pub enum BrokerError {
     /// The durable store failed; nothing was changed.
     #[error("storage failed, nothing was changed")]
     Storage(#[source] crate::PersistenceError),
+    /// One entry of a batch was refused, so the whole batch was: the entry says which
+    /// and why ([`RefusedEntry::reason`]).
+    #[error(transparent)]
+    Refused(Box<RefusedEntry>),
+}
+
+impl BrokerError {
+    /// The reason itself: for [`BrokerError::Refused`] the refused entry's reason,
+    /// otherwise the error. Front ends map this to their status codes.
+    pub fn reason(&self) -> &BrokerError {
+        match self {
+            BrokerError::Refused(entry) => entry.reason.reason(),
+            other => other,
+        }
+    }
+}
+
+impl From<RefusedEntry> for BrokerError {
+    fn from(entry: RefusedEntry) -> BrokerError {
+        BrokerError::Refused(Box::new(entry))
+    }
+}
+
+/// One entry of a batch (publish, set targets, actuate) that the broker refused.
+#[derive(Debug)]
+pub struct RefusedEntry {
+    /// The entry's position in the batch, from 0.
+    pub index: usize,
+    /// The entry's leaf, as the caller gave it.
+    pub leaf: LeafId,
+    /// The leaf's path; empty when no leaf has the id.
+    pub path: String,
+    /// Why it was refused.
+    pub reason: BrokerError,
+}
+
+impl fmt::Display for RefusedEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(
+                f,
+                "entry {} of the batch (signal id {}) refused",
+                self.index, self.leaf.0
+            )
+        } else {
+            write!(
+                f,
+                "entry {} of the batch (\"{}\") refused",
+                self.index, self.path
+            )
+        }
+    }
+}
+
+impl std::error::Error for RefusedEntry {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.reason)
+    }
 }

@@ -11,7 +11,9 @@
 //!
 //! - Every write is checked against the catalog (datatype, range, allowed values)
 //!   and against the caller's permissions before anything changes; a refused batch
-//!   changes nothing.
+//!   changes nothing. The error of a refused batch ([`BrokerError::Refused`]) names
+//!   the entry (its index and path) and the reason; [`Broker::publish_batch`] reports
+//!   every refused entry and can publish the valid rest.
 //! - Fan-out never waits for a subscriber: each subscription has a bounded queue, and
 //!   a subscriber whose queue is full is disconnected and told how many updates it
 //!   missed ([`SubscriptionEvent::Lagged`]). Producers and other subscribers are
@@ -45,9 +47,9 @@ mod permissions;
 mod persistence;
 
 pub use broker::{
-    ActuationProvider, ActuationRequest, Broker, BrokerConfig, Change, Datapoint, Field,
-    Subscription, SubscriptionEvent, MAX_QUEUE_CAPACITY,
+    refused_publications, ActuationProvider, ActuationRequest, BatchOutcome, BatchPolicy, Broker,
+    BrokerConfig, Change, Datapoint, Field, Subscription, SubscriptionEvent, MAX_QUEUE_CAPACITY,
 };
-pub use error::{Access, BrokerError};
+pub use error::{Access, BrokerError, RefusedEntry};
 pub use permissions::Permissions;
 pub use persistence::{Persistence, PersistenceError, StoredDatapoint};

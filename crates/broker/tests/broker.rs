@@ -3,8 +3,8 @@
 use std::sync::{Arc, Mutex};
 
 use tomoe_broker::{
-    Broker, BrokerConfig, BrokerError, Field, Permissions, Persistence, PersistenceError,
-    StoredDatapoint, SubscriptionEvent,
+    BatchPolicy, Broker, BrokerConfig, BrokerError, Field, Permissions, Persistence,
+    PersistenceError, StoredDatapoint, SubscriptionEvent,
 };
 use tomoe_vss::{CatalogBuilder, LeafId, PathPattern, Value, ValueError};
 
@@ -70,7 +70,7 @@ fn invalid_writes_are_refused_and_change_nothing() {
         .unwrap_err();
     assert!(
         matches!(
-            wrong_type,
+            wrong_type.reason(),
             BrokerError::InvalidValue(ValueError::WrongType { .. })
         ),
         "{wrong_type}"
@@ -80,6 +80,7 @@ fn invalid_writes_are_refused_and_change_nothing() {
         .unwrap_err();
     assert!(
         out_of_range
+            .reason()
             .to_string()
             .contains("out of range for \"Vehicle.Speed\""),
         "{out_of_range}"
@@ -103,14 +104,17 @@ fn targets_only_for_actuators() {
         .set_targets(&all, &[(id(&broker, "Vehicle.Speed"), Value::Float(1.0))])
         .unwrap_err();
     assert_eq!(
-        error.to_string(),
+        error.reason().to_string(),
         "\"Vehicle.Speed\" is a sensor, not an actuator: it has no target value"
     );
     let light = id(&broker, "Vehicle.Cabin.Light");
     let error = broker
         .set_targets(&all, &[(light, Value::String("DIM".into()))])
         .unwrap_err();
-    assert!(error.to_string().contains("not allowed"), "{error}");
+    assert!(
+        error.reason().to_string().contains("not allowed"),
+        "{error}"
+    );
     broker
         .set_targets(&all, &[(light, Value::String("ON".into()))])
         .unwrap();
@@ -192,9 +196,12 @@ async fn actuation_goes_to_the_claiming_provider() {
     let error = broker
         .actuate(&all, &[(light, Value::String("ON".into()))])
         .unwrap_err();
-    assert!(matches!(error, BrokerError::NoProvider { .. }), "{error}");
+    assert!(
+        matches!(error.reason(), BrokerError::NoProvider { .. }),
+        "{error}"
+    );
     assert_eq!(
-        error.to_string(),
+        error.reason().to_string(),
         format!(
             "provider for \"Vehicle.Cabin.Light\" (id {}) does not exist",
             light.0
@@ -217,10 +224,10 @@ async fn actuation_goes_to_the_claiming_provider() {
     assert_eq!(request.targets, vec![(light, Value::String("ON".into()))]);
 
     drop(provider);
-    assert!(matches!(
-        broker.actuate(&all, &[(light, Value::String("OFF".into()))]),
-        Err(BrokerError::NoProvider { .. })
-    ));
+    let error = broker
+        .actuate(&all, &[(light, Value::String("OFF".into()))])
+        .unwrap_err();
+    assert!(matches!(error.reason(), BrokerError::NoProvider { .. }));
     rival.claim(&all, &[light]).unwrap();
 }
 
@@ -234,7 +241,7 @@ fn permissions_are_enforced_per_access() {
         .publish(&reader, &[(speed, Some(Value::Float(1.0)))])
         .unwrap_err();
     assert_eq!(
-        error.to_string(),
+        error.reason().to_string(),
         "permission denied: no provide access to \"Vehicle.Speed\""
     );
     let light = id(&broker, "Vehicle.Cabin.Light");
@@ -324,4 +331,193 @@ fn failed_save_changes_nothing() {
         current(&broker, "Vehicle.VehicleIdentification.VIN"),
         Some(Value::String("A".into()))
     );
+}
+
+/// Asserts that `error` refuses entry `index` on `path` and that its chain reads `message`.
+fn check_refused(error: &BrokerError, index: usize, path: &str, message: &str) {
+    let BrokerError::Refused(entry) = error else {
+        panic!("not a refused entry: {error:?}");
+    };
+    assert_eq!((entry.index, entry.path.as_str()), (index, path), "{error}");
+    let mut chain = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    assert_eq!(chain, message);
+}
+
+#[tokio::test]
+async fn a_refused_batch_names_the_entry_and_the_reason() {
+    let broker = broker();
+    let all = Permissions::allow_all();
+    let speed = id(&broker, "Vehicle.Speed");
+    let vin = id(&broker, "Vehicle.VehicleIdentification.VIN");
+    let light = id(&broker, "Vehicle.Cabin.Light");
+    let fan = id(&broker, "Vehicle.Cabin.Fan");
+
+    // publish
+    let error = broker
+        .publish(
+            &all,
+            &[
+                (vin, Some(Value::String("X".into()))),
+                (speed, Some(Value::Float(-1.0))),
+            ],
+        )
+        .unwrap_err();
+    check_refused(
+        &error,
+        1,
+        "Vehicle.Speed",
+        &format!(
+            "entry 1 of the batch (\"Vehicle.Speed\") refused: {}",
+            error.reason()
+        ),
+    );
+    assert!(matches!(
+        error.reason(),
+        BrokerError::InvalidValue(ValueError::OutOfRange { .. })
+    ));
+    let error = broker
+        .publish(&all, &[(LeafId(9999), Some(Value::Float(1.0)))])
+        .unwrap_err();
+    check_refused(
+        &error,
+        0,
+        "",
+        "entry 0 of the batch (signal id 9999) refused: signal id 9999 not found",
+    );
+
+    // set_targets
+    let error = broker
+        .set_targets(
+            &all,
+            &[
+                (light, Value::String("ON".into())),
+                (fan, Value::Uint32(11)),
+            ],
+        )
+        .unwrap_err();
+    check_refused(
+        &error,
+        1,
+        "Vehicle.Cabin.Fan",
+        &format!(
+            "entry 1 of the batch (\"Vehicle.Cabin.Fan\") refused: {}",
+            error.reason()
+        ),
+    );
+    assert_eq!(
+        broker.get(&all, &[light], Field::Target).unwrap()[0].value,
+        None,
+        "a refused batch changes nothing"
+    );
+
+    // actuate: the light has a provider, the fan has none.
+    let provider = broker.open_provider();
+    provider.claim(&all, &[light]).unwrap();
+    let error = broker
+        .actuate(
+            &all,
+            &[(light, Value::String("ON".into())), (fan, Value::Uint32(3))],
+        )
+        .unwrap_err();
+    check_refused(
+        &error,
+        1,
+        "Vehicle.Cabin.Fan",
+        &format!(
+            "entry 1 of the batch (\"Vehicle.Cabin.Fan\") refused: provider for \"Vehicle.Cabin.Fan\" (id {}) does not exist",
+            fan.0
+        ),
+    );
+    assert_eq!(
+        broker.get(&all, &[light], Field::Target).unwrap()[0].value,
+        None
+    );
+}
+
+#[tokio::test]
+async fn publish_batch_reports_every_refused_entry() {
+    let broker = broker();
+    let all = Permissions::allow_all();
+    let speed = id(&broker, "Vehicle.Speed");
+    let vin = id(&broker, "Vehicle.VehicleIdentification.VIN");
+    let model = id(&broker, "Vehicle.VehicleIdentification.Model");
+    let mut subscription = broker
+        .subscribe(&all, &[speed, vin, model], Field::Current, 16, false)
+        .unwrap();
+    let batch = [
+        (speed, Some(Value::Float(300.0))),
+        (vin, Some(Value::String("VIN1".into()))),
+        (model, Some(Value::Int32(1))),
+    ];
+
+    // All or nothing: both bad entries reported, nothing published.
+    let outcome = broker
+        .publish_batch(&all, &batch, BatchPolicy::AllOrNothing)
+        .unwrap();
+    assert_eq!(outcome.published, 0);
+    let refused: Vec<(usize, &str)> = outcome
+        .refused
+        .iter()
+        .map(|r| (r.index, r.path.as_str()))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            (0, "Vehicle.Speed"),
+            (2, "Vehicle.VehicleIdentification.Model")
+        ]
+    );
+    assert_eq!(current(&broker, "Vehicle.VehicleIdentification.VIN"), None);
+
+    // Valid only: the VIN is published, in one batch, and the rest reported.
+    let outcome = broker
+        .publish_batch(&all, &batch, BatchPolicy::ValidOnly)
+        .unwrap();
+    assert_eq!(outcome.published, 1);
+    assert_eq!(outcome.refused.len(), 2);
+    assert!(matches!(
+        outcome.refused[0].reason,
+        BrokerError::InvalidValue(ValueError::OutOfRange { .. })
+    ));
+    assert_eq!(
+        current(&broker, "Vehicle.VehicleIdentification.VIN"),
+        Some(Value::String("VIN1".into()))
+    );
+    match subscription.next().await {
+        Some(SubscriptionEvent::Changes(changes)) => {
+            assert_eq!(changes.len(), 1);
+            assert_eq!(changes[0].leaf, vin);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // Permissions are checked per entry too.
+    let reader = Permissions::none().with_provide(PathPattern::parse("Vehicle.Speed").unwrap());
+    let outcome = broker
+        .publish_batch(
+            &reader,
+            &[
+                (speed, Some(Value::Float(10.0))),
+                (vin, Some(Value::String("VIN2".into()))),
+            ],
+            BatchPolicy::ValidOnly,
+        )
+        .unwrap();
+    assert_eq!(outcome.published, 1);
+    assert_eq!(outcome.refused.len(), 1);
+    assert!(matches!(
+        outcome.refused[0].reason,
+        BrokerError::PermissionDenied { .. }
+    ));
+    assert_eq!(current(&broker, "Vehicle.Speed"), Some(Value::Float(10.0)));
+
+    // The broker's check is available for a front end that feeds a broker elsewhere.
+    let refused = tomoe_broker::refused_publications(broker.catalog(), &all, &batch);
+    assert_eq!(refused.iter().map(|r| r.index).collect::<Vec<_>>(), [0, 2]);
 }

@@ -18,7 +18,9 @@ pub(crate) fn datapoint_to_v1(datapoint: &Datapoint) -> v1::Datapoint {
 }
 
 /// The gRPC status KUKSA uses for a broker error, with Tomoe's precise message.
+/// A refused batch entry is reported by its reason, which names the signal.
 pub(crate) fn status_of(error: &BrokerError) -> Status {
+    let error = error.reason();
     let code = match error {
         BrokerError::NotFound { .. } | BrokerError::UnknownId { .. } => Code::NotFound,
         BrokerError::NoProvider { .. } | BrokerError::ProviderOverloaded { .. } => {
@@ -47,6 +49,7 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 
 /// The v1 error record (HTTP-like code and reason) of a broker error.
 pub(crate) fn v1_error_of(error: &BrokerError) -> v1::Error {
+    let error = error.reason();
     let (code, reason) = match error {
         BrokerError::NotFound { .. } | BrokerError::UnknownId { .. } => (404, "not_found"),
         BrokerError::InvalidValue(tomoe_vss::ValueError::WrongType { .. }) => {

@@ -10,7 +10,9 @@ use kuksa_rust_sdk::v2_proto::open_provider_stream_request::Action as InboundAct
 use kuksa_rust_sdk::v2_proto::open_provider_stream_response::Action as OutboundAction;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tomoe_broker::{ActuationProvider, Broker, BrokerError, Field, Permissions, SubscriptionEvent};
+use tomoe_broker::{
+    ActuationProvider, BatchPolicy, Broker, BrokerError, Field, Permissions, SubscriptionEvent,
+};
 use tomoe_vss::{LeafId, Value};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -444,14 +446,19 @@ impl ProviderSession {
                     }
                 }
                 if status.is_empty() {
-                    if let Err(error) = self.broker.publish(&self.permissions, &updates) {
-                        // The batch is refused as a whole; report each entry that fails on its own.
-                        for (leaf, value) in updates {
-                            if let Err(entry_error) = self.check_one(leaf, value.as_ref()) {
-                                status.insert(leaf.0 as i32, v2_error(&entry_error));
+                    // The batch is refused as a whole; each refused entry is reported.
+                    match self.broker.publish_batch(
+                        &self.permissions,
+                        &updates,
+                        BatchPolicy::AllOrNothing,
+                    ) {
+                        Ok(outcome) => {
+                            for entry in outcome.refused {
+                                status.insert(entry.leaf.0 as i32, v2_error(&entry.reason));
                             }
                         }
-                        if status.is_empty() {
+                        // A failure of the batch as a whole (the store) names no entry.
+                        Err(error) => {
                             status.insert(-1, v2_error(&error));
                         }
                     }
@@ -483,17 +490,6 @@ impl ProviderSession {
     fn resolve(&self, id: proto::SignalId) -> Result<LeafId, Status> {
         resolve_signal(&self.broker, Some(id))
     }
-
-    /// Checks one published entry on its own, to say which entry of a refused batch failed.
-    fn check_one(&self, leaf: LeafId, value: Option<&Value>) -> Result<(), BrokerError> {
-        let entry = self.broker.leaf(leaf)?;
-        self.permissions
-            .check(tomoe_broker::Access::Provide, &entry.path)?;
-        if let Some(value) = value {
-            entry.check_value(value)?;
-        }
-        Ok(())
-    }
 }
 
 /// The provider-stream message that carries an actuation request; signals are
@@ -517,6 +513,7 @@ fn actuation_message(
 }
 
 fn v2_error(error: &BrokerError) -> proto::Error {
+    let error = error.reason();
     let code = match error {
         BrokerError::NotFound { .. } | BrokerError::UnknownId { .. } => proto::ErrorCode::NotFound,
         BrokerError::PermissionDenied { .. } | BrokerError::PermissionExpired => {

@@ -752,13 +752,13 @@ mod tests {
         assert_eq!(*modes.borrow(), Mode::Parked);
         // Nobody provides the request actuator now.
         let id = broker.resolve_path(MODE_REQUEST_PATH).unwrap();
-        assert!(matches!(
-            broker.actuate(
+        let error = broker
+            .actuate(
                 &Permissions::allow_all(),
-                &[(id, Value::String("SERVICE".into()))]
-            ),
-            Err(BrokerError::NoProvider { .. })
-        ));
+                &[(id, Value::String("SERVICE".into()))],
+            )
+            .unwrap_err();
+        assert!(matches!(error.reason(), BrokerError::NoProvider { .. }));
         task.abort();
     }
 }

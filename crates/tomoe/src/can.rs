@@ -11,13 +11,14 @@ use kuksa_rust_sdk::v2_proto as v2;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tomoe_broker::Permissions;
-use tomoe_can::{
-    CandumpReader, FrameSink, FrameSource, LogRecorder, LogReplay, Pacing, ReplayOptions,
-};
+use tomoe_broker::{refused_publications, Permissions, RefusedEntry};
+use tomoe_can::{CandumpReader, FrameSink, FrameSource, LogRecorder, LogReplay, Pacing};
 use tomoe_dbc::Database;
 use tomoe_kuksa::value_to_v2;
-use tomoe_vehicle::{default_profiles_dir, Feeder, LoadedProfile, Profile};
+use tomoe_vehicle::{
+    default_profiles_dir, replay_source, BrokerSink, FeedError, Feeder, FlushPolicy, LoadedProfile,
+    Profile, ValueSink,
+};
 use tomoe_vss::{LeafId, Value};
 
 use crate::cli::{CanDecodeArgs, CanRecordArgs, CanReplayArgs};
@@ -107,21 +108,40 @@ fn replay_inputs(args: &CanReplayArgs) -> anyhow::Result<(LoadedProfile, std::pa
 
 pub async fn replay(args: CanReplayArgs) -> anyhow::Result<()> {
     let (profile, log) = replay_inputs(&args)?;
-    let options = ReplayOptions {
-        pacing: pacing(args.speed)?,
-        looped: args.looped,
-        channels: profile
-            .buses
-            .iter()
-            .map(|b| b.spec.channel.clone())
-            .collect(),
-        skip_malformed: true,
-    };
-    let replay = LogReplay::open(&log, options)
+    let replay = replay_source(&profile, &log, pacing(args.speed)?, args.looped)
         .with_context(|| format!("cannot open the log {}", log.display()))?;
-    match args.broker.clone() {
-        Some(url) => replay_remote(&args, &profile, replay, &url).await,
-        None => replay_embedded(&args, &profile, replay).await,
+    // In real time each frame's values go out at once; as fast as possible, in batches.
+    let policy = if args.speed == 0.0 {
+        FlushPolicy::frames(256)
+    } else {
+        FlushPolicy::every_frame()
+    };
+    let mut source = Counted {
+        inner: replay,
+        spinner: frame_spinner("replaying"),
+    };
+    let feeder = match args.broker.clone() {
+        Some(url) => replay_remote(&args, &profile, &mut source, policy, &url).await?,
+        None => return replay_embedded(&args, &profile, &mut source, policy).await,
+    };
+    source.spinner.finish_and_clear();
+    report(args.json, &feeder)
+}
+
+/// A frame source that counts its frames on a spinner.
+struct Counted<S> {
+    inner: S,
+    spinner: ProgressBar,
+}
+
+#[async_trait::async_trait]
+impl<S: FrameSource> FrameSource for Counted<S> {
+    async fn recv(&mut self) -> Result<Option<tomoe_can::Frame>, tomoe_can::CanError> {
+        let frame = self.inner.recv().await?;
+        if frame.is_some() {
+            self.spinner.inc(1);
+        }
+        Ok(frame)
     }
 }
 
@@ -129,10 +149,11 @@ pub async fn replay(args: CanReplayArgs) -> anyhow::Result<()> {
 async fn replay_embedded(
     args: &CanReplayArgs,
     profile: &LoadedProfile,
-    mut replay: LogReplay,
+    source: &mut Counted<LogReplay>,
+    policy: FlushPolicy,
 ) -> anyhow::Result<()> {
-    let catalog = profile.catalog()?;
-    let prepared = crate::serve::prepare(&args.embedded, catalog).await?;
+    let setup = args.embedded.setup(profile.catalog()?)?;
+    let prepared = crate::serve::prepare(setup).await?;
     let broker = prepared.broker.clone();
     out!("{} (vehicle {})", prepared.banner, profile.profile.id)
         .context("cannot write to standard output")?;
@@ -141,27 +162,13 @@ async fn replay_embedded(
             .server
             .run(prepared.listener, crate::serve::shutdown_signal()),
     );
-    let permissions = Permissions::allow_all();
     let mut feeder = Feeder::new(profile, broker.catalog_arc());
-    let spinner = frame_spinner("replaying");
-    let realtime = !matches!(args.speed, 0.0);
-    loop {
-        tokio::select! {
-            _ = crate::serve::shutdown_signal() => break,
-            frame = replay.recv() => {
-                let Some(frame) = frame.context("cannot read the log")? else { break };
-                feeder.process(&frame);
-                spinner.inc(1);
-                if realtime || feeder.stats().frames.is_multiple_of(256) {
-                    feeder.publish(&broker, &permissions).context("the broker refused the values")?;
-                }
-            }
-        }
-    }
+    let mut sink = BrokerSink::new(broker, Permissions::allow_all());
     feeder
-        .publish(&broker, &permissions)
-        .context("the broker refused the values")?;
-    spinner.finish_and_clear();
+        .run(source, &mut sink, policy, crate::serve::shutdown_signal())
+        .await
+        .context("the replay stopped")?;
+    source.spinner.finish_and_clear();
     report(args.json, &feeder)?;
     if !server.is_finished() {
         out!("log finished; the broker keeps serving until Ctrl-C")
@@ -195,13 +202,15 @@ fn report(json_output: bool, feeder: &Feeder) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Replays into a running broker over gRPC, as a KUKSA provider.
+/// Replays into a running broker over gRPC, as a KUKSA provider; returns the feeder
+/// for its counters.
 async fn replay_remote(
     args: &CanReplayArgs,
     profile: &LoadedProfile,
-    mut replay: LogReplay,
+    source: &mut Counted<LogReplay>,
+    policy: FlushPolicy,
     url: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Feeder> {
     let mut client = tomoe_kuksa::Connector::new(url)
         .token(args.token.as_deref())
         .connect()
@@ -219,102 +228,138 @@ async fn replay_remote(
         .metadata;
     let remote_ids: HashMap<String, i32> = metadata.into_iter().map(|m| (m.path, m.id)).collect();
     let catalog = Arc::new(profile.catalog()?);
-    let mut feeder = Feeder::new(profile, catalog.clone());
     let (outbound, inbound) = mpsc::channel(64);
-    let mut responses = client
+    let responses = client
         .open_provider_stream(ReceiverStream::new(inbound))
         .await
         .map_err(|s| anyhow!("the broker refused the provider stream: {}", s.message()))?
         .into_inner();
-    let mut ids_of = |leaf: LeafId| -> Option<i32> {
-        catalog
-            .leaf_by_id(leaf)
-            .and_then(|l| remote_ids.get(&l.path))
-            .copied()
-    };
-    let spinner = frame_spinner("replaying");
-    let realtime = !matches!(args.speed, 0.0);
-    let mut request_id = 0u32;
-    loop {
-        tokio::select! {
-            _ = crate::serve::shutdown_signal() => break,
-            response = futures::StreamExt::next(&mut responses) => match response {
-                Some(Ok(message)) => {
-                    if let Some(v2::open_provider_stream_response::Action::PublishValuesResponse(r)) = message.action {
-                        for (id, error) in r.status {
-                            tracing::warn!(id, message = %error.message, "the broker refused a value");
-                        }
-                    }
-                }
-                Some(Err(status)) => bail!("the broker ended the provider stream: {}", status.message()),
-                None => bail!("the broker closed the provider stream"),
-            },
-            frame = replay.recv() => {
-                let Some(frame) = frame.context("cannot read the log")? else { break };
-                feeder.process(&frame);
-                spinner.inc(1);
-                if feeder.has_pending() && (realtime || feeder.stats().frames.is_multiple_of(256)) {
-                    request_id = request_id.wrapping_add(1);
-                    send_batch(&outbound, &mut ids_of, feeder.take_pending(), request_id).await?;
-                }
-            }
-        }
-    }
-    if feeder.has_pending() {
-        send_batch(
-            &outbound,
-            &mut ids_of,
-            feeder.take_pending(),
-            request_id.wrapping_add(1),
-        )
-        .await?;
-    }
-    spinner.finish_and_clear();
-    drop(outbound);
-    // Let the broker take the last batch before the call ends.
-    while let Ok(Some(_)) = tokio::time::timeout(
-        Duration::from_millis(500),
-        futures::StreamExt::next(&mut responses),
-    )
-    .await
-    {}
-    report(args.json, &feeder)
+    let mut sink = RemoteSink::start(outbound, responses, catalog.clone(), remote_ids);
+    let mut feeder = Feeder::new(profile, catalog);
+    feeder
+        .run(source, &mut sink, policy, crate::serve::shutdown_signal())
+        .await
+        .context("the replay stopped")?;
+    Ok(feeder)
 }
 
-async fn send_batch(
-    outbound: &mpsc::Sender<v2::OpenProviderStreamRequest>,
-    ids_of: &mut impl FnMut(LeafId) -> Option<i32>,
-    updates: Vec<(LeafId, Option<Value>)>,
+/// A KUKSA broker reached over gRPC as a [`ValueSink`]: each batch is one
+/// `PublishValuesRequest` on a provider stream. The remote broker refuses a batch
+/// with one bad entry as a whole, so entries the profile's catalog refuses (by the
+/// broker's own rules, `tomoe_broker::refused_publications`) are dropped and
+/// reported here first; what the remote broker still refuses is logged.
+struct RemoteSink {
+    outbound: Option<mpsc::Sender<v2::OpenProviderStreamRequest>>,
+    catalog: Arc<tomoe_vss::Catalog>,
+    remote_ids: HashMap<String, i32>,
     request_id: u32,
-) -> anyhow::Result<()> {
-    let data_points = updates
-        .into_iter()
-        .filter_map(|(leaf, value)| {
-            ids_of(leaf).map(|id| {
-                (
-                    id,
-                    v2::Datapoint {
-                        timestamp: None,
-                        value: value.as_ref().map(value_to_v2),
-                    },
-                )
+    /// Set by the response reader when the broker ends the stream.
+    ended: Arc<std::sync::Mutex<Option<String>>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl RemoteSink {
+    fn start(
+        outbound: mpsc::Sender<v2::OpenProviderStreamRequest>,
+        mut responses: tonic::Streaming<v2::OpenProviderStreamResponse>,
+        catalog: Arc<tomoe_vss::Catalog>,
+        remote_ids: HashMap<String, i32>,
+    ) -> RemoteSink {
+        let ended = Arc::new(std::sync::Mutex::new(None));
+        let reason = ended.clone();
+        let reader = tokio::spawn(async move {
+            let message = loop {
+                match futures::StreamExt::next(&mut responses).await {
+                    Some(Ok(message)) => {
+                        if let Some(
+                            v2::open_provider_stream_response::Action::PublishValuesResponse(r),
+                        ) = message.action
+                        {
+                            for (id, error) in r.status {
+                                tracing::warn!(id, message = %error.message, "the broker refused a value");
+                            }
+                        }
+                    }
+                    Some(Err(status)) => {
+                        break format!("the broker ended the provider stream: {}", status.message())
+                    }
+                    None => break "the broker closed the provider stream".to_owned(),
+                }
+            };
+            if let Ok(mut ended) = reason.lock() {
+                *ended = Some(message);
+            }
+        });
+        RemoteSink {
+            outbound: Some(outbound),
+            catalog,
+            remote_ids,
+            request_id: 0,
+            ended,
+            reader,
+        }
+    }
+
+    fn ended(&self) -> Option<String> {
+        self.ended.lock().ok().and_then(|ended| ended.clone())
+    }
+}
+
+impl ValueSink for RemoteSink {
+    async fn publish(
+        &mut self,
+        values: Vec<(LeafId, Option<Value>)>,
+    ) -> Result<Vec<RefusedEntry>, FeedError> {
+        if let Some(reason) = self.ended() {
+            return Err(FeedError::Sink(reason.into()));
+        }
+        let refused = refused_publications(&self.catalog, &Permissions::allow_all(), &values);
+        let refused_at: Vec<usize> = refused.iter().map(|entry| entry.index).collect();
+        let data_points = values
+            .into_iter()
+            .enumerate()
+            .filter(|(index, _)| refused_at.binary_search(index).is_err())
+            .filter_map(|(_, (leaf, value))| {
+                let id = self
+                    .catalog
+                    .leaf_by_id(leaf)
+                    .and_then(|l| self.remote_ids.get(&l.path))?;
+                let datapoint = v2::Datapoint {
+                    timestamp: None,
+                    value: value.as_ref().map(value_to_v2),
+                };
+                Some((*id, datapoint))
             })
-        })
-        .collect();
-    let request = v2::OpenProviderStreamRequest {
-        action: Some(
-            v2::open_provider_stream_request::Action::PublishValuesRequest(
-                v2::PublishValuesRequest {
-                    request_id,
-                    data_points,
-                },
+            .collect();
+        self.request_id = self.request_id.wrapping_add(1);
+        let request = v2::OpenProviderStreamRequest {
+            action: Some(
+                v2::open_provider_stream_request::Action::PublishValuesRequest(
+                    v2::PublishValuesRequest {
+                        request_id: self.request_id,
+                        data_points,
+                    },
+                ),
             ),
-        ),
-    };
-    outbound
-        .send(request)
-        .await
-        .map_err(|_| anyhow!("the provider stream closed"))
+        };
+        let outbound = self
+            .outbound
+            .as_ref()
+            .ok_or_else(|| FeedError::Sink("the provider stream is closed".into()))?;
+        outbound
+            .send(request)
+            .await
+            .map_err(|_| FeedError::Sink("the provider stream closed".into()))?;
+        Ok(refused)
+    }
+
+    async fn finish(&mut self) -> Result<(), FeedError> {
+        self.outbound = None;
+        // Let the broker take the last batch before the call ends.
+        let _ = tokio::time::timeout(Duration::from_millis(500), &mut self.reader).await;
+        self.reader.abort();
+        Ok(())
+    }
 }
 
 pub async fn record(args: CanRecordArgs) -> anyhow::Result<()> {

@@ -425,6 +425,48 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
 }
 
+impl ServeArgs {
+    /// The catalog of `--vss` and `--overlay`.
+    pub fn catalog(&self) -> anyhow::Result<tomoe_vss::Catalog> {
+        crate::serve::load_catalog(self.vss.as_deref(), &self.overlay)
+    }
+
+    /// The broker setup these options describe, serving `catalog`. Authorization is
+    /// required: `--jwt-public-key`, or `--insecure` explicitly.
+    pub fn setup(&self, catalog: tomoe_vss::Catalog) -> anyhow::Result<crate::serve::BrokerSetup> {
+        use crate::serve::{AuthorizationSetup, TlsFiles};
+        use anyhow::Context;
+        let authorization = match (&self.jwt_public_key, self.insecure) {
+            (Some(key), _) => AuthorizationSetup::Jwt(key.clone()),
+            (None, true) => AuthorizationSetup::AllowAll,
+            (None, false) => anyhow::bail!(
+                "refusing to start without authorization: give --jwt-public-key FILE, or --insecure to accept every client"
+            ),
+        };
+        let persist = self
+            .persist
+            .iter()
+            .map(|p| tomoe_vss::PathPattern::parse(p))
+            .collect::<Result<Vec<_>, _>>()
+            .context("invalid --persist pattern")?;
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(certificate), Some(key)) => Some(TlsFiles {
+                certificate: certificate.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        };
+        Ok(crate::serve::BrokerSetup {
+            address: self.address,
+            catalog,
+            data_dir: self.data_dir.clone(),
+            persist,
+            authorization,
+            tls,
+        })
+    }
+}
+
 /// Options of `tomoe get`.
 #[derive(Debug, Args)]
 pub struct GetArgs {

@@ -71,7 +71,10 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => up::run(args).await,
-        Command::Serve(args) => serve::run(args).await,
+        Command::Serve(args) => match args.catalog().and_then(|catalog| args.setup(catalog)) {
+            Ok(setup) => serve::run(setup).await,
+            Err(error) => Err(error),
+        },
         Command::Apply(args) => runtime::apply(args).await,
         Command::Ps(args) => runtime::ps(args).await,
         Command::Logs(args) => runtime::logs(args).await,

@@ -1,13 +1,56 @@
 //! `tomoe serve`: loads the catalog, opens the store and runs the gRPC API.
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use tomoe_broker::{Broker, BrokerConfig, Persistence};
 use tomoe_grpc::{Authorization, ServerConfig, TlsConfig};
-use tomoe_vss::{CatalogBuilder, PathPattern};
+use tomoe_vss::{Catalog, CatalogBuilder, PathPattern};
 
-use crate::cli::ServeArgs;
+/// Everything a broker needs to serve; the CLI builds it from `ServeArgs`, `tomoe up`
+/// directly.
+pub struct BrokerSetup {
+    /// Address to listen on.
+    pub address: SocketAddr,
+    /// The catalog to serve.
+    pub catalog: Catalog,
+    /// Directory of the embedded database.
+    pub data_dir: PathBuf,
+    /// Signals whose current values are persisted too.
+    pub persist: Vec<PathPattern>,
+    /// Who may do what.
+    pub authorization: AuthorizationSetup,
+    /// Certificate and key files; plain text when absent.
+    pub tls: Option<TlsFiles>,
+}
+
+/// How a broker authorizes its clients.
+pub enum AuthorizationSetup {
+    /// Every client may do everything (`--insecure`).
+    AllowAll,
+    /// Tokens verified with this public key file (`--jwt-public-key`).
+    Jwt(PathBuf),
+    /// Tokens any of several keys verifies (the app runtime's, and `key` if given);
+    /// clients without a token get full access only with `anonymous`.
+    Tokens {
+        /// Trusted verifiers besides `key`.
+        verifiers: Vec<Arc<tomoe_auth::TokenVerifier>>,
+        /// A public key file that verifies tokens too.
+        key: Option<PathBuf>,
+        /// Whether clients without a token have full access.
+        anonymous: bool,
+    },
+}
+
+/// The files of a TLS server identity.
+pub struct TlsFiles {
+    /// Certificate chain (PEM).
+    pub certificate: PathBuf,
+    /// Private key (PEM).
+    pub key: PathBuf,
+}
 
 /// A broker ready to serve: configured, listening, not yet announced.
 pub struct PreparedBroker {
@@ -18,9 +61,9 @@ pub struct PreparedBroker {
     pub banner: String,
 }
 
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let catalog = load_catalog(&args)?;
-    let prepared = prepare(&args, catalog).await?;
+/// `tomoe serve`: serves until Ctrl-C or SIGTERM.
+pub async fn run(setup: BrokerSetup) -> anyhow::Result<()> {
+    let prepared = prepare(setup).await?;
     out!("{}", prepared.banner).context("cannot write to standard output")?;
     prepared
         .server
@@ -31,76 +74,65 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sets up authorization, TLS, the store, the broker and the listener of `args` over `catalog`.
-pub async fn prepare(
-    args: &ServeArgs,
-    catalog: tomoe_vss::Catalog,
-) -> anyhow::Result<PreparedBroker> {
-    prepare_with(args, catalog, None).await
-}
-
-/// Like [`prepare`], with `trusted` token verifiers besides `--jwt-public-key` (the app
-/// runtime's): then clients without a token get full access only with `--insecure`,
-/// and a client that presents a token is always held to its scope.
-pub async fn prepare_with(
-    args: &ServeArgs,
-    catalog: tomoe_vss::Catalog,
-    trusted: Option<Vec<Arc<tomoe_auth::TokenVerifier>>>,
-) -> anyhow::Result<PreparedBroker> {
+/// Sets up authorization, TLS, the store, the broker and the listener of `setup`.
+pub async fn prepare(setup: BrokerSetup) -> anyhow::Result<PreparedBroker> {
+    let catalog = setup.catalog;
     let origin = catalog.origins().join(" + ");
     let leaves = catalog.len();
 
-    let authorization = match (&args.jwt_public_key, args.insecure, trusted) {
-        (key, insecure, Some(mut verifiers)) => {
+    let verifier = |key: &Path| -> anyhow::Result<Arc<tomoe_auth::TokenVerifier>> {
+        Ok(Arc::new(
+            tomoe_auth::TokenVerifier::from_pem_file(key)
+                .context("cannot set up token verification")?,
+        ))
+    };
+    let authorization = match setup.authorization {
+        AuthorizationSetup::Tokens {
+            mut verifiers,
+            key,
+            anonymous,
+        } => {
             if let Some(key) = key {
-                verifiers.push(Arc::new(
-                    tomoe_auth::TokenVerifier::from_pem_file(key).context("cannot set up token verification")?,
-                ));
+                verifiers.push(verifier(&key)?);
             }
-            let anonymous = if insecure {
+            let anonymous = if anonymous {
                 tracing::warn!("clients without a token may read, write and actuate every signal (development mode); tokens are held to their scope");
                 tomoe_grpc::AnonymousAccess::AllowAll
             } else {
                 tomoe_grpc::AnonymousAccess::Refused
             };
-            Authorization::Tokens(tomoe_grpc::TokenPolicy { verifiers, anonymous })
+            Authorization::Tokens(tomoe_grpc::TokenPolicy {
+                verifiers,
+                anonymous,
+            })
         }
-        (key, insecure, None) => match (key, insecure) {
-        (Some(key), _) => Authorization::Jwt(Arc::new(
-            tomoe_auth::TokenVerifier::from_pem_file(key).context("cannot set up token verification")?,
-        )),
-        (None, true) => {
+        AuthorizationSetup::Jwt(key) => Authorization::Jwt(verifier(&key)?),
+        AuthorizationSetup::AllowAll => {
             tracing::warn!("authorization is off (--insecure): every client may read, write and actuate every signal");
             Authorization::AllowAll
         }
-        (None, false) => bail!(
-            "refusing to start without authorization: give --jwt-public-key FILE, or --insecure to accept every client"
-        ),
-        },
     };
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(TlsConfig {
-            certificate_pem: std::fs::read(cert)
-                .with_context(|| format!("cannot read TLS certificate {}", cert.display()))?,
-            private_key_pem: std::fs::read(key)
-                .with_context(|| format!("cannot read TLS key {}", key.display()))?,
+    let tls = match setup.tls {
+        Some(files) => Some(TlsConfig {
+            certificate_pem: std::fs::read(&files.certificate).with_context(|| {
+                format!(
+                    "cannot read TLS certificate {}",
+                    files.certificate.display()
+                )
+            })?,
+            private_key_pem: std::fs::read(&files.key)
+                .with_context(|| format!("cannot read TLS key {}", files.key.display()))?,
         }),
-        _ => {
+        None => {
             tracing::warn!("TLS is off: traffic is not encrypted");
             None
         }
     };
 
-    let store = tomoe_store::Store::open(&args.data_dir).context("cannot open the data store")?;
+    let store = tomoe_store::Store::open(&setup.data_dir).context("cannot open the data store")?;
     let store_path = store.path().display().to_string();
-    let persist_current = args
-        .persist
-        .iter()
-        .map(|p| PathPattern::parse(p))
-        .collect::<Result<Vec<_>, _>>()
-        .context("invalid --persist pattern")?;
     let config = BrokerConfig {
-        persist_current,
+        persist_current: setup.persist,
         ..BrokerConfig::default()
     };
     let store: Arc<dyn Persistence> = Arc::new(store);
@@ -114,9 +146,9 @@ pub async fn prepare_with(
         },
     )
     .context("cannot set up the gRPC server")?;
-    let listener = tokio::net::TcpListener::bind(args.address)
+    let listener = tokio::net::TcpListener::bind(setup.address)
         .await
-        .with_context(|| format!("cannot listen on {}", args.address))?;
+        .with_context(|| format!("cannot listen on {}", setup.address))?;
     let address = listener
         .local_addr()
         .context("cannot read the listening address")?;
@@ -133,15 +165,17 @@ pub async fn prepare_with(
     })
 }
 
-pub fn load_catalog(args: &ServeArgs) -> anyhow::Result<tomoe_vss::Catalog> {
-    let mut builder = match &args.vss {
+/// The catalog of a VSS release file (the embedded VSS 5.1 when absent) with
+/// `overlays` applied in order (`.vspec`/`.yaml`/`.yml` as YAML, others as JSON).
+pub fn load_catalog(vss: Option<&Path>, overlays: &[PathBuf]) -> anyhow::Result<Catalog> {
+    let mut builder = match vss {
         Some(path) => CatalogBuilder::new().json_file(path)?.vspec_str(
             tomoe_vss::TOMOE_OVERLAY_VSPEC,
             tomoe_vss::TOMOE_OVERLAY_NAME,
         )?,
         None => tomoe_vss::default_builder()?,
     };
-    for overlay in &args.overlay {
+    for overlay in overlays {
         let is_vspec = overlay
             .extension()
             .is_some_and(|e| e == "vspec" || e == "yaml" || e == "yml");

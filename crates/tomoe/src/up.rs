@@ -4,18 +4,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
-use tomoe_broker::{Broker, Permissions};
-use tomoe_can::{Bus, FrameSink, FrameSource, LogReplay, Pacing, ReplayOptions};
+use futures::future::BoxFuture;
+use tomoe_broker::Permissions;
+use tomoe_can::{Bus, FrameSink, Pacing};
 use tomoe_sim::Cycle;
 use tomoe_vehicle::{
-    default_profiles_dir, Feeder, LoadedProfile, Profile, Scenario, SimulatedVehicle, WriteBack,
+    default_profiles_dir, forward, replay_source, BrokerSink, FeedError, Feeder, FlushPolicy,
+    LoadedProfile, Profile, Scenario, SimulatedVehicle, WriteBack,
 };
-use tomoe_vss::{LeafId, Value};
 
-use crate::cli::{CycleArg, ServeArgs, UpArgs};
-
-/// Simulation step, seconds of vehicle time.
-const STEP: f64 = 0.1;
+use crate::cli::{CycleArg, UpArgs};
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     if !args.speed.is_finite() || args.speed <= 0.0 {
@@ -36,22 +34,19 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             args.address
         );
     }
-    let serve_args = ServeArgs {
+    let setup = crate::serve::BrokerSetup {
         address: args.address,
-        vss: None,
-        overlay: Vec::new(),
+        catalog: profile.catalog()?,
         data_dir: args.data_dir.clone(),
         persist: Vec::new(),
-        jwt_public_key: args.jwt_public_key.clone(),
-        insecure,
-        tls_cert: None,
-        tls_key: None,
+        authorization: crate::serve::AuthorizationSetup::Tokens {
+            verifiers: vec![Arc::new(crate::tokens::runtime_verifier(&args.data_dir)?)],
+            key: args.jwt_public_key.clone(),
+            anonymous: insecure,
+        },
+        tls: None,
     };
-    let catalog = profile.catalog()?;
-    let runtime_verifier = crate::tokens::runtime_verifier(&args.data_dir)?;
-    let prepared =
-        crate::serve::prepare_with(&serve_args, catalog, Some(vec![Arc::new(runtime_verifier)]))
-            .await?;
+    let prepared = crate::serve::prepare(setup).await?;
     let broker = prepared.broker.clone();
     let address = prepared
         .listener
@@ -137,10 +132,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
     });
 
+    // Vehicle frames and write-back frames meet on one in-process bus, which the
+    // feeder reads; with --live the write-back goes to the real interfaces instead.
     let bus = Bus::new(4096);
-    let permissions = Permissions::allow_all();
-    let mut feeder = Feeder::new(&profile, broker.catalog_arc());
     let mut frames = bus.receiver();
+    let sink = BrokerSink::new(broker.clone(), Permissions::allow_all());
     let write_back = WriteBack::new(&profile, broker.catalog());
     let write_back_sink: Box<dyn FrameSink> = if args.live {
         live_sink(&profile)?
@@ -148,7 +144,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         Box::new(bus.sender())
     };
     if !write_back.actuators().is_empty() {
-        tokio::spawn(write_back.run(broker.clone(), permissions.clone(), write_back_sink));
+        tokio::spawn(write_back.run(broker.clone(), Permissions::allow_all(), write_back_sink));
     }
 
     let p = &profile.profile;
@@ -191,51 +187,37 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     out!("  try      tomoe get Vehicle.Speed   |   tomoe subscribe Vehicle.Speed Vehicle.Powertrain.TractionBattery.StateOfCharge.Displayed")?;
     out!("  stop     Ctrl-C")?;
 
-    let producer = match args.replay.clone() {
-        Some(log) => tokio::spawn(replay_into(log, args.speed, profile.clone(), bus.clone())),
-        None if args.live => tokio::spawn(live_into(profile.clone(), bus.clone())),
-        None if args.idle => tokio::spawn(std::future::pending::<anyhow::Result<()>>()),
-        None => {
-            let cycle = cycle_of(args.cycle);
-            let vehicle = SimulatedVehicle::new(
-                &profile,
-                broker.catalog(),
-                Scenario::Cycle(cycle),
-                args.soc / 100.0,
-            )
-            .map_err(|e| anyhow!("cannot set up the simulator: {e}"))?;
-            tokio::spawn(simulate(vehicle, args.speed, broker.clone(), bus.clone()))
+    let vehicle = vehicle_source(&args, &profile, &broker, &bus, &sink)?;
+    let (done, mut vehicle_done) = tokio::sync::oneshot::channel();
+    let producer = tokio::spawn(async move {
+        let result = vehicle.await;
+        // Give the feeder a moment to take the last frames.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let _ = done.send(result);
+    });
+    let mut finished = None;
+    let stop = async {
+        tokio::select! {
+            _ = crate::serve::shutdown_signal() => {}
+            result = &mut vehicle_done => finished = Some(result),
         }
     };
-
-    let shutdown = crate::serve::shutdown_signal();
-    tokio::pin!(shutdown);
-    let mut flush = tokio::time::interval(Duration::from_millis(50));
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            _ = flush.tick() => {
-                feeder.publish(&broker, &permissions).context("the broker refused vehicle values")?;
-            }
-            frame = frames.recv() => match frame {
-                Ok(Some(frame)) => feeder.process(&frame),
-                Ok(None) => break,
-                Err(error) => tracing::warn!(%error, "the feeder fell behind the bus"),
-            },
-        }
-        if producer.is_finished() {
-            break;
-        }
-    }
-    feeder.publish(&broker, &permissions).ok();
-    if producer.is_finished() {
-        match producer.await {
-            Ok(Ok(())) => out!("the log is finished; the broker keeps serving until Ctrl-C")?,
-            Ok(Err(error)) => return Err(error),
-            Err(error) => bail!("the vehicle task failed: {error}"),
-        }
-    } else {
-        producer.abort();
+    let mut feeder = Feeder::new(&profile, broker.catalog_arc());
+    let mut sink = sink;
+    feeder
+        .run(
+            &mut frames,
+            &mut sink,
+            FlushPolicy::interval(Duration::from_millis(50)),
+            stop,
+        )
+        .await
+        .context("the vehicle feed stopped")?;
+    match finished {
+        Some(Ok(Ok(()))) => out!("the log is finished; the broker keeps serving until Ctrl-C")?,
+        Some(Ok(Err(error))) => return Err(error).context("the vehicle stopped"),
+        Some(Err(_)) => bail!("the vehicle task failed"),
+        None => producer.abort(),
     }
     server
         .await
@@ -295,145 +277,74 @@ fn cycle_name(cycle: CycleArg) -> &'static str {
     }
 }
 
-/// Runs the simulator in (scaled) real time: its frames go on the bus; what the
-/// brand's buses cannot carry is published directly, as a virtual ECU would.
-async fn simulate(
-    mut vehicle: SimulatedVehicle,
-    speed: f64,
-    broker: Broker,
-    bus: Bus,
-) -> anyhow::Result<()> {
-    let permissions = Permissions::allow_all();
-    publish_checked(&broker, &permissions, vehicle.static_values());
-    let mut sender = bus.sender();
-    let tick = Duration::from_millis(100);
-    let mut ticker = tokio::time::interval(tick);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut owed = 0.0;
-    let start = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64();
-    let mut vehicle_time = 0.0;
-    loop {
-        ticker.tick().await;
-        owed += tick.as_secs_f64() * speed;
-        while owed >= STEP {
-            owed -= STEP;
-            vehicle_time += STEP;
-            let output = vehicle.step(STEP, start + vehicle_time);
-            for frame in &output.frames {
-                sender
-                    .send(frame)
-                    .await
-                    .context("cannot put a frame on the bus")?;
-            }
-            publish_checked(&broker, &permissions, output.direct);
-        }
+/// The vehicle of `args`, as a task that puts its frames on `bus`: a replayed log,
+/// the live interfaces, the simulator (which publishes what the buses cannot carry
+/// through `direct`) or nothing (`--idle`).
+fn vehicle_source(
+    args: &UpArgs,
+    profile: &LoadedProfile,
+    broker: &tomoe_broker::Broker,
+    bus: &Bus,
+    direct: &BrokerSink,
+) -> anyhow::Result<BoxFuture<'static, Result<(), FeedError>>> {
+    let mut to_bus = bus.sender();
+    if let Some(log) = &args.replay {
+        let pacing = if args.speed == 1.0 {
+            Pacing::Realtime
+        } else {
+            Pacing::Scaled(args.speed)
+        };
+        let mut replay = replay_source(profile, log, pacing, false)
+            .with_context(|| format!("cannot open the log {}", log.display()))?;
+        return Ok(Box::pin(
+            async move { forward(&mut replay, &mut to_bus).await },
+        ));
     }
+    if args.live {
+        return live_source(profile, to_bus);
+    }
+    if args.idle {
+        return Ok(Box::pin(std::future::pending()));
+    }
+    let vehicle = SimulatedVehicle::new(
+        profile,
+        broker.catalog(),
+        Scenario::Cycle(cycle_of(args.cycle)),
+        args.soc / 100.0,
+    )
+    .map_err(|e| anyhow!("cannot set up the simulator: {e}"))?;
+    let (speed, mut direct) = (args.speed, direct.clone());
+    Ok(Box::pin(async move {
+        vehicle.drive(speed, &mut to_bus, &mut direct).await
+    }))
 }
 
-/// Publishes the values the catalog accepts; a refused one is logged, not fatal.
-fn publish_checked(
-    broker: &Broker,
-    permissions: &Permissions,
-    values: Vec<(LeafId, Option<Value>)>,
-) {
-    let catalog = broker.catalog();
-    let valid: Vec<(LeafId, Option<Value>)> = values
-        .into_iter()
-        .filter(|(leaf, value)| match (catalog.leaf_by_id(*leaf), value) {
-            (Some(node), Some(value)) => match node.check_value(value) {
-                Ok(()) => true,
-                Err(error) => {
-                    tracing::debug!(%error, "simulated value refused");
-                    false
-                }
-            },
-            _ => true,
-        })
-        .collect();
-    if let Err(error) = broker.publish(permissions, &valid) {
-        tracing::warn!(%error, "simulated values refused");
-    }
+#[cfg(target_os = "linux")]
+fn live_source(
+    profile: &LoadedProfile,
+    mut to_bus: tomoe_can::BusSender,
+) -> anyhow::Result<BoxFuture<'static, Result<(), FeedError>>> {
+    let mut live = tomoe_vehicle::LiveSource::open(profile)?;
+    Ok(Box::pin(
+        async move { forward(&mut live, &mut to_bus).await },
+    ))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn live_source(
+    _: &LoadedProfile,
+    _: tomoe_can::BusSender,
+) -> anyhow::Result<BoxFuture<'static, Result<(), FeedError>>> {
+    bail!("--live needs SocketCAN, which only Linux has")
 }
 
 /// The SocketCAN interfaces of the profile's buses, for writing.
 #[cfg(target_os = "linux")]
 fn live_sink(profile: &LoadedProfile) -> anyhow::Result<Box<dyn FrameSink>> {
-    let mut router = tomoe_can::ChannelRouter::new();
-    for bus in &profile.buses {
-        let interface = tomoe_can::SocketCan::open(&bus.spec.channel)?;
-        router = router.route(&bus.spec.channel, Box::new(interface));
-    }
-    Ok(Box::new(router))
+    Ok(Box::new(tomoe_vehicle::live_sink(profile)?))
 }
 
 #[cfg(not(target_os = "linux"))]
 fn live_sink(_: &LoadedProfile) -> anyhow::Result<Box<dyn FrameSink>> {
     bail!("--live needs SocketCAN, which only Linux has")
-}
-
-/// Forwards the frames of the profile's SocketCAN interfaces onto the bus.
-#[cfg(target_os = "linux")]
-async fn live_into(profile: LoadedProfile, bus: Bus) -> anyhow::Result<()> {
-    let mut readers = tokio::task::JoinSet::new();
-    for spec in profile.buses.iter().map(|b| b.spec.clone()) {
-        let mut interface = tomoe_can::SocketCan::open(&spec.channel)?;
-        let mut sender = bus.sender();
-        readers.spawn(async move {
-            while let Some(frame) = interface.recv().await? {
-                sender
-                    .send(&frame.with_channel(spec.channel.as_str()))
-                    .await?;
-            }
-            Ok::<(), tomoe_can::CanError>(())
-        });
-    }
-    while let Some(result) = readers.join_next().await {
-        result
-            .context("a CAN reader failed")?
-            .context("reading the CAN interface failed")?;
-    }
-    Ok(())
-}
-
-#[cfg(not(target_os = "linux"))]
-async fn live_into(_: LoadedProfile, _: Bus) -> anyhow::Result<()> {
-    bail!("--live needs SocketCAN, which only Linux has")
-}
-
-/// Replays a log onto the bus.
-async fn replay_into(
-    log: std::path::PathBuf,
-    speed: f64,
-    profile: LoadedProfile,
-    bus: Bus,
-) -> anyhow::Result<()> {
-    let options = ReplayOptions {
-        pacing: if speed == 1.0 {
-            Pacing::Realtime
-        } else {
-            Pacing::Scaled(speed)
-        },
-        looped: false,
-        channels: profile
-            .buses
-            .iter()
-            .map(|b| b.spec.channel.clone())
-            .collect(),
-        skip_malformed: true,
-    };
-    let mut replay = LogReplay::open(&log, options)
-        .with_context(|| format!("cannot open the log {}", log.display()))?;
-    let mut sender = bus.sender();
-    while let Some(frame) = replay.recv().await.context("cannot read the log")? {
-        sender
-            .send(&frame)
-            .await
-            .context("cannot put a frame on the bus")?;
-    }
-    // Give the feeder a moment to take the last frames.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    Ok(())
 }

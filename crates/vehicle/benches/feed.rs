@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tomoe_broker::{Broker, BrokerConfig, Permissions};
 use tomoe_can::{CandumpReader, Frame};
-use tomoe_vehicle::{Feeder, LoadedProfile, Profile};
+use tomoe_vehicle::{BrokerSink, Feeder, LoadedProfile, Profile};
 
 fn feed(c: &mut Criterion) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -25,7 +25,7 @@ fn feed(c: &mut Criterion) {
         .map(Result::unwrap)
         .collect();
     let broker = Broker::new(profile.catalog().unwrap(), BrokerConfig::default(), None).unwrap();
-    let permissions = Permissions::allow_all();
+    let mut sink = BrokerSink::new(broker.clone(), Permissions::allow_all());
     let mut group = c.benchmark_group("rav4_log");
     group.throughput(Throughput::Elements(frames.len() as u64));
     group.sample_size(20);
@@ -35,10 +35,10 @@ fn feed(c: &mut Criterion) {
             for (index, frame) in frames.iter().enumerate() {
                 feeder.process(frame);
                 if index % 256 == 255 {
-                    feeder.publish(&broker, &permissions).unwrap();
+                    futures::executor::block_on(feeder.flush(&mut sink)).unwrap();
                 }
             }
-            feeder.publish(&broker, &permissions).unwrap();
+            futures::executor::block_on(feeder.flush(&mut sink)).unwrap();
             std::hint::black_box(feeder.stats())
         })
     });

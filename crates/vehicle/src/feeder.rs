@@ -20,9 +20,10 @@ pub struct FeederStats {
     pub decoded: u64,
     /// Frames on an unknown channel or with an id the DBC does not know.
     pub unknown: u64,
-    /// VSS values handed to the broker.
+    /// VSS values the sink published.
     pub published: u64,
-    /// Mapped values refused by the catalog (type or range) and dropped.
+    /// Mapped values refused, by their VSS datatype or by the sink (the broker's
+    /// catalog rules and permissions), and dropped.
     pub rejected: u64,
 }
 
@@ -46,10 +47,10 @@ pub struct Feeder {
     buses: Vec<FeederBus>,
     rules: Vec<Rule>,
     skipped: Vec<String>,
-    pending: Vec<(LeafId, Option<Value>)>,
+    pub(crate) pending: Vec<(LeafId, Option<Value>)>,
     scratch: Vec<(usize, f64)>,
     last_channel: Option<(Arc<str>, Option<usize>)>,
-    stats: FeederStats,
+    pub(crate) stats: FeederStats,
 }
 
 impl std::fmt::Debug for Feeder {
@@ -147,7 +148,8 @@ impl Feeder {
         bus
     }
 
-    /// Decodes one frame and queues the VSS values its mapped signals produce.
+    /// Decodes one frame and queues the VSS values its mapped signals produce. The
+    /// values are checked by the sink they go to ([`Feeder::flush`]), not here.
     pub fn process(&mut self, frame: &Frame) {
         self.stats.frames += 1;
         let Some(bus_index) = self.bus_for(frame.channel()) else {
@@ -197,15 +199,6 @@ impl Feeder {
                         continue;
                     }
                 };
-                let leaf = match self.catalog.leaf_by_id(rule.leaf) {
-                    Some(leaf) => leaf,
-                    None => continue,
-                };
-                if let Err(error) = leaf.check_value(&value) {
-                    self.stats.rejected += 1;
-                    tracing::debug!(path = %rule.spec.path, signal = %rule.spec.signal, %error, "mapped value refused by the catalog");
-                    continue;
-                }
                 if !rule.state.changed(&rule.spec, &scalar) {
                     continue;
                 }
@@ -222,29 +215,6 @@ impl Feeder {
     /// Whether values are queued.
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()
-    }
-
-    /// Takes the queued values (leaf ids of [`Feeder::catalog`]), for a front end that
-    /// publishes them itself, for example to a remote broker.
-    pub fn take_pending(&mut self) -> Vec<(LeafId, Option<Value>)> {
-        self.stats.published += self.pending.len() as u64;
-        std::mem::take(&mut self.pending)
-    }
-
-    /// Publishes the queued values to `broker` as one batch; returns how many.
-    pub fn publish(
-        &mut self,
-        broker: &Broker,
-        permissions: &Permissions,
-    ) -> Result<usize, BrokerError> {
-        if self.pending.is_empty() {
-            return Ok(0);
-        }
-        let count = self.pending.len();
-        broker.publish(permissions, &self.pending)?;
-        self.pending.clear();
-        self.stats.published += count as u64;
-        Ok(count)
     }
 }
 

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use tomoe_broker::{Broker, BrokerConfig, Field, Permissions};
 use tomoe_can::{Bus, FrameSource, LogReplay, Pacing, ReplayOptions};
-use tomoe_vehicle::{check_profile, Feeder, LoadedProfile, Profile, Severity, WriteBack};
+use tomoe_vehicle::{
+    check_profile, BrokerSink, Feeder, FlushPolicy, LoadedProfile, Profile, Severity, WriteBack,
+};
 use tomoe_vss::Value;
 
 fn profiles_dir() -> PathBuf {
@@ -52,10 +54,16 @@ async fn replaying_the_kona_log_fills_speed_soc_and_voltage() {
         ..ReplayOptions::default()
     };
     let mut replay = LogReplay::open(&log, options).unwrap();
-    while let Some(frame) = replay.recv().await.unwrap() {
-        feeder.process(&frame);
-        feeder.publish(&broker, &Permissions::allow_all()).unwrap();
-    }
+    let mut sink = BrokerSink::new(broker.clone(), Permissions::allow_all());
+    feeder
+        .run(
+            &mut replay,
+            &mut sink,
+            FlushPolicy::every_frame(),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
     let stats = feeder.stats();
     assert_eq!(stats.frames, 39546);
     assert!(stats.published > 100, "{stats:?}");

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use tomoe_broker::{Broker, BrokerConfig, Field, Permissions};
-use tomoe_vehicle::{Feeder, FrameSynthesizer, LoadedProfile, Profile};
+use tomoe_vehicle::{BrokerSink, Feeder, FrameSynthesizer, LoadedProfile, Profile};
 use tomoe_vss::Value;
 
 fn number(value: &Value) -> f64 {
@@ -53,7 +53,9 @@ fn every_profile_round_trips_speed_through_its_own_dbc() {
         for frame in synthesizer.frames(1.0) {
             feeder.process(&frame);
         }
-        feeder.publish(&broker, &Permissions::allow_all()).unwrap();
+        let mut sink = BrokerSink::new(broker.clone(), Permissions::allow_all());
+        let published = futures::executor::block_on(feeder.flush(&mut sink)).unwrap();
+        assert!(published > 0, "{id}");
         for (path, leaf, value) in expected {
             let got = broker
                 .get(&Permissions::allow_all(), &[leaf], Field::Current)
