@@ -73,7 +73,7 @@ pub fn run(dir: &Path, kill_at: Option<CrashPoint>) -> Result<(), Box<dyn Error>
     let new_image = image_bytes(2);
     serve(&images, "brake-2.0.bin", &new_image);
     let config = InstallerConfig {
-        health_window: Duration::from_secs(60),
+        health_window: Duration::from_millis(200),
         poll_interval: Duration::from_millis(5),
         crash_at: kill_at,
         ..InstallerConfig::default()

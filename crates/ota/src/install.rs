@@ -4,8 +4,9 @@
 //! Each ECU (or app) has two slots under the device root and an `active` pointer
 //! ([`EcuSlots`]). An install writes an image that [`download_image`] verifies
 //! into the inactive slot, verifies it there again, switches `active` to it, and
-//! then waits for a [`HealthCheck`] within a health window: healthy commits,
-//! unhealthy or silent rolls `active` back to the previous slot.
+//! then starts the image through a [`HealthCheck`] and watches it for a whole
+//! health window: healthy when the window ends commits; unhealthy at any point,
+//! or silent, rolls `active` back to the previous slot.
 //!
 //! The steps ([`Step`]) are persisted per ECU in `install.redb`; each transition is
 //! committed before the side effect that follows it, so [`Installer::recover`] can
@@ -34,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-pub use health::{workload_verdict, AppUpdate, HealthCheck, SharedHealth};
+pub use health::{HealthCheck, SharedHealth};
 pub use policy::{InstallPolicy, VehicleConditions};
 pub use slots::{EcuSlots, Slot, SlotRecord, VerifiedSlot, ACTIVE_FILE, SLOT_RECORD_FILE};
 pub use state::{InstallRecord, SlotImage, Step, DATABASE_FILE};
@@ -148,7 +149,7 @@ pub enum CrashPoint {
     SwitchTemporary,
     /// `active` points to the new slot; the health window has not started.
     Switched,
-    /// The health window runs; the first poll gave no verdict.
+    /// The health window runs; the first poll is done.
     HealthWindow,
     /// `Committed` is recorded.
     Committed,
@@ -359,16 +360,6 @@ impl Installer {
         }))
     }
 
-    /// The runtime change that runs `workload` from the active slot of `app`.
-    pub fn app_update(&self, app: &str, workload: &str) -> Result<AppUpdate, InstallError> {
-        let active = self
-            .active(app)?
-            .ok_or_else(|| InstallError::NotProvisioned {
-                ecu: app.to_string(),
-            })?;
-        Ok(AppUpdate::new(workload, &active))
-    }
-
     /// Writes the factory image of a new ECU into `slot-a`, points `active` at it
     /// and records it as committed. Only for an ECU with nothing committed; run
     /// again after an interruption.
@@ -415,7 +406,8 @@ impl Installer {
     }
 
     /// Runs a whole install of `approved` on its ECU: [`stage`](Installer::stage),
-    /// [`switch`](Installer::switch), [`await_health`](Installer::await_health).
+    /// [`switch`](Installer::switch), [`await_health`](Installer::await_health)
+    /// (which starts the new image through `health`).
     pub fn install(
         &self,
         fetcher: &dyn Fetcher,
@@ -591,11 +583,13 @@ impl Installer {
         Ok(verified)
     }
 
-    /// Runs the health window of the switched image of `ecu`: polls `health`
-    /// until it reports; healthy commits (`Committed`), unhealthy rolls back at
-    /// once, and no verdict within [`InstallerConfig::health_window`] rolls back
-    /// when the window ends (`RolledBack`, reason recorded). Blocks the thread;
-    /// from async code run it with `spawn_blocking`.
+    /// Runs the health window of the switched image of `ecu`: starts it through
+    /// [`HealthCheck::start`], then polls `health` for the whole
+    /// [`InstallerConfig::health_window`]. An unhealthy verdict at any poll rolls
+    /// back at once; when the window has passed, the image is committed if the
+    /// last verdict was healthy and rolled back otherwise (`RolledBack`, reason
+    /// recorded). A start that fails rolls back. Blocks the thread; from async
+    /// code run it with `spawn_blocking`.
     pub fn await_health(
         &self,
         ecu: &str,
@@ -625,20 +619,20 @@ impl Installer {
         }
         record.health_windows += 1;
         self.state.put(ecu, &record)?;
+        let active = slots.verify(pending.slot)?;
+        if let Err(reason) = health.start(&active) {
+            return self.roll_back(ecu, record, format!("it could not be started: {reason}"));
+        }
         let window = self.config.health_window;
         let deadline = Instant::now() + window;
         let mut first_poll = true;
         loop {
-            match health.healthy() {
-                Some(true) => return self.commit(ecu, record),
-                Some(false) => {
-                    return self.roll_back(
-                        ecu,
-                        record,
-                        "the health check reported unhealthy".into(),
-                    )
-                }
-                None => {}
+            let verdict = health.healthy();
+            if verdict == Some(false) {
+                let reason = health
+                    .failure()
+                    .unwrap_or_else(|| "the health check reported unhealthy".into());
+                return self.roll_back(ecu, record, reason);
             }
             if first_poll {
                 first_poll = false;
@@ -646,14 +640,17 @@ impl Installer {
             }
             let now = Instant::now();
             if now >= deadline {
-                return self.roll_back(
-                    ecu,
-                    record,
-                    format!(
-                        "no healthy report within the {} health window",
-                        humantime::format_duration(window)
+                return match verdict {
+                    Some(true) => self.commit(ecu, record),
+                    _ => self.roll_back(
+                        ecu,
+                        record,
+                        format!(
+                            "no healthy report within the {} health window",
+                            humantime::format_duration(window)
+                        ),
                     ),
-                );
+                };
             }
             std::thread::sleep(self.config.poll_interval.min(deadline - now));
         }

@@ -10,7 +10,6 @@
 //! same length and hashes, hardware id and release counter.
 
 use std::collections::BTreeSet;
-use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -351,65 +350,5 @@ impl Primary {
             .targets()
             .expect("an updated repository has targets");
         cross_check(director_targets, image_targets, &self.ecus)
-    }
-
-    /// Checks for updates and downloads every approved image into `staging`, as
-    /// `<ecu_identifier>.image`. Only when every image is verified does the
-    /// installed state change; on error the staged files are removed and nothing
-    /// counts as installed. Returns the images staged.
-    ///
-    /// Writing the staged image to the ECU (A/B slots) comes later; for now a
-    /// verified, staged image counts as installed.
-    pub fn update(
-        &mut self,
-        director: &dyn Fetcher,
-        image: &dyn Fetcher,
-        staging: &Path,
-        now: SystemTime,
-    ) -> Result<Vec<ApprovedImage>, OtaError> {
-        let approved = self.check(director, image, now)?;
-        fs::create_dir_all(staging).map_err(OtaError::io("create staging directory", staging))?;
-        let mut staged = Vec::new();
-        for image_to_stage in &approved {
-            let path = staging.join(format!("{}.image", image_to_stage.ecu_identifier));
-            staged.push(path.clone());
-            if let Err(error) = self.stage(image, image_to_stage, &path) {
-                for path in &staged {
-                    let _ = fs::remove_file(path);
-                }
-                return Err(error);
-            }
-        }
-        for image_staged in &approved {
-            if let Some(ecu) = self
-                .ecus
-                .iter_mut()
-                .find(|ecu| ecu.ecu_identifier == image_staged.ecu_identifier)
-            {
-                ecu.installed = InstalledImage {
-                    target: image_staged.target.clone(),
-                    sha256: image_staged
-                        .file
-                        .hashes
-                        .get("sha256")
-                        .cloned()
-                        .unwrap_or_default(),
-                    release_counter: image_staged.release_counter,
-                };
-            }
-        }
-        Ok(approved)
-    }
-
-    fn stage(
-        &self,
-        image: &dyn Fetcher,
-        approved: &ApprovedImage,
-        path: &Path,
-    ) -> Result<(), OtaError> {
-        let mut file = fs::File::create(path).map_err(OtaError::io("create staged image", path))?;
-        download_image(image, approved, &self.limits, &mut file)?;
-        file.sync_all()
-            .map_err(OtaError::io("write staged image", path))
     }
 }

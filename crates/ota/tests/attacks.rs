@@ -11,9 +11,51 @@ use ed25519_dalek::SigningKey;
 use tempfile::TempDir;
 use tomoe_ota::metadata::{RoleName, TargetFile, UptaneCustom};
 use tomoe_ota::{
-    generate_key, key_id, ApprovedImage, Ecu, FsFetcher, InstalledImage, Lifetimes, Limits,
-    OtaError, Primary, Repository, RepositoryConfig, RoleConfig,
+    download_image, generate_key, key_id, ApprovedImage, Ecu, Fetcher, FsFetcher, InstalledImage,
+    Lifetimes, Limits, OtaError, Primary, Repository, RepositoryConfig, RoleConfig,
 };
+
+/// What a primary does before it installs: full verification at `now`, then
+/// every approved image downloaded (length and hashes checked) into `staging`
+/// as `<ecu>.image`. Only when every image verified do the primary's ECUs count
+/// them as installed; on error the staged files are removed.
+fn verify_and_download(
+    primary: &mut Primary,
+    director: &dyn Fetcher,
+    image: &dyn Fetcher,
+    staging: &Path,
+    now: SystemTime,
+) -> Result<Vec<ApprovedImage>, OtaError> {
+    let approved = primary.check(director, image, now)?;
+    fs::create_dir_all(staging).unwrap();
+    let mut staged = Vec::new();
+    for one in &approved {
+        let path = staging.join(format!("{}.image", one.ecu_identifier));
+        staged.push(path.clone());
+        let mut file = fs::File::create(&path).unwrap();
+        if let Err(error) = download_image(image, one, &Limits::default(), &mut file) {
+            for path in &staged {
+                let _ = fs::remove_file(path);
+            }
+            return Err(error);
+        }
+    }
+    let mut ecus = primary.ecus().to_vec();
+    for one in &approved {
+        if let Some(ecu) = ecus
+            .iter_mut()
+            .find(|ecu| ecu.ecu_identifier == one.ecu_identifier)
+        {
+            ecu.installed = InstalledImage {
+                target: one.target.clone(),
+                sha256: one.file.hashes.get("sha256").cloned().unwrap_or_default(),
+                release_counter: one.release_counter,
+            };
+        }
+    }
+    primary.set_ecus(ecus);
+    Ok(approved)
+}
 
 const VIN: &str = "JT3HN86R0W0123456";
 const ECU: &str = "brake-ecu-0001";
@@ -187,7 +229,7 @@ impl Fixture {
     fn update_at(&mut self, now: SystemTime) -> Result<Vec<ApprovedImage>, OtaError> {
         let director = FsFetcher::new(&self.director_dir);
         let image = FsFetcher::new(&self.image_dir);
-        self.primary.update(&director, &image, &self.staging, now)
+        verify_and_download(&mut self.primary, &director, &image, &self.staging, now)
     }
 
     fn installed(&self) -> InstalledImage {
@@ -826,8 +868,13 @@ mod over_http {
                     .unwrap();
             let image =
                 HttpFetcher::with_config(&format!("http://{address}/image/"), config()).unwrap();
-            self.primary
-                .update(&director, &image, &self.staging, self.now)
+            verify_and_download(
+                &mut self.primary,
+                &director,
+                &image,
+                &self.staging,
+                self.now,
+            )
         }
 
         /// Asserts that the update over HTTP is refused with a message starting with

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 use tomoe_ota::install::{
-    InterruptedHealthWindow, Recovered, SharedHealth, Slot, Step, SLOT_RECORD_FILE,
+    InterruptedHealthWindow, Recovered, SharedHealth, Slot, Step, VerifiedSlot, SLOT_RECORD_FILE,
 };
 use tomoe_ota::{
-    ApprovedImage, CrashPoint, FsFetcher, InstallError, InstallPolicy, Installer, InstallerConfig,
-    OtaError, Outcome, VehicleConditions,
+    ApprovedImage, CrashPoint, FsFetcher, HealthCheck, InstallError, InstallPolicy, Installer,
+    InstallerConfig, OtaError, Outcome, VehicleConditions,
 };
 use tomoe_test_support::{Process, Stop, READY_TIMEOUT};
 
@@ -59,7 +59,7 @@ impl Device {
 
 fn fast() -> InstallerConfig {
     InstallerConfig {
-        health_window: Duration::from_secs(10),
+        health_window: Duration::from_millis(100),
         poll_interval: Duration::from_millis(5),
         ..InstallerConfig::default()
     }
@@ -191,6 +191,8 @@ fn install_unhealthy_rolls_back_at_once() {
     );
     assert_eq!(active_image(&installer), "brake-1.0.bin");
     // A rolled-back device installs again.
+    drop(installer);
+    let installer = device.installer(fast());
     let outcome = installer
         .install(&device.fetcher(), &version(2), &parked(), &|| Some(true))
         .unwrap();
@@ -304,52 +306,116 @@ fn install_corrupt_active_slot_is_reported_never_booted() {
     assert!(installer.active(ECU).is_err());
 }
 
+/// A health check that records the image it was asked to start.
+struct Starter {
+    started: std::sync::Mutex<Vec<std::path::PathBuf>>,
+    start: Result<(), String>,
+}
+
+impl HealthCheck for Starter {
+    fn start(&self, active: &VerifiedSlot) -> Result<(), String> {
+        self.started.lock().unwrap().push(active.image_path());
+        self.start.clone()
+    }
+
+    fn healthy(&self) -> Option<bool> {
+        Some(true)
+    }
+}
+
 #[test]
-fn install_app_update_points_at_the_binary_in_the_active_slot() {
+fn install_starts_the_new_image_from_its_active_slot() {
     let device = Device::new();
     let installer = device.installer(fast());
     let app = "range-estimator";
     installer
         .provision(app, "apps/range-estimator", b"#!/bin/sh\necho 1\n", 1)
         .unwrap();
-    let update = installer.app_update(app, "range-estimator").unwrap();
-    assert_eq!(update.workload, "range-estimator");
-    assert_eq!(
-        update.command_path,
-        device
-            .root()
-            .join(app)
-            .join("slot-a")
-            .join("range-estimator")
-    );
     let new_app = b"#!/bin/sh\necho 2\n";
     serve(&device.dir.join("images"), "apps/range-estimator", new_app);
     let approved_app = ApprovedImage {
         ecu_identifier: app.into(),
         ..approved("apps/range-estimator", new_app, 2)
     };
-    installer
-        .install(&device.fetcher(), &approved_app, &parked(), &|| Some(true))
+    let starter = Starter {
+        started: Default::default(),
+        start: Ok(()),
+    };
+    let outcome = installer
+        .install(&device.fetcher(), &approved_app, &parked(), &starter)
         .unwrap();
-    let update = installer.app_update(app, "range-estimator").unwrap();
-    assert_eq!(
-        update.command_path,
-        device
-            .root()
-            .join(app)
-            .join("slot-b")
-            .join("range-estimator")
-    );
-    assert_eq!(std::fs::read(&update.command_path).unwrap(), new_app);
+    assert!(matches!(outcome, Outcome::Committed(_)), "{outcome:?}");
+    let started = starter.started.lock().unwrap().clone();
+    let expected = device
+        .root()
+        .join(app)
+        .join("slot-b")
+        .join("range-estimator");
+    assert_eq!(started, vec![expected.clone()]);
+    assert_eq!(std::fs::read(&expected).unwrap(), new_app);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&update.command_path)
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(&expected).unwrap().permissions().mode();
         assert_eq!(mode & 0o111, 0o111);
     }
+}
+
+#[test]
+fn install_image_that_cannot_start_rolls_back() {
+    let device = Device::new();
+    let installer = device.installer(fast());
+    let starter = Starter {
+        started: Default::default(),
+        start: Err("no such file".into()),
+    };
+    let outcome = installer
+        .install(&device.fetcher(), &version(2), &parked(), &starter)
+        .unwrap();
+    assert!(
+        matches!(&outcome, Outcome::RolledBack { reason, .. } if reason.ends_with("it could not be started: no such file")),
+        "{outcome:?}"
+    );
+    assert_eq!(active_image(&installer), "brake-1.0.bin");
+}
+
+#[test]
+fn install_healthy_image_is_committed_only_when_the_window_has_passed() {
+    let device = Device::new();
+    let installer = device.installer(InstallerConfig {
+        health_window: Duration::from_millis(300),
+        ..fast()
+    });
+    let started = Instant::now();
+    let outcome = installer
+        .install(&device.fetcher(), &version(2), &parked(), &|| Some(true))
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Committed(_)), "{outcome:?}");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+#[test]
+fn install_healthy_then_crashing_inside_the_window_rolls_back() {
+    // An app that reports healthy and then fails before its window ends: the
+    // regression of an update committed on its first healthy report.
+    let device = Device::new();
+    let installer = device.installer(InstallerConfig {
+        health_window: Duration::from_secs(600),
+        ..fast()
+    });
+    let polls = Cell::new(0);
+    let health = move || {
+        polls.set(polls.get() + 1);
+        Some(polls.get() < 5)
+    };
+    let outcome = installer
+        .install(&device.fetcher(), &version(2), &parked(), &health)
+        .unwrap();
+    assert!(
+        matches!(&outcome, Outcome::RolledBack { reason, .. } if reason.ends_with("the health check reported unhealthy")),
+        "{outcome:?}"
+    );
+    assert_eq!(active_image(&installer), "brake-1.0.bin");
 }
 
 /// What recovery must do after a crash at each point of an install of version 2

@@ -16,7 +16,6 @@ mod can;
 mod cli;
 mod client;
 mod ota;
-mod ota_agent;
 mod parts;
 mod profile;
 mod runtime;

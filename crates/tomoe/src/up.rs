@@ -12,6 +12,7 @@ use tomoe_vehicle::{
     default_profiles_dir, forward, replay_source, BrokerSink, FeedError, Feeder, FlushPolicy,
     LoadedProfile, Profile, Scenario, SimulatedVehicle, WriteBack,
 };
+use tracing::Instrument;
 
 use crate::cli::{CycleArg, UpArgs};
 
@@ -103,11 +104,20 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                 config.image_url,
                 config
                     .root
-                    .join(crate::ota_agent::PRIMARY_PUBLIC_KEY_FILE)
+                    .join(tomoe_update::PRIMARY_PUBLIC_KEY_FILE)
                     .display()
             );
-            crate::ota_agent::spawn(config, broker.clone(), runtime.clone(), mode.clone())
-                .context("cannot start the OTA update agent")?;
+            let (agent, mut progress) =
+                tomoe_update::Agent::new(config, broker.clone(), runtime.clone(), mode.clone())
+                    .context("cannot start the OTA update agent")?;
+            tokio::spawn(agent.run().instrument(tracing::info_span!("update agent")));
+            tokio::spawn(async move {
+                while let Some(progress) = progress.recv().await {
+                    if out!("ota: {progress}").is_err() {
+                        return;
+                    }
+                }
+            });
             Some(line)
         }
         None => None,
@@ -232,7 +242,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 }
 
 /// The update agent's configuration, if `--ota-director` and its companions are given.
-fn ota_agent_config(args: &UpArgs) -> anyhow::Result<Option<crate::ota_agent::AgentConfig>> {
+fn ota_agent_config(args: &UpArgs) -> anyhow::Result<Option<tomoe_update::AgentConfig>> {
     let ota = &args.ota;
     let (Some(director), Some(image), Some(vin), Some(root_director), Some(root_image)) = (
         &ota.ota_director,
@@ -246,7 +256,7 @@ fn ota_agent_config(args: &UpArgs) -> anyhow::Result<Option<crate::ota_agent::Ag
     let read = |path: &std::path::Path| {
         std::fs::read(path).with_context(|| format!("cannot read the root \"{}\"", path.display()))
     };
-    Ok(Some(crate::ota_agent::AgentConfig {
+    Ok(Some(tomoe_update::AgentConfig {
         director_url: director.clone(),
         image_url: image.clone(),
         vin: vin.clone(),
@@ -256,6 +266,7 @@ fn ota_agent_config(args: &UpArgs) -> anyhow::Result<Option<crate::ota_agent::Ag
         interval: Duration::from_millis(ota.ota_interval_ms),
         health_window: Duration::from_millis(ota.ota_health_window_ms),
         policy: tomoe_ota::InstallPolicy::default(),
+        crash_at: None,
     }))
 }
 

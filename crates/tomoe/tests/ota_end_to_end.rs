@@ -325,14 +325,32 @@ workloads:
         vehicle.report()
     );
 
-    // A broken version 3 exits at once: it is rolled back on its own.
+    // A broken version 3 starts, heartbeats, reports healthy and exits 1 after
+    // 2 s, inside its 6 s health window: it is rolled back on its own, not
+    // committed on its first healthy report.
     let version3 = dir.path().join("app-v3");
-    std::fs::write(&version3, "#!/bin/sh\necho broken\nexit 1\n").unwrap();
+    std::fs::write(
+        &version3,
+        format!(
+            "#!/bin/sh\nexec '{}' \"$@\" --exit-after-ms 2000 --exit-code 1\n",
+            app.display()
+        ),
+    )
+    .unwrap();
     make_executable(&version3);
     publish(&image_repo, &director_repo, &version3, "3");
+    vehicle.wait("version 3 to run its health window", |v| {
+        v.get("Vehicle.Tomoe.Ota.Status") == "VERIFYING_HEALTH"
+    });
     vehicle.wait("version 3 to be rolled back", |v| {
         v.get("Vehicle.Tomoe.Ota.Status") == "ROLLED_BACK"
     });
+    let reason = vehicle.get("Vehicle.Tomoe.Ota.Reason");
+    assert!(
+        reason.contains("during its health window"),
+        "{reason}\n{}",
+        vehicle.report()
+    );
     vehicle.wait("version 2 to run healthy again", |v| {
         let app = v.app();
         app["state"] == "running"

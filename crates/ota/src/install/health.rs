@@ -1,18 +1,32 @@
-//! The health window's probe, and updates of vehicle apps run by the runtime.
+//! The health window's probe.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use super::slots::VerifiedSlot;
 
-/// Reports whether a freshly switched image works. The installer polls it during
-/// the health window: `Some(true)` commits, `Some(false)` rolls back at once, and
-/// `None` (no verdict yet) keeps waiting until the window ends, then rolls back.
+/// Starts a freshly switched image and reports whether it works.
 ///
-/// Closures `Fn() -> Option<bool>` are health checks.
+/// The installer calls [`start`](HealthCheck::start) once the new slot is active
+/// (for an app: run it from the slot), then polls [`healthy`](HealthCheck::healthy)
+/// for the whole health window. `Some(false)` at any poll rolls back at once; the
+/// image is committed only when the window has passed and the last verdict is
+/// `Some(true)`; no verdict (`None`) when the window ends rolls back.
+///
+/// Closures `Fn() -> Option<bool>` are health checks of images that need no start.
 pub trait HealthCheck {
+    /// Starts the image in `active`; an error rolls the install back.
+    fn start(&self, active: &VerifiedSlot) -> Result<(), String> {
+        let _ = active;
+        Ok(())
+    }
+
     /// The verdict so far, if there is one.
     fn healthy(&self) -> Option<bool>;
+
+    /// Why the image is unhealthy, once [`healthy`](HealthCheck::healthy) said so.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }
 
 impl<F: Fn() -> Option<bool>> HealthCheck for F {
@@ -52,60 +66,17 @@ impl HealthCheck for SharedHealth {
     }
 }
 
-/// The verdict on a workload from the runtime's status strings (`state` and
-/// `health` of its `WorkloadStatus`): `failed`, `crash-looping` or `unhealthy`
-/// are a failure, `healthy` a success. Anything else, including a workload
-/// without a health check (`none`), is no verdict: an app updated over the air
-/// needs a health probe to be committed.
-pub fn workload_verdict(state: &str, health: &str) -> Option<bool> {
-    match (state, health) {
-        ("failed" | "crash-looping", _) | (_, "unhealthy") => Some(false),
-        ("running", "healthy") => Some(true),
-        _ => None,
-    }
-}
-
-/// The runtime change for an app installed through a slot: run `workload` from
-/// `command_path`, the app binary inside the active slot.
-///
-/// `tomoe-ota` does not depend on the runtime; the caller writes `command_path`
-/// into the workload's manifest `command` and applies it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppUpdate {
-    /// The workload to change.
-    pub workload: String,
-    /// The new `command`: the image file of the active slot.
-    pub command_path: PathBuf,
-}
-
-impl AppUpdate {
-    /// The update that makes `workload` run the image in `active`.
-    pub fn new(workload: &str, active: &VerifiedSlot) -> AppUpdate {
-        AppUpdate {
-            workload: workload.to_string(),
-            command_path: active.image_path(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn health_shared_verdict_and_workload_status() {
+    fn health_shared_verdict() {
         let shared = SharedHealth::new();
         let view = shared.clone();
         assert_eq!(view.healthy(), None);
         shared.report(false);
         shared.report(true);
         assert_eq!(view.healthy(), Some(true));
-
-        assert_eq!(workload_verdict("running", "healthy"), Some(true));
-        assert_eq!(workload_verdict("running", "unhealthy"), Some(false));
-        assert_eq!(workload_verdict("crash-looping", "unknown"), Some(false));
-        assert_eq!(workload_verdict("running", "unknown"), None);
-        assert_eq!(workload_verdict("running", "none"), None);
-        assert_eq!(workload_verdict("backoff", "unknown"), None);
     }
 }
