@@ -6,7 +6,8 @@
 //!   JSON. The JSON is plain TUF 1.0, so existing TUF tools read it.
 //! - [`Repository`]: create a repository, add targets, re-sign snapshot and
 //!   timestamp, rotate role keys through new root versions, write it to a
-//!   directory. The same tooling makes image and director repositories.
+//!   directory. The same tooling makes image and director repositories;
+//!   [`RepositoryDir`] keeps one in a directory with its keys and rotates them.
 //! - [`TrustedRepository`]: the TUF client workflow for one repository, reading
 //!   through a [`Fetcher`] ([`FsFetcher`] for a directory).
 //! - [`Primary`]: Uptane full verification of a director and an image
@@ -57,6 +58,7 @@ mod keys;
 mod manifest;
 pub mod metadata;
 mod repository;
+mod repository_dir;
 pub mod server;
 mod uptane;
 
@@ -73,4 +75,5 @@ pub use manifest::{
     SignedManifest, VehicleManifest,
 };
 pub use repository::{Lifetimes, Repository, RepositoryConfig, RoleConfig, TARGETS_DIR};
+pub use repository_dir::{RepositoryDir, RepositoryKind, Rotation, TargetSpec, KEYS_DIR};
 pub use uptane::{cross_check, download_image, ApprovedImage, Ecu, InstalledImage, Primary};

@@ -11,17 +11,16 @@ use std::fs;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
-use ed25519_dalek::SigningKey;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde::{Deserialize, Serialize};
-use tomoe_ota::metadata::{RoleName, TargetFile, UptaneCustom};
+use serde::Serialize;
+use tomoe_ota::metadata::RoleName;
 use tomoe_ota::{
-    download_image, generate_key, key_id, read_key, write_key, ApprovedImage, Ecu, HttpFetcher,
-    InstalledImage, Lifetimes, Limits, Primary, Repository, RepositoryConfig, RoleConfig,
+    download_image, ApprovedImage, Ecu, HttpFetcher, InstalledImage, Limits, Primary,
+    RepositoryDir, RepositoryKind, TargetSpec,
 };
 
 /// The commands of `tomoe ota`.
@@ -186,8 +185,9 @@ pub struct EcuArg {
     pub hardware: String,
 }
 
+/// Splits at the last colon: app ECU ids hold one (`app:range-estimator:tomoe-app`).
 fn parse_ecu(text: &str) -> Result<EcuArg, String> {
-    match text.split_once(':') {
+    match text.rsplit_once(':') {
         Some((id, hardware)) if !id.is_empty() && !hardware.is_empty() => Ok(EcuArg {
             id: id.to_string(),
             hardware: hardware.to_string(),
@@ -212,153 +212,52 @@ pub async fn run(command: OtaCommand) -> anyhow::Result<()> {
     }
 }
 
-const KEYS_DIR: &str = "keys";
-const SETTINGS_FILE: &str = "repository.json";
-const ROLES: [RoleName; 4] = [
-    RoleName::Root,
-    RoleName::Targets,
-    RoleName::Snapshot,
-    RoleName::Timestamp,
-];
-
-/// What `repo init` records next to the keys for the later commands.
-#[derive(Debug, Serialize, Deserialize)]
-struct Settings {
-    /// `image` or `director`.
-    kind: String,
-    /// The lifetime of every metadata file, if not the defaults.
-    expires_days: Option<u64>,
-}
-
-impl Settings {
-    fn is_director(&self) -> bool {
-        self.kind == "director"
-    }
-
-    fn lifetimes(&self) -> Lifetimes {
-        match self.expires_days {
-            Some(days) => {
-                let lifetime = Duration::from_secs(days * 24 * 60 * 60);
-                Lifetimes {
-                    root: lifetime,
-                    targets: lifetime,
-                    snapshot: lifetime,
-                    timestamp: lifetime,
-                }
-            }
-            None => Lifetimes::default(),
-        }
-    }
-}
-
-fn key_path(dir: &Path, role: RoleName) -> PathBuf {
-    dir.join(KEYS_DIR).join(format!("{role}.pem"))
-}
-
 fn init(args: RepoInitArgs) -> anyhow::Result<()> {
-    let dir = &args.dir;
-    if dir.join("1.root.json").exists() || dir.join(KEYS_DIR).exists() {
-        bail!(
-            "\"{}\" already holds a repository; it is never overwritten",
-            dir.display()
-        );
-    }
-    let settings = Settings {
-        kind: if args.director { "director" } else { "image" }.into(),
-        expires_days: args.expires_days,
+    let kind = if args.director {
+        RepositoryKind::Director
+    } else {
+        RepositoryKind::Image
     };
-    let keys: Vec<(RoleName, SigningKey)> =
-        ROLES.iter().map(|role| (*role, generate_key())).collect();
-    let role_config = |role: RoleName| {
-        let key = &keys
-            .iter()
-            .find(|(name, _)| *name == role)
-            .expect("every role")
-            .1;
-        RoleConfig {
-            keys: vec![key.verifying_key()],
-            threshold: 1,
-        }
-    };
-    let config = RepositoryConfig {
-        root: role_config(RoleName::Root),
-        targets: role_config(RoleName::Targets),
-        snapshot: role_config(RoleName::Snapshot),
-        timestamp: role_config(RoleName::Timestamp),
-    };
-    let keyring = keys.iter().map(|(_, key)| key.clone()).collect();
-    let repository = Repository::create(&config, settings.lifetimes(), keyring, SystemTime::now())
-        .context("cannot create the repository")?;
-    // Keys first: a published root must never name a key that was not saved.
-    let keys_dir = dir.join(KEYS_DIR);
-    fs::create_dir_all(&keys_dir)
-        .with_context(|| format!("cannot create \"{}\"", keys_dir.display()))?;
-    for (role, key) in &keys {
-        write_key(&key_path(dir, *role), key)?;
-    }
-    fs::write(
-        keys_dir.join(SETTINGS_FILE),
-        serde_json::to_vec_pretty(&settings)?,
-    )
-    .context("cannot write the repository settings")?;
-    repository.write_to(dir)?;
-    let root_key_ids: Vec<String> = repository.root().signed.roles[&RoleName::Root]
+    let made = RepositoryDir::init(&args.dir, kind, args.expires_days, SystemTime::now())?;
+    let root_key_ids: Vec<String> = made.repository().root().signed.roles[&RoleName::Root]
         .keyids
         .iter()
         .map(|id| id.to_string())
         .collect();
     if args.json {
-        let role_keys: serde_json::Map<String, serde_json::Value> = keys
-            .iter()
-            .map(|(role, key)| (role.to_string(), key_id(key).to_string().into()))
+        let role_keys: serde_json::Map<String, serde_json::Value> = made
+            .key_ids()
+            .into_iter()
+            .map(|(role, id)| (role.to_string(), id.to_string().into()))
             .collect();
         out!(
             "{}",
             serde_json::json!({
-                "dir": dir,
-                "kind": settings.kind,
+                "dir": args.dir,
+                "kind": kind.as_str(),
                 "root_key_ids": root_key_ids,
                 "keys": role_keys,
             })
         )?;
     } else {
-        out!("created {} repository in {}", settings.kind, dir.display())?;
+        out!(
+            "created {} repository in {}",
+            kind.as_str(),
+            args.dir.display()
+        )?;
         for id in &root_key_ids {
             out!("root key id {id}")?;
         }
         out!(
             "signing keys in {} (keep them private; `tomoe ota serve` never serves them)",
-            keys_dir.display()
+            made.keys_dir().display()
         )?;
     }
     Ok(())
 }
 
-/// Each role's signing key.
-type RoleKeys = Vec<(RoleName, SigningKey)>;
-
-/// Opens a repository made by `repo init` with all its keys.
-fn open(dir: &Path) -> anyhow::Result<(Settings, Repository, RoleKeys)> {
-    let settings_path = dir.join(KEYS_DIR).join(SETTINGS_FILE);
-    let settings: Settings =
-        serde_json::from_slice(&fs::read(&settings_path).with_context(|| {
-            format!(
-                "\"{}\" is not a repository made by `tomoe ota repo init`",
-                dir.display()
-            )
-        })?)
-        .with_context(|| format!("invalid \"{}\"", settings_path.display()))?;
-    let mut keys = Vec::new();
-    for role in ROLES {
-        keys.push((role, read_key(&key_path(dir, role))?));
-    }
-    let keyring = keys.iter().map(|(_, key)| key.clone()).collect();
-    let repository = Repository::open(dir, settings.lifetimes(), keyring)?;
-    Ok((settings, repository, keys))
-}
-
 fn add(args: RepoAddArgs) -> anyhow::Result<()> {
-    let (settings, mut repository, _) = open(&args.dir)?;
+    let mut repository = RepositoryDir::open(&args.dir)?;
     let name = match &args.name {
         Some(name) => name.clone(),
         None => args
@@ -370,32 +269,15 @@ fn add(args: RepoAddArgs) -> anyhow::Result<()> {
     };
     let bytes =
         fs::read(&args.file).with_context(|| format!("cannot read \"{}\"", args.file.display()))?;
-    let custom = match (&args.hardware_id, args.release_counter) {
-        (Some(hardware), Some(release_counter)) => Some(UptaneCustom {
-            ecu_identifier: args.ecu.clone(),
-            hardware_identifier: hardware.clone(),
-            release_counter,
-        }),
-        _ => None,
+    let spec = TargetSpec {
+        ecu: args.ecu.clone(),
+        uptane: args.hardware_id.clone().zip(args.release_counter),
     };
-    if settings.is_director() {
-        if args.ecu.is_none() {
-            bail!("a director target needs --ecu, --hardware-id and --release-counter");
-        }
-        repository.add_target_description(&name, TargetFile::describe(&bytes, custom.as_ref()))?;
-    } else {
-        if args.ecu.is_some() {
-            bail!(
-                "--ecu is for director repositories; the image repository does not assign images"
-            );
-        }
-        repository.add_target(&name, &bytes, custom.as_ref())?;
-    }
-    repository.publish(SystemTime::now())?;
-    repository.write_to(&args.dir)?;
-    let target = &repository.targets().signed.targets[&name];
+    let target = repository
+        .add(&name, &bytes, &spec, SystemTime::now())?
+        .clone();
     let sha256 = target.hashes.get("sha256").cloned().unwrap_or_default();
-    let version = repository.targets().signed.version;
+    let version = repository.repository().targets().signed.version;
     if args.json {
         out!(
             "{}",
@@ -417,11 +299,10 @@ fn add(args: RepoAddArgs) -> anyhow::Result<()> {
 }
 
 fn sign(args: RepoDirArgs) -> anyhow::Result<()> {
-    let (_, mut repository, _) = open(&args.dir)?;
-    repository.refresh_snapshot(SystemTime::now())?;
-    repository.write_to(&args.dir)?;
-    let snapshot = &repository.snapshot().signed;
-    let timestamp = &repository.timestamp().signed;
+    let mut repository = RepositoryDir::open(&args.dir)?;
+    repository.sign(SystemTime::now())?;
+    let snapshot = &repository.repository().snapshot().signed;
+    let timestamp = &repository.repository().timestamp().signed;
     if args.json {
         out!(
             "{}",
@@ -444,49 +325,28 @@ fn sign(args: RepoDirArgs) -> anyhow::Result<()> {
 
 fn rotate(args: RepoRotateArgs) -> anyhow::Result<()> {
     let role = args.role.role();
-    let (_, mut repository, keys) = open(&args.dir)?;
-    let old = &keys
-        .iter()
-        .find(|(name, _)| *name == role)
-        .expect("every role has a key")
-        .1;
-    let old_id = key_id(old);
-    let new = generate_key();
-    let new_id = key_id(&new);
-    // Save the new key before publishing a root that names it.
-    let current = key_path(&args.dir, role);
-    let pending = args.dir.join(KEYS_DIR).join(format!("{role}.new.pem"));
-    write_key(&pending, &new)?;
-    let rotated = repository
-        .rotate_key(role, &old_id, new, SystemTime::now())
-        .and_then(|()| repository.write_to(&args.dir));
-    if let Err(error) = rotated {
-        let _ = fs::remove_file(&pending);
-        return Err(error.into());
-    }
-    let retired_dir = args.dir.join(KEYS_DIR).join("retired");
-    fs::create_dir_all(&retired_dir)?;
-    let retired = retired_dir.join(format!("{role}-{}.pem", &old_id.0[..16]));
-    fs::rename(&current, &retired)
-        .with_context(|| format!("cannot retire \"{}\"", current.display()))?;
-    fs::rename(&pending, &current)
-        .with_context(|| format!("cannot install the new key \"{}\"", current.display()))?;
-    let root_version = repository.root().signed.version;
+    let mut repository = RepositoryDir::open(&args.dir)?;
+    let rotation = repository.rotate(role, SystemTime::now())?;
+    let root_version = repository.repository().root().signed.version;
     if args.json {
         out!(
             "{}",
             serde_json::json!({
                 "role": role.to_string(),
-                "old_key_id": old_id.to_string(),
-                "new_key_id": new_id.to_string(),
+                "old_key_id": rotation.old.to_string(),
+                "new_key_id": rotation.new.to_string(),
                 "root_version": root_version,
             })
         )?;
     } else {
-        out!("rotated the {role} key: {old_id} -> {new_id}")?;
+        out!(
+            "rotated the {role} key: {} -> {}",
+            rotation.old,
+            rotation.new
+        )?;
         out!(
             "root version {root_version}, signed by the old and the new root keys; old key kept in {}",
-            retired.display()
+            rotation.retired.display()
         )?;
     }
     Ok(())
