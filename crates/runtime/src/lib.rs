@@ -9,12 +9,13 @@
 //! paths, keeps their logs with a size limit, persists the desired state and, after
 //! its own restart, adopts the processes still running instead of starting
 //! duplicates. [`api::router`] exposes it over HTTP for the `tomoe` CLI and for
-//! heartbeats.
+//! heartbeats; [`client::RuntimeClient`] talks to it.
 //!
 //! Non-goals: deriving the vehicle mode (tomoe-modes does) and issuing tokens (a
 //! [`TokenSource`] does).
 
 pub mod api;
+pub mod client;
 mod limits;
 pub mod manifest;
 mod store;

@@ -1,25 +1,19 @@
 //! `tomoe can decode|replay|record`.
 
-use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
-use kuksa_rust_sdk::v2_proto as v2;
 use serde_json::json;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
-use tomoe_broker::{refused_publications, Permissions, RefusedEntry};
+use tomoe_broker::Permissions;
 use tomoe_can::{CandumpReader, FrameSink, FrameSource, LogRecorder, LogReplay, Pacing};
 use tomoe_dbc::Database;
-use tomoe_kuksa::value_to_v2;
 use tomoe_vehicle::{
-    default_profiles_dir, replay_source, BrokerSink, FeedError, Feeder, FlushPolicy, LoadedProfile,
-    Profile, ValueSink,
+    default_profiles_dir, replay_source, BrokerSink, Feeder, FlushPolicy, LoadedProfile, Profile,
+    RemoteSink,
 };
-use tomoe_vss::{LeafId, Value};
 
 use crate::cli::{CanDecodeArgs, CanRecordArgs, CanReplayArgs};
 
@@ -211,155 +205,14 @@ async fn replay_remote(
     policy: FlushPolicy,
     url: &str,
 ) -> anyhow::Result<Feeder> {
-    let mut client = tomoe_kuksa::Connector::new(url)
-        .token(args.token.as_deref())
-        .connect()
-        .await?
-        .v2;
-    // Map the profile catalog's leaves to the remote broker's ids by path.
-    let metadata = client
-        .list_metadata(v2::ListMetadataRequest {
-            root: "**".into(),
-            filter: String::new(),
-        })
-        .await
-        .map_err(|s| anyhow!("the broker refused to list metadata: {}", s.message()))?
-        .into_inner()
-        .metadata;
-    let remote_ids: HashMap<String, i32> = metadata.into_iter().map(|m| (m.path, m.id)).collect();
     let catalog = Arc::new(profile.catalog()?);
-    let (outbound, inbound) = mpsc::channel(64);
-    let responses = client
-        .open_provider_stream(ReceiverStream::new(inbound))
-        .await
-        .map_err(|s| anyhow!("the broker refused the provider stream: {}", s.message()))?
-        .into_inner();
-    let mut sink = RemoteSink::start(outbound, responses, catalog.clone(), remote_ids);
+    let mut sink = RemoteSink::connect(url, args.token.as_deref(), catalog.clone()).await?;
     let mut feeder = Feeder::new(profile, catalog);
     feeder
         .run(source, &mut sink, policy, crate::serve::shutdown_signal())
         .await
         .context("the replay stopped")?;
     Ok(feeder)
-}
-
-/// A KUKSA broker reached over gRPC as a [`ValueSink`]: each batch is one
-/// `PublishValuesRequest` on a provider stream. The remote broker refuses a batch
-/// with one bad entry as a whole, so entries the profile's catalog refuses (by the
-/// broker's own rules, `tomoe_broker::refused_publications`) are dropped and
-/// reported here first; what the remote broker still refuses is logged.
-struct RemoteSink {
-    outbound: Option<mpsc::Sender<v2::OpenProviderStreamRequest>>,
-    catalog: Arc<tomoe_vss::Catalog>,
-    remote_ids: HashMap<String, i32>,
-    request_id: u32,
-    /// Set by the response reader when the broker ends the stream.
-    ended: Arc<std::sync::Mutex<Option<String>>>,
-    reader: tokio::task::JoinHandle<()>,
-}
-
-impl RemoteSink {
-    fn start(
-        outbound: mpsc::Sender<v2::OpenProviderStreamRequest>,
-        mut responses: tonic::Streaming<v2::OpenProviderStreamResponse>,
-        catalog: Arc<tomoe_vss::Catalog>,
-        remote_ids: HashMap<String, i32>,
-    ) -> RemoteSink {
-        let ended = Arc::new(std::sync::Mutex::new(None));
-        let reason = ended.clone();
-        let reader = tokio::spawn(async move {
-            let message = loop {
-                match futures::StreamExt::next(&mut responses).await {
-                    Some(Ok(message)) => {
-                        if let Some(
-                            v2::open_provider_stream_response::Action::PublishValuesResponse(r),
-                        ) = message.action
-                        {
-                            for (id, error) in r.status {
-                                tracing::warn!(id, message = %error.message, "the broker refused a value");
-                            }
-                        }
-                    }
-                    Some(Err(status)) => {
-                        break format!("the broker ended the provider stream: {}", status.message())
-                    }
-                    None => break "the broker closed the provider stream".to_owned(),
-                }
-            };
-            if let Ok(mut ended) = reason.lock() {
-                *ended = Some(message);
-            }
-        });
-        RemoteSink {
-            outbound: Some(outbound),
-            catalog,
-            remote_ids,
-            request_id: 0,
-            ended,
-            reader,
-        }
-    }
-
-    fn ended(&self) -> Option<String> {
-        self.ended.lock().ok().and_then(|ended| ended.clone())
-    }
-}
-
-impl ValueSink for RemoteSink {
-    async fn publish(
-        &mut self,
-        values: Vec<(LeafId, Option<Value>)>,
-    ) -> Result<Vec<RefusedEntry>, FeedError> {
-        if let Some(reason) = self.ended() {
-            return Err(FeedError::Sink(reason.into()));
-        }
-        let refused = refused_publications(&self.catalog, &Permissions::allow_all(), &values);
-        let refused_at: Vec<usize> = refused.iter().map(|entry| entry.index).collect();
-        let data_points = values
-            .into_iter()
-            .enumerate()
-            .filter(|(index, _)| refused_at.binary_search(index).is_err())
-            .filter_map(|(_, (leaf, value))| {
-                let id = self
-                    .catalog
-                    .leaf_by_id(leaf)
-                    .and_then(|l| self.remote_ids.get(&l.path))?;
-                let datapoint = v2::Datapoint {
-                    timestamp: None,
-                    value: value.as_ref().map(value_to_v2),
-                };
-                Some((*id, datapoint))
-            })
-            .collect();
-        self.request_id = self.request_id.wrapping_add(1);
-        let request = v2::OpenProviderStreamRequest {
-            action: Some(
-                v2::open_provider_stream_request::Action::PublishValuesRequest(
-                    v2::PublishValuesRequest {
-                        request_id: self.request_id,
-                        data_points,
-                    },
-                ),
-            ),
-        };
-        let outbound = self
-            .outbound
-            .as_ref()
-            .ok_or_else(|| FeedError::Sink("the provider stream is closed".into()))?;
-        outbound
-            .send(request)
-            .await
-            .map_err(|_| FeedError::Sink("the provider stream closed".into()))?;
-        Ok(refused)
-    }
-
-    async fn finish(&mut self) -> Result<(), FeedError> {
-        self.outbound = None;
-        // Let the broker take the last batch before the call ends.
-        let _ = tokio::time::timeout(Duration::from_millis(500), &mut self.reader).await;
-        self.reader.abort();
-        Ok(())
-    }
 }
 
 pub async fn record(args: CanRecordArgs) -> anyhow::Result<()> {

@@ -26,6 +26,7 @@ mod up;
 use std::process::ExitCode;
 
 use clap::Parser;
+use tomoe_runtime::client::Action;
 
 use crate::cli::{CanCommand, Cli, Command, PartsCommand, ProfileCommand};
 
@@ -77,9 +78,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Apply(args) => runtime::apply(args).await,
         Command::Ps(args) => runtime::ps(args).await,
         Command::Logs(args) => runtime::logs(args).await,
-        Command::Start(args) => runtime::start(args).await,
-        Command::Stop(args) => runtime::stop(args).await,
-        Command::Delete(args) => runtime::delete(args).await,
+        Command::Start(args) => runtime::act(args, Action::Start).await,
+        Command::Stop(args) => runtime::act(args, Action::Stop).await,
+        Command::Delete(args) => runtime::act(args, Action::Delete).await,
         Command::Describe(args) => runtime::describe(args).await,
         Command::Get(args) => client::get(args).await,
         Command::Set(args) => client::set(args).await,

@@ -1,67 +1,19 @@
 //! `tomoe apply|ps|logs|start|stop|delete|describe`: the app runtime's HTTP API.
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, Context};
 use futures::StreamExt;
 use serde_json::Value as Json;
+use tomoe_runtime::client::{Action, RuntimeClient};
 use tomoe_runtime::WorkloadStatus;
 
 use crate::cli::{ApplyArgs, LogsArgs, RuntimeArgs, WorkloadArgs};
 
-fn url(args: &RuntimeArgs, path: &str) -> String {
-    format!("{}{path}", args.runtime.trim_end_matches('/'))
-}
-
-/// Turns an error answer of the runtime into an error with its message.
-async fn check(response: reqwest::Response) -> anyhow::Result<reqwest::Response> {
-    if response.status().is_success() {
-        return Ok(response);
-    }
-    let status = response.status();
-    let body: Json = response.json().await.unwrap_or(Json::Null);
-    let mut message = body["error"]
-        .as_str()
-        .unwrap_or("request failed")
-        .to_owned();
-    if let Some(problems) = body["problems"].as_array() {
-        for problem in problems {
-            message.push_str(&format!(
-                "\n  {}: {}",
-                problem["location"].as_str().unwrap_or(""),
-                problem["message"].as_str().unwrap_or("")
-            ));
-        }
-    }
-    bail!("the runtime refused ({status}): {message}")
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::new()
-}
-
-async fn send(
-    request: reqwest::RequestBuilder,
-    args: &RuntimeArgs,
-) -> anyhow::Result<reqwest::Response> {
-    let response = request.send().await.with_context(|| {
-        format!(
-            "cannot reach the runtime at {} (is `tomoe up` running?)",
-            args.runtime
-        )
-    })?;
-    check(response).await
-}
-
 pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let response = send(
-        client()
-            .post(url(&args.runtime, "/v1/manifests"))
-            .body(text),
-        &args.runtime,
-    )
-    .await?;
-    let body: Json = response.json().await?;
+    let body = RuntimeClient::new(&args.runtime.runtime)
+        .apply(text)
+        .await?;
     if args.runtime.json {
         out!("{body}")?;
     } else {
@@ -73,10 +25,7 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
 }
 
 pub async fn ps(args: RuntimeArgs) -> anyhow::Result<()> {
-    let body: Json = send(client().get(url(&args, "/v1/workloads")), &args)
-        .await?
-        .json()
-        .await?;
+    let body = RuntimeClient::new(&args.runtime).list().await?;
     if args.json {
         out!("{body}")?;
         return Ok(());
@@ -84,13 +33,12 @@ pub async fn ps(args: RuntimeArgs) -> anyhow::Result<()> {
     let workloads: Vec<WorkloadStatus> =
         serde_json::from_value(body).context("unexpected answer from the runtime")?;
     out!(
-        "{:<24} {:<14} {:>8} {:>8} {:<10} {}",
+        "{:<24} {:<14} {:>8} {:>8} {:<10} DETAIL",
         "NAME",
         "STATE",
         "PID",
         "RESTARTS",
-        "HEALTH",
-        "DETAIL"
+        "HEALTH"
     )?;
     for workload in workloads {
         let pid = workload
@@ -115,10 +63,8 @@ pub async fn ps(args: RuntimeArgs) -> anyhow::Result<()> {
 }
 
 pub async fn describe(args: WorkloadArgs) -> anyhow::Result<()> {
-    let path = format!("/v1/workloads/{}", args.name);
-    let body: Json = send(client().get(url(&args.runtime, &path)), &args.runtime)
-        .await?
-        .json()
+    let body = RuntimeClient::new(&args.runtime.runtime)
+        .describe(&args.name)
         .await?;
     if args.runtime.json {
         out!("{body}")?;
@@ -138,42 +84,26 @@ pub async fn describe(args: WorkloadArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn action(
-    args: WorkloadArgs,
-    method: reqwest::Method,
-    suffix: &str,
-    done: &str,
-) -> anyhow::Result<()> {
-    let path = format!("/v1/workloads/{}{suffix}", args.name);
-    send(
-        client().request(method, url(&args.runtime, &path)),
-        &args.runtime,
-    )
-    .await?;
+/// `tomoe start|stop|delete`.
+pub async fn act(args: WorkloadArgs, action: Action) -> anyhow::Result<()> {
+    RuntimeClient::new(&args.runtime.runtime)
+        .act(&args.name, action)
+        .await?;
     if !args.runtime.json {
+        let done = match action {
+            Action::Start => "started",
+            Action::Stop => "stopped",
+            Action::Delete => "deleted",
+        };
         out!("{} {done}", args.name)?;
     }
     Ok(())
 }
 
-pub async fn start(args: WorkloadArgs) -> anyhow::Result<()> {
-    action(args, reqwest::Method::POST, "/start", "started").await
-}
-
-pub async fn stop(args: WorkloadArgs) -> anyhow::Result<()> {
-    action(args, reqwest::Method::POST, "/stop", "stopped").await
-}
-
-pub async fn delete(args: WorkloadArgs) -> anyhow::Result<()> {
-    action(args, reqwest::Method::DELETE, "", "deleted").await
-}
-
 pub async fn logs(args: LogsArgs) -> anyhow::Result<()> {
-    let mut path = format!("/v1/workloads/{}/logs?follow={}", args.name, args.follow);
-    if let Some(tail) = args.tail {
-        path.push_str(&format!("&tail={tail}"));
-    }
-    let response = send(client().get(url(&args.runtime, &path)), &args.runtime).await?;
+    let response = RuntimeClient::new(&args.runtime.runtime)
+        .logs(&args.name, args.follow, args.tail)
+        .await?;
     let mut stream = response.bytes_stream();
     use std::io::Write;
     loop {

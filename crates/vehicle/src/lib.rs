@@ -18,6 +18,7 @@ mod check;
 mod feed;
 mod feeder;
 mod profile;
+mod remote;
 mod simulated;
 mod sources;
 mod synth;
@@ -28,6 +29,7 @@ pub use feeder::{Feeder, FeederStats, WriteBack, WriteBackError};
 pub use profile::{
     default_profiles_dir, BusSpec, CatalogSpec, LoadedBus, LoadedProfile, Profile, ProfileError,
 };
+pub use remote::RemoteSink;
 pub use simulated::{parameters_for, Scenario, SimulatedVehicle, SimulationOutput};
 pub use sources::{forward, replay_source};
 #[cfg(target_os = "linux")]
