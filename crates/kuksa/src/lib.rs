@@ -15,6 +15,8 @@
 //! - [`signal`]: v2 `SignalID`s, by path or by id.
 //! - [`connect`]: the bearer-token interceptor and a [`Connector`] that returns
 //!   v1 and v2 client stubs presenting the token.
+//! - [`client`]: what a client does with them (read, publish, set targets,
+//!   actuate, subscribe), with values typed by the leaf's datatype.
 //!
 //! It depends on `tomoe-vss` only, so a client links it without any server crate.
 //!
@@ -28,6 +30,7 @@
 //! assert_eq!(value_from_v2(wire), Some(Value::Float(42.0)));
 //! ```
 
+pub mod client;
 pub mod codes;
 pub mod connect;
 pub mod metadata;
@@ -40,6 +43,7 @@ pub use kuksa_rust_sdk::v1_proto as v1;
 /// The `kuksa.val.v2` protocol types (messages and client stubs).
 pub use kuksa_rust_sdk::v2_proto as v2;
 
+pub use client::{ClientError, Reading};
 pub use codes::{datatype_code, datatype_from_code, entry_type_code, entry_type_from_code};
 pub use connect::{
     AuthChannel, ConnectError, Connection, Connector, TokenInterceptor, V1Client, V2Client,
