@@ -434,11 +434,11 @@ impl ServeArgs {
     /// The broker setup these options describe, serving `catalog`. Authorization is
     /// required: `--jwt-public-key`, or `--insecure` explicitly.
     pub fn setup(&self, catalog: tomoe_vss::Catalog) -> anyhow::Result<crate::serve::BrokerSetup> {
-        use crate::serve::{AuthorizationSetup, TlsFiles};
         use anyhow::Context;
+        use tomoe_grpc::Authorization;
         let authorization = match (&self.jwt_public_key, self.insecure) {
-            (Some(key), _) => AuthorizationSetup::Jwt(key.clone()),
-            (None, true) => AuthorizationSetup::AllowAll,
+            (Some(key), _) => Authorization::Jwt(crate::serve::verifier(key)?),
+            (None, true) => Authorization::AllowAll,
             (None, false) => anyhow::bail!(
                 "refusing to start without authorization: give --jwt-public-key FILE, or --insecure to accept every client"
             ),
@@ -450,10 +450,7 @@ impl ServeArgs {
             .collect::<Result<Vec<_>, _>>()
             .context("invalid --persist pattern")?;
         let tls = match (&self.tls_cert, &self.tls_key) {
-            (Some(certificate), Some(key)) => Some(TlsFiles {
-                certificate: certificate.clone(),
-                key: key.clone(),
-            }),
+            (Some(certificate), Some(key)) => Some(crate::serve::tls_files(certificate, key)?),
             _ => None,
         };
         Ok(crate::serve::BrokerSetup {

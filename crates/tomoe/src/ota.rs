@@ -522,27 +522,16 @@ mod tests {
                 hardware: "brake-controller-v2".into()
             }
         );
+        // App ECU ids hold a colon themselves.
+        assert_eq!(
+            parse_ecu("app:range-estimator:tomoe-app").unwrap(),
+            EcuArg {
+                id: "app:range-estimator".into(),
+                hardware: "tomoe-app".into()
+            }
+        );
         for bad in ["brake", ":hw", "id:", ""] {
             assert!(parse_ecu(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn expires_days_sets_every_lifetime() {
-        let settings = Settings {
-            kind: "image".into(),
-            expires_days: Some(2),
-        };
-        assert_eq!(
-            settings.lifetimes().timestamp,
-            Duration::from_secs(2 * 24 * 60 * 60)
-        );
-        assert_eq!(settings.lifetimes().root, settings.lifetimes().timestamp);
-        let default = Settings {
-            kind: "director".into(),
-            expires_days: None,
-        };
-        assert!(default.is_director());
-        assert_eq!(default.lifetimes(), Lifetimes::default());
     }
 }

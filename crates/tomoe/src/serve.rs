@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tomoe_broker::{Broker, BrokerConfig, Persistence};
 use tomoe_grpc::{Authorization, ServerConfig, TlsConfig};
-use tomoe_vss::{Catalog, CatalogBuilder, PathPattern};
+use tomoe_vss::{Catalog, PathPattern};
 
 /// Everything a broker needs to serve; the CLI builds it from `ServeArgs`, `tomoe up`
 /// directly.
@@ -21,35 +21,28 @@ pub struct BrokerSetup {
     /// Signals whose current values are persisted too.
     pub persist: Vec<PathPattern>,
     /// Who may do what.
-    pub authorization: AuthorizationSetup,
-    /// Certificate and key files; plain text when absent.
-    pub tls: Option<TlsFiles>,
+    pub authorization: Authorization,
+    /// The server identity; plain text when absent.
+    pub tls: Option<TlsConfig>,
 }
 
-/// How a broker authorizes its clients.
-pub enum AuthorizationSetup {
-    /// Every client may do everything (`--insecure`).
-    AllowAll,
-    /// Tokens verified with this public key file (`--jwt-public-key`).
-    Jwt(PathBuf),
-    /// Tokens any of several keys verifies (the app runtime's, and `key` if given);
-    /// clients without a token get full access only with `anonymous`.
-    Tokens {
-        /// Trusted verifiers besides `key`.
-        verifiers: Vec<Arc<tomoe_auth::TokenVerifier>>,
-        /// A public key file that verifies tokens too.
-        key: Option<PathBuf>,
-        /// Whether clients without a token have full access.
-        anonymous: bool,
-    },
+/// The token verifier of a public key file (PEM: RSA, EC or Ed25519).
+pub fn verifier(key: &Path) -> anyhow::Result<Arc<tomoe_auth::TokenVerifier>> {
+    Ok(Arc::new(
+        tomoe_auth::TokenVerifier::from_pem_file(key)
+            .context("cannot set up token verification")?,
+    ))
 }
 
-/// The files of a TLS server identity.
-pub struct TlsFiles {
-    /// Certificate chain (PEM).
-    pub certificate: PathBuf,
-    /// Private key (PEM).
-    pub key: PathBuf,
+/// The TLS identity in a certificate chain and a private key file (PEM).
+pub fn tls_files(certificate: &Path, key: &Path) -> anyhow::Result<TlsConfig> {
+    let read = |path: &Path, what: &str| {
+        std::fs::read(path).with_context(|| format!("cannot read TLS {what} {}", path.display()))
+    };
+    Ok(TlsConfig {
+        certificate_pem: read(certificate, "certificate")?,
+        private_key_pem: read(key, "key")?,
+    })
 }
 
 /// A broker ready to serve: configured, listening, not yet announced.
@@ -80,55 +73,15 @@ pub async fn prepare(setup: BrokerSetup) -> anyhow::Result<PreparedBroker> {
     let origin = catalog.origins().join(" + ");
     let leaves = catalog.len();
 
-    let verifier = |key: &Path| -> anyhow::Result<Arc<tomoe_auth::TokenVerifier>> {
-        Ok(Arc::new(
-            tomoe_auth::TokenVerifier::from_pem_file(key)
-                .context("cannot set up token verification")?,
-        ))
-    };
-    let authorization = match setup.authorization {
-        AuthorizationSetup::Tokens {
-            mut verifiers,
-            key,
-            anonymous,
-        } => {
-            if let Some(key) = key {
-                verifiers.push(verifier(&key)?);
-            }
-            let anonymous = if anonymous {
-                tracing::warn!("clients without a token may read, write and actuate every signal (development mode); tokens are held to their scope");
-                tomoe_grpc::AnonymousAccess::AllowAll
-            } else {
-                tomoe_grpc::AnonymousAccess::Refused
-            };
-            Authorization::Tokens(tomoe_grpc::TokenPolicy {
-                verifiers,
-                anonymous,
-            })
-        }
-        AuthorizationSetup::Jwt(key) => Authorization::Jwt(verifier(&key)?),
-        AuthorizationSetup::AllowAll => {
-            tracing::warn!("authorization is off (--insecure): every client may read, write and actuate every signal");
-            Authorization::AllowAll
-        }
-    };
-    let tls = match setup.tls {
-        Some(files) => Some(TlsConfig {
-            certificate_pem: std::fs::read(&files.certificate).with_context(|| {
-                format!(
-                    "cannot read TLS certificate {}",
-                    files.certificate.display()
-                )
-            })?,
-            private_key_pem: std::fs::read(&files.key)
-                .with_context(|| format!("cannot read TLS key {}", files.key.display()))?,
-        }),
-        None => {
-            tracing::warn!("TLS is off: traffic is not encrypted");
-            None
-        }
-    };
-
+    match &setup.authorization {
+        Authorization::AllowAll => tracing::warn!("authorization is off (--insecure): every client may read, write and actuate every signal"),
+        Authorization::Tokens(policy) if policy.anonymous == tomoe_grpc::AnonymousAccess::AllowAll => tracing::warn!("clients without a token may read, write and actuate every signal (development mode); tokens are held to their scope"),
+        _ => {}
+    }
+    if setup.tls.is_none() {
+        tracing::warn!("TLS is off: traffic is not encrypted");
+    }
+    let (authorization, tls) = (setup.authorization, setup.tls);
     let store = tomoe_store::Store::open(&setup.data_dir).context("cannot open the data store")?;
     let store_path = store.path().display().to_string();
     let config = BrokerConfig {
@@ -165,27 +118,9 @@ pub async fn prepare(setup: BrokerSetup) -> anyhow::Result<PreparedBroker> {
     })
 }
 
-/// The catalog of a VSS release file (the embedded VSS 5.1 when absent) with
-/// `overlays` applied in order (`.vspec`/`.yaml`/`.yml` as YAML, others as JSON).
+/// The catalog of `--vss` and `--overlay`.
 pub fn load_catalog(vss: Option<&Path>, overlays: &[PathBuf]) -> anyhow::Result<Catalog> {
-    let mut builder = match vss {
-        Some(path) => CatalogBuilder::new().json_file(path)?.vspec_str(
-            tomoe_vss::TOMOE_OVERLAY_VSPEC,
-            tomoe_vss::TOMOE_OVERLAY_NAME,
-        )?,
-        None => tomoe_vss::default_builder()?,
-    };
-    for overlay in overlays {
-        let is_vspec = overlay
-            .extension()
-            .is_some_and(|e| e == "vspec" || e == "yaml" || e == "yml");
-        builder = if is_vspec {
-            builder.vspec_file(overlay)?
-        } else {
-            builder.json_file(overlay)?
-        };
-    }
-    builder.build().context("invalid VSS catalog")
+    tomoe_vss::catalog_from_files(vss, overlays).context("invalid VSS catalog")
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -35,16 +35,23 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             args.address
         );
     }
+    let mut verifiers = vec![Arc::new(crate::tokens::runtime_verifier(&args.data_dir)?)];
+    if let Some(key) = &args.jwt_public_key {
+        verifiers.push(crate::serve::verifier(key)?);
+    }
     let setup = crate::serve::BrokerSetup {
         address: args.address,
         catalog: profile.catalog()?,
         data_dir: args.data_dir.clone(),
         persist: Vec::new(),
-        authorization: crate::serve::AuthorizationSetup::Tokens {
-            verifiers: vec![Arc::new(crate::tokens::runtime_verifier(&args.data_dir)?)],
-            key: args.jwt_public_key.clone(),
-            anonymous: insecure,
-        },
+        authorization: tomoe_grpc::Authorization::Tokens(tomoe_grpc::TokenPolicy {
+            verifiers,
+            anonymous: if insecure {
+                tomoe_grpc::AnonymousAccess::AllowAll
+            } else {
+                tomoe_grpc::AnonymousAccess::Refused
+            },
+        }),
         tls: None,
     };
     let prepared = crate::serve::prepare(setup).await?;

@@ -66,3 +66,29 @@ pub fn default_builder() -> Result<CatalogBuilder, CatalogError> {
 pub fn default_catalog() -> Result<Catalog, CatalogError> {
     default_builder()?.build()
 }
+
+/// The catalog of a VSS release file (the embedded VSS 5.1 when absent) with the
+/// Tomoe overlay and then `overlays` applied in order (`.vspec`/`.yaml`/`.yml` as
+/// YAML, others as JSON).
+pub fn catalog_from_files(
+    vss: Option<&std::path::Path>,
+    overlays: &[std::path::PathBuf],
+) -> Result<Catalog, CatalogError> {
+    let mut builder = match vss {
+        Some(path) => CatalogBuilder::new()
+            .json_file(path)?
+            .vspec_str(TOMOE_OVERLAY_VSPEC, TOMOE_OVERLAY_NAME)?,
+        None => default_builder()?,
+    };
+    for overlay in overlays {
+        let is_vspec = overlay
+            .extension()
+            .is_some_and(|e| e == "vspec" || e == "yaml" || e == "yml");
+        builder = if is_vspec {
+            builder.vspec_file(overlay)?
+        } else {
+            builder.json_file(overlay)?
+        };
+    }
+    builder.build()
+}
