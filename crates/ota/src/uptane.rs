@@ -43,6 +43,38 @@ pub struct Ecu {
     pub installed: InstalledImage,
 }
 
+impl Ecu {
+    /// An ECU that runs nothing yet (an empty image, release counter 0).
+    pub fn new(ecu_identifier: &str, hardware_identifier: &str) -> Ecu {
+        Ecu {
+            ecu_identifier: ecu_identifier.to_string(),
+            hardware_identifier: hardware_identifier.to_string(),
+            installed: InstalledImage {
+                target: String::new(),
+                sha256: String::new(),
+                release_counter: 0,
+            },
+        }
+    }
+}
+
+/// An ECU written `ID:HW` (identifier and hardware id), split at the last colon:
+/// app ECU ids hold one themselves (`app:range-estimator:tomoe-app`).
+impl std::str::FromStr for Ecu {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Ecu, String> {
+        match text.rsplit_once(':') {
+            Some((id, hardware)) if !id.is_empty() && !hardware.is_empty() => {
+                Ok(Ecu::new(id, hardware))
+            }
+            _ => Err(format!(
+                "\"{text}\" is not ID:HW (an ECU identifier and a hardware id)"
+            )),
+        }
+    }
+}
+
 /// An image the director assigned to an ECU that passed every check.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApprovedImage {
@@ -350,5 +382,50 @@ impl Primary {
             .targets()
             .expect("an updated repository has targets");
         cross_check(director_targets, image_targets, &self.ecus)
+    }
+
+    /// [`check`](Primary::check), then every approved image streamed from `image`
+    /// into the writer `sink` gives for it, its length and hashes checked
+    /// ([`download_image`]): what the primary would install, without installing.
+    pub fn check_and_download<W: Write>(
+        &mut self,
+        director: &dyn Fetcher,
+        image: &dyn Fetcher,
+        now: SystemTime,
+        mut sink: impl FnMut(&ApprovedImage) -> W,
+    ) -> Result<Vec<ApprovedImage>, OtaError> {
+        let approved = self.check(director, image, now)?;
+        for one in &approved {
+            download_image(image, one, &self.limits, &mut sink(one))?;
+        }
+        Ok(approved)
+    }
+}
+
+#[cfg(test)]
+mod ecu_tests {
+    use super::Ecu;
+
+    #[test]
+    fn ecu_is_id_and_hardware_split_at_the_last_colon() {
+        let ecu: Ecu = "brake-ecu-0001:brake-controller-v2".parse().unwrap();
+        assert_eq!(
+            (
+                ecu.ecu_identifier.as_str(),
+                ecu.hardware_identifier.as_str()
+            ),
+            ("brake-ecu-0001", "brake-controller-v2")
+        );
+        let app: Ecu = "app:range-estimator:tomoe-app".parse().unwrap();
+        assert_eq!(
+            (
+                app.ecu_identifier.as_str(),
+                app.hardware_identifier.as_str()
+            ),
+            ("app:range-estimator", "tomoe-app")
+        );
+        for bad in ["brake", ":hw", "id:", ""] {
+            assert!(bad.parse::<Ecu>().is_err(), "{bad}");
+        }
     }
 }

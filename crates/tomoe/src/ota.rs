@@ -8,7 +8,7 @@
 //! lifetime). `tomoe ota serve` never serves `keys/`.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -19,8 +19,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use tomoe_ota::metadata::RoleName;
 use tomoe_ota::{
-    download_image, ApprovedImage, Ecu, HttpFetcher, InstalledImage, Limits, Primary,
-    RepositoryDir, RepositoryKind, TargetSpec,
+    ApprovedImage, Ecu, HttpFetcher, Limits, Primary, RepositoryDir, RepositoryKind, TargetSpec,
 };
 
 /// The commands of `tomoe ota`.
@@ -163,8 +162,8 @@ pub struct OtaCheckArgs {
     #[arg(long)]
     pub vin: String,
     /// An ECU of the vehicle, as its identifier and hardware id (repeatable)
-    #[arg(long = "ecu", value_name = "ID:HW", required = true, value_parser = parse_ecu)]
-    pub ecus: Vec<EcuArg>,
+    #[arg(long = "ecu", value_name = "ID:HW", required = true, value_parser = clap::value_parser!(Ecu))]
+    pub ecus: Vec<Ecu>,
     /// The image repository's root metadata, trusted out of band
     #[arg(long, value_name = "FILE")]
     pub root_image: PathBuf,
@@ -174,28 +173,6 @@ pub struct OtaCheckArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
-}
-
-/// An ECU given as `ID:HW`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EcuArg {
-    /// The ECU identifier.
-    pub id: String,
-    /// Its hardware identifier.
-    pub hardware: String,
-}
-
-/// Splits at the last colon: app ECU ids hold one (`app:range-estimator:tomoe-app`).
-fn parse_ecu(text: &str) -> Result<EcuArg, String> {
-    match text.rsplit_once(':') {
-        Some((id, hardware)) if !id.is_empty() && !hardware.is_empty() => Ok(EcuArg {
-            id: id.to_string(),
-            hardware: hardware.to_string(),
-        }),
-        _ => Err(format!(
-            "\"{text}\" is not ID:HW (an ECU identifier and a hardware id)"
-        )),
-    }
 }
 
 /// Runs an OTA command.
@@ -428,47 +405,34 @@ fn verify(args: &OtaCheckArgs) -> anyhow::Result<Vec<Planned>> {
     };
     let director_root = read(&args.root_director)?;
     let image_root = read(&args.root_image)?;
-    let ecus = args
-        .ecus
-        .iter()
-        .map(|ecu| Ecu {
-            ecu_identifier: ecu.id.clone(),
-            hardware_identifier: ecu.hardware.clone(),
-            installed: InstalledImage {
-                target: String::new(),
-                sha256: String::new(),
-                release_counter: 0,
-            },
-        })
-        .collect();
     let limits = Limits::default();
-    let mut primary = Primary::new(&args.vin, ecus, &director_root, &image_root, limits)?;
+    let mut primary = Primary::new(
+        &args.vin,
+        args.ecus.clone(),
+        &director_root,
+        &image_root,
+        limits,
+    )?;
     let director_url = format!("{}/{}/", args.director.trim_end_matches('/'), args.vin);
     let director = HttpFetcher::new(&director_url)?;
     let image = HttpFetcher::new(&args.image)?;
-    let approved = primary.check(&director, &image, SystemTime::now())?;
-    let mut planned = Vec::new();
-    for image_to_check in &approved {
-        let progress = progress_bar(image_to_check, args.json);
-        let mut sink = ProgressSink {
-            progress: &progress,
-        };
-        let downloaded = download_image(&image, image_to_check, &limits, &mut sink);
-        progress.finish_and_clear();
-        downloaded?;
-        planned.push(Planned {
-            ecu: image_to_check.ecu_identifier.clone(),
-            target: image_to_check.target.clone(),
-            length: image_to_check.file.length,
-            release_counter: image_to_check.release_counter,
-            sha256: image_to_check
-                .file
-                .hashes
-                .get("sha256")
-                .cloned()
-                .unwrap_or_default(),
-        });
-    }
+    let mut bars = Vec::new();
+    let checked = primary.check_and_download(&director, &image, SystemTime::now(), |one| {
+        let progress = progress_bar(one, args.json);
+        bars.push(progress.clone());
+        progress.wrap_write(io::sink())
+    });
+    bars.iter().for_each(ProgressBar::finish_and_clear);
+    let planned = checked?
+        .into_iter()
+        .map(|one| Planned {
+            sha256: one.file.hashes.get("sha256").cloned().unwrap_or_default(),
+            ecu: one.ecu_identifier,
+            target: one.target,
+            length: one.file.length,
+            release_counter: one.release_counter,
+        })
+        .collect();
     Ok(planned)
 }
 
@@ -491,47 +455,4 @@ fn progress_bar(image: &ApprovedImage, json: bool) -> ProgressBar {
     );
     bar.set_message(image.target.clone());
     bar
-}
-
-/// Discards verified bytes, counting them on a progress bar.
-struct ProgressSink<'a> {
-    progress: &'a ProgressBar,
-}
-
-impl Write for ProgressSink<'_> {
-    fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
-        self.progress.inc(buffer.len() as u64);
-        Ok(buffer.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ecu_is_id_and_hardware() {
-        assert_eq!(
-            parse_ecu("brake-ecu-0001:brake-controller-v2").unwrap(),
-            EcuArg {
-                id: "brake-ecu-0001".into(),
-                hardware: "brake-controller-v2".into()
-            }
-        );
-        // App ECU ids hold a colon themselves.
-        assert_eq!(
-            parse_ecu("app:range-estimator:tomoe-app").unwrap(),
-            EcuArg {
-                id: "app:range-estimator".into(),
-                hardware: "tomoe-app".into()
-            }
-        );
-        for bad in ["brake", ":hw", "id:", ""] {
-            assert!(parse_ecu(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -4,13 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
-use futures::future::BoxFuture;
 use tomoe_broker::Permissions;
-use tomoe_can::{Bus, FrameSink, Pacing};
+use tomoe_can::{Bus, Pacing};
 use tomoe_sim::Cycle;
 use tomoe_vehicle::{
-    default_profiles_dir, forward, replay_source, BrokerSink, FeedError, Feeder, FlushPolicy,
-    LoadedProfile, Profile, Scenario, SimulatedVehicle, WriteBack,
+    default_profiles_dir, BrokerSink, Feeder, FlushPolicy, LoadedProfile, Profile, Scenario,
+    VehicleInput, WriteBack,
 };
 use tracing::Instrument;
 
@@ -155,11 +154,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut frames = bus.receiver();
     let sink = BrokerSink::new(broker.clone(), Permissions::allow_all());
     let write_back = WriteBack::new(&profile, broker.catalog());
-    let write_back_sink: Box<dyn FrameSink> = if args.live {
-        live_sink(&profile)?
-    } else {
-        Box::new(bus.sender())
-    };
+    let input = vehicle_input(&args);
+    let write_back_sink = input.write_back_sink(&profile, &bus)?;
     if !write_back.actuators().is_empty() {
         tokio::spawn(write_back.run(broker.clone(), Permissions::allow_all(), write_back_sink));
     }
@@ -204,7 +200,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     out!("  try      tomoe get Vehicle.Speed   |   tomoe subscribe Vehicle.Speed Vehicle.Powertrain.TractionBattery.StateOfCharge.Displayed")?;
     out!("  stop     Ctrl-C")?;
 
-    let vehicle = vehicle_source(&args, &profile, &broker, &bus, &sink)?;
+    let vehicle = input.start(&profile, broker.catalog(), &bus, sink.clone())?;
     let (done, mut vehicle_done) = tokio::sync::oneshot::channel();
     let producer = tokio::spawn(async move {
         let result = vehicle.await;
@@ -295,74 +291,23 @@ fn cycle_name(cycle: CycleArg) -> &'static str {
     }
 }
 
-/// The vehicle of `args`, as a task that puts its frames on `bus`: a replayed log,
-/// the live interfaces, the simulator (which publishes what the buses cannot carry
-/// through `direct`) or nothing (`--idle`).
-fn vehicle_source(
-    args: &UpArgs,
-    profile: &LoadedProfile,
-    broker: &tomoe_broker::Broker,
-    bus: &Bus,
-    direct: &BrokerSink,
-) -> anyhow::Result<BoxFuture<'static, Result<(), FeedError>>> {
-    let mut to_bus = bus.sender();
-    if let Some(log) = &args.replay {
-        let pacing = if args.speed == 1.0 {
-            Pacing::Realtime
-        } else {
-            Pacing::Scaled(args.speed)
-        };
-        let mut replay = replay_source(profile, log, pacing, false)
-            .with_context(|| format!("cannot open the log {}", log.display()))?;
-        return Ok(Box::pin(
-            async move { forward(&mut replay, &mut to_bus).await },
-        ));
+/// The vehicle `args` ask for.
+fn vehicle_input(args: &UpArgs) -> VehicleInput {
+    match &args.replay {
+        Some(log) => VehicleInput::Replay {
+            log: log.clone(),
+            pacing: if args.speed == 1.0 {
+                Pacing::Realtime
+            } else {
+                Pacing::Scaled(args.speed)
+            },
+        },
+        None if args.live => VehicleInput::Live,
+        None if args.idle => VehicleInput::Idle,
+        None => VehicleInput::Simulated {
+            scenario: Scenario::Cycle(cycle_of(args.cycle)),
+            soc: args.soc / 100.0,
+            speed: args.speed,
+        },
     }
-    if args.live {
-        return live_source(profile, to_bus);
-    }
-    if args.idle {
-        return Ok(Box::pin(std::future::pending()));
-    }
-    let vehicle = SimulatedVehicle::new(
-        profile,
-        broker.catalog(),
-        Scenario::Cycle(cycle_of(args.cycle)),
-        args.soc / 100.0,
-    )
-    .map_err(|e| anyhow!("cannot set up the simulator: {e}"))?;
-    let (speed, mut direct) = (args.speed, direct.clone());
-    Ok(Box::pin(async move {
-        vehicle.drive(speed, &mut to_bus, &mut direct).await
-    }))
-}
-
-#[cfg(target_os = "linux")]
-fn live_source(
-    profile: &LoadedProfile,
-    mut to_bus: tomoe_can::BusSender,
-) -> anyhow::Result<BoxFuture<'static, Result<(), FeedError>>> {
-    let mut live = tomoe_vehicle::LiveSource::open(profile)?;
-    Ok(Box::pin(
-        async move { forward(&mut live, &mut to_bus).await },
-    ))
-}
-
-#[cfg(not(target_os = "linux"))]
-fn live_source(
-    _: &LoadedProfile,
-    _: tomoe_can::BusSender,
-) -> anyhow::Result<BoxFuture<'static, Result<(), FeedError>>> {
-    bail!("--live needs SocketCAN, which only Linux has")
-}
-
-/// The SocketCAN interfaces of the profile's buses, for writing.
-#[cfg(target_os = "linux")]
-fn live_sink(profile: &LoadedProfile) -> anyhow::Result<Box<dyn FrameSink>> {
-    Ok(Box::new(tomoe_vehicle::live_sink(profile)?))
-}
-
-#[cfg(not(target_os = "linux"))]
-fn live_sink(_: &LoadedProfile) -> anyhow::Result<Box<dyn FrameSink>> {
-    bail!("--live needs SocketCAN, which only Linux has")
 }

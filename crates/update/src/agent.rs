@@ -10,8 +10,7 @@ use tomoe_broker::{Broker, Field, Permissions};
 use tomoe_ota::install::InterruptedHealthWindow;
 use tomoe_ota::{
     sign_manifest, ApprovedImage, CrashPoint, Ecu, HttpFetcher, InstallError, InstallPolicy,
-    InstalledImage, Installer, InstallerConfig, Limits, Outcome, Primary, VehicleConditions,
-    VehicleManifest,
+    Installer, InstallerConfig, Limits, Outcome, Primary, VehicleConditions, VehicleManifest,
 };
 use tomoe_types::VehicleMode;
 use tomoe_vss::Value;
@@ -475,19 +474,11 @@ impl<H: AppHost> Agent<H> {
     /// The ECU of app `name` and the image it runs (none: an empty image with
     /// release counter 0).
     fn ecu_of(&self, name: &str) -> Result<Ecu, UpdateError> {
-        let installed =
-            self.installer
-                .installed_image(&slot_name(name))?
-                .unwrap_or(InstalledImage {
-                    target: String::new(),
-                    sha256: String::new(),
-                    release_counter: 0,
-                });
-        Ok(Ecu {
-            ecu_identifier: app_ecu(name),
-            hardware_identifier: APP_HARDWARE_ID.to_string(),
-            installed,
-        })
+        let mut ecu = Ecu::new(&app_ecu(name), APP_HARDWARE_ID);
+        if let Some(installed) = self.installer.installed_image(&slot_name(name))? {
+            ecu.installed = installed;
+        }
+        Ok(ecu)
     }
 
     /// The vehicle conditions the install policy looks at.

@@ -17,6 +17,7 @@
 mod check;
 mod feed;
 mod feeder;
+mod input;
 mod profile;
 mod remote;
 mod simulated;
@@ -26,6 +27,7 @@ mod synth;
 pub use check::{check_profile, Finding, Severity};
 pub use feed::{BrokerSink, FeedError, FlushPolicy, ValueSink};
 pub use feeder::{Feeder, FeederStats, WriteBack, WriteBackError};
+pub use input::{InputError, VehicleInput};
 pub use profile::{
     default_profiles_dir, BusSpec, CatalogSpec, LoadedBus, LoadedProfile, Profile, ProfileError,
 };
