@@ -25,6 +25,19 @@ pub enum Pacing {
     AsFastAsPossible,
 }
 
+impl Pacing {
+    /// The pacing of a speed factor: 0 as fast as possible, 1 real time, any
+    /// other positive factor scaled; `None` for a negative or non-finite factor.
+    pub fn from_factor(factor: f64) -> Option<Pacing> {
+        match factor {
+            f if !f.is_finite() || f < 0.0 => None,
+            0.0 => Some(Pacing::AsFastAsPossible),
+            1.0 => Some(Pacing::Realtime),
+            f => Some(Pacing::Scaled(f)),
+        }
+    }
+}
+
 /// Options of a [`LogReplay`].
 #[derive(Clone, Debug, Default)]
 pub struct ReplayOptions {

@@ -163,6 +163,21 @@ impl FitReport {
     pub fn failures(&self) -> impl Iterator<Item = &Reason> {
         self.reasons.iter().filter(|r| r.outcome == Outcome::Fail)
     }
+
+    /// The short text of a fit-matrix cell: `fits`, `fits (installed)`,
+    /// `no: height` or `no: voltage +3` (the first failed check and how many
+    /// more failed).
+    pub fn cell(&self, installed: bool) -> String {
+        let mut failed = self.failures();
+        match failed.next() {
+            None if installed => "fits (installed)".to_owned(),
+            None => "fits".to_owned(),
+            Some(first) => match failed.count() {
+                0 => format!("no: {}", first.check),
+                more => format!("no: {} +{more}", first.check),
+            },
+        }
+    }
 }
 
 /// Checks whether `part` fits `vehicle`, giving every reason, passed and failed.

@@ -22,11 +22,23 @@ use tokio::sync::{mpsc, oneshot};
 use tomoe_types::{VehicleMode, WorkloadHealth, WorkloadState};
 
 use crate::manifest::{Manifest, ManifestError, Workload};
+use tracing::Instrument;
 
 /// Issues the broker token of a workload from its declared access.
 pub trait TokenSource: Send + Sync {
     /// A token for `workload` carrying `scope` (KUKSA scope syntax).
     fn token_for(&self, workload: &str, scope: &str) -> Result<String, String>;
+}
+
+/// How long a workload's token is valid; it is renewed at every start.
+pub const TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// A token issuer signs each workload's token, valid for [`TOKEN_LIFETIME`].
+impl TokenSource for tomoe_auth::TokenIssuer {
+    fn token_for(&self, workload: &str, scope: &str) -> Result<String, String> {
+        self.issue(workload, scope, TOKEN_LIFETIME)
+            .map_err(|error| error.to_string())
+    }
 }
 
 /// Settings of the runtime.
@@ -207,6 +219,23 @@ impl Runtime {
             .send(Request::Mode(mode))
             .await
             .map_err(|_| RuntimeError::Stopped)
+    }
+
+    /// Follows the vehicle mode of `mode` from now on, in a task that ends when the
+    /// mode's sender or the runtime is gone.
+    pub fn follow_modes(&self, mut mode: tokio::sync::watch::Receiver<VehicleMode>) {
+        let runtime = self.clone();
+        tokio::spawn(
+            async move {
+                while mode.changed().await.is_ok() {
+                    let current = *mode.borrow();
+                    if runtime.set_mode(current).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            .instrument(tracing::info_span!("runtime mode follower")),
+        );
     }
 
     /// Stops every workload (SIGTERM, then SIGKILL after the stop timeout) and ends

@@ -4,7 +4,7 @@ use std::io::{BufWriter, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use tomoe_broker::Permissions;
@@ -74,35 +74,19 @@ pub fn decode(args: CanDecodeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn pacing(speed: f64) -> anyhow::Result<Pacing> {
-    if !speed.is_finite() || speed < 0.0 {
-        bail!("--speed must be 0 (as fast as possible) or a positive factor, not {speed}");
-    }
-    Ok(if speed == 0.0 {
-        Pacing::AsFastAsPossible
-    } else if speed == 1.0 {
-        Pacing::Realtime
-    } else {
-        Pacing::Scaled(speed)
-    })
-}
-
-/// Loads the profile and its log for `tomoe can replay`.
-fn replay_inputs(args: &CanReplayArgs) -> anyhow::Result<(LoadedProfile, std::path::PathBuf)> {
-    let (dir, profile) = Profile::find(&args.profile, &default_profiles_dir())?;
-    let log = match &args.log {
-        Some(log) => log.clone(),
-        None => profile
-            .replay_log(&dir)
-            .ok_or_else(|| anyhow!("profile \"{}\" names no log; give --log FILE", profile.id))?,
-    };
-    let loaded = LoadedProfile::load(&dir, profile).context("cannot load the profile")?;
-    Ok((loaded, log))
-}
-
 pub async fn replay(args: CanReplayArgs) -> anyhow::Result<()> {
-    let (profile, log) = replay_inputs(&args)?;
-    let replay = replay_source(&profile, &log, pacing(args.speed)?, args.looped)
+    let (dir, profile) = Profile::find(&args.profile, &default_profiles_dir())?;
+    let log = args.log.clone().or_else(|| profile.replay_log(&dir));
+    let log =
+        log.ok_or_else(|| anyhow!("profile \"{}\" names no log; give --log FILE", profile.id))?;
+    let profile = LoadedProfile::load(&dir, profile).context("cannot load the profile")?;
+    let pacing = Pacing::from_factor(args.speed).ok_or_else(|| {
+        anyhow!(
+            "--speed must be 0 (as fast as possible) or a positive factor, not {}",
+            args.speed
+        )
+    })?;
+    let replay = replay_source(&profile, &log, pacing, args.looped)
         .with_context(|| format!("cannot open the log {}", log.display()))?;
     // In real time each frame's values go out at once; as fast as possible, in batches.
     let policy = if args.speed == 0.0 {
@@ -255,6 +239,6 @@ pub async fn record(args: CanRecordArgs) -> anyhow::Result<()> {
     #[cfg(not(target_os = "linux"))]
     {
         let _ = args;
-        bail!("recording needs SocketCAN, which only Linux has")
+        anyhow::bail!("recording needs SocketCAN, which only Linux has")
     }
 }

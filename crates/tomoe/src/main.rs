@@ -20,7 +20,6 @@ mod parts;
 mod profile;
 mod runtime;
 mod serve;
-mod tokens;
 mod up;
 
 use std::process::ExitCode;
@@ -45,6 +44,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| default_level.into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,6 +1,6 @@
 //! `tomoe parts list|check|matrix`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::bail;
 use serde_json::json;
@@ -35,22 +35,15 @@ struct Vehicle {
     platform: VehiclePlatform,
 }
 
-fn platform_of(dir: &Path, profile: Profile) -> anyhow::Result<Option<Vehicle>> {
-    let Some(table) = &profile.platform else {
-        return Ok(None);
-    };
-    let origin = dir.join("profile.toml").display().to_string();
-    let platform = VehiclePlatform::from_table(table, &origin)?;
-    Ok(Some(Vehicle { profile, platform }))
-}
-
 fn load_vehicle(name: &str, profiles: &Option<PathBuf>) -> anyhow::Result<Vehicle> {
     let dir = profiles.clone().unwrap_or_else(default_profiles_dir);
     let (profile_dir, profile) = Profile::find(name, &dir)?;
-    let id = profile.id.clone();
-    match platform_of(&profile_dir, profile)? {
-        Some(vehicle) => Ok(vehicle),
-        None => bail!("vehicle profile \"{id}\" has no [platform] section"),
+    match profile.platform_spec(&profile_dir)? {
+        Some(platform) => Ok(Vehicle { profile, platform }),
+        None => bail!(
+            "vehicle profile \"{}\" has no [platform] section",
+            profile.id
+        ),
     }
 }
 
@@ -58,10 +51,11 @@ fn load_vehicles(profiles: &Option<PathBuf>) -> anyhow::Result<Vec<Vehicle>> {
     let dir = profiles.clone().unwrap_or_else(default_profiles_dir);
     let mut vehicles = Vec::new();
     for (profile_dir, profile) in Profile::list(&dir)? {
-        let id = profile.id.clone();
-        match platform_of(&profile_dir, profile)? {
-            Some(vehicle) => vehicles.push(vehicle),
-            None => tracing::warn!(profile = %id, "profile has no [platform] section; left out"),
+        match profile.platform_spec(&profile_dir)? {
+            Some(platform) => vehicles.push(Vehicle { profile, platform }),
+            None => {
+                tracing::warn!(profile = %profile.id, "profile has no [platform] section; left out")
+            }
         }
     }
     Ok(vehicles)
@@ -162,20 +156,6 @@ pub fn check(args: PartsCheckArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The short text of a matrix cell: `fits`, `fits (installed)`, `no: height` or
-/// `no: voltage +3` (the first failed check and how many more failed).
-fn cell(report: &FitReport, installed: bool) -> String {
-    let mut failed = report.failures();
-    match failed.next() {
-        None if installed => "fits (installed)".to_owned(),
-        None => "fits".to_owned(),
-        Some(first) => match failed.count() {
-            0 => format!("no: {}", first.check),
-            more => format!("no: {} +{more}", first.check),
-        },
-    }
-}
-
 fn kind_title(kind: PartKind) -> &'static str {
     match kind {
         PartKind::BatteryPack => "battery packs",
@@ -217,7 +197,7 @@ pub fn matrix(args: PartsMatrixArgs) -> anyhow::Result<()> {
                         let report = check_fit(&vehicle.platform, part);
                         let installed = vehicle.platform.installed(*kind) == Some(part.id.as_str());
                         let failed = report.failures().map(|r| r.check.as_str()).collect();
-                        (cell(&report, installed), failed)
+                        (report.cell(installed), failed)
                     })
                     .collect()
             })

@@ -34,7 +34,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             args.address
         );
     }
-    let mut verifiers = vec![Arc::new(crate::tokens::runtime_verifier(&args.data_dir)?)];
+    // The runtime signs its workloads' tokens with a key of the data directory;
+    // the broker trusts it.
+    let issuer = tomoe_auth::TokenIssuer::load_or_create(&args.data_dir.join("keys"))?;
+    let mut verifiers = vec![Arc::new(issuer.verifier())];
     if let Some(key) = &args.jwt_public_key {
         verifiers.push(crate::serve::verifier(key)?);
     }
@@ -66,7 +69,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     );
 
     // The state manager derives the vehicle mode; the app runtime follows it.
-    let (_modes, mut mode) = tomoe_modes::StateManager::spawn(
+    let (_modes, mode) = tomoe_modes::StateManager::spawn(
         broker.clone(),
         Permissions::allow_all(),
         tomoe_modes::ModeConfig::default(),
@@ -96,7 +99,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             runtime_url: format!("http://{runtime_address}"),
             log_limit_bytes: 1 << 20,
             stop_timeout: Duration::from_secs(5),
-            tokens: crate::tokens::runtime_tokens(&args.data_dir)?,
+            tokens: Some(Arc::new(issuer)),
         },
         *mode.borrow(),
     )
@@ -128,15 +131,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let follower = runtime.clone();
-    tokio::spawn(async move {
-        while mode.changed().await.is_ok() {
-            let current = *mode.borrow();
-            if follower.set_mode(current).await.is_err() {
-                return;
-            }
-        }
-    });
+    runtime.follow_modes(mode);
     let api = axum::serve(
         runtime_listener,
         tomoe_runtime::api::router(runtime.clone()),
@@ -169,10 +164,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let source = match &args.replay {
         Some(log) => format!("replay of {}", log.display()),
         None if args.idle => "none (idle: signals come from clients)".to_owned(),
-        None => format!(
-            "simulator driving the {} cycle in a loop",
-            cycle_name(args.cycle)
-        ),
+        None => {
+            let cycle = clap::ValueEnum::to_possible_value(&args.cycle)
+                .and_then(|value| value.get_help().map(ToString::to_string))
+                .unwrap_or_default();
+            format!("simulator driving the {cycle} in a loop")
+        }
     };
     out!("Tomoe is up")?;
     out!(
@@ -256,21 +253,17 @@ fn ota_agent_config(args: &UpArgs) -> anyhow::Result<Option<tomoe_update::AgentC
     ) else {
         return Ok(None);
     };
-    let read = |path: &std::path::Path| {
-        std::fs::read(path).with_context(|| format!("cannot read the root \"{}\"", path.display()))
-    };
-    Ok(Some(tomoe_update::AgentConfig {
-        director_url: director.clone(),
-        image_url: image.clone(),
-        vin: vin.clone(),
-        director_root: read(root_director)?,
-        image_root: read(root_image)?,
-        root: args.data_dir.join("ota"),
-        interval: Duration::from_millis(ota.ota_interval_ms),
-        health_window: Duration::from_millis(ota.ota_health_window_ms),
-        policy: tomoe_ota::InstallPolicy::default(),
-        crash_at: None,
-    }))
+    let mut config = tomoe_update::AgentConfig::new(
+        director,
+        image,
+        vin,
+        root_director,
+        root_image,
+        args.data_dir.join("ota"),
+    )?;
+    config.interval = Duration::from_millis(ota.ota_interval_ms);
+    config.health_window = Duration::from_millis(ota.ota_health_window_ms);
+    Ok(Some(config))
 }
 
 fn cycle_of(cycle: CycleArg) -> Cycle {
@@ -282,25 +275,12 @@ fn cycle_of(cycle: CycleArg) -> Cycle {
     }
 }
 
-fn cycle_name(cycle: CycleArg) -> &'static str {
-    match cycle {
-        CycleArg::Udds => "EPA UDDS",
-        CycleArg::Hwfet => "EPA HWFET",
-        CycleArg::Us06 => "EPA US06",
-        CycleArg::Wltc => "WLTC class 3b",
-    }
-}
-
 /// The vehicle `args` ask for.
 fn vehicle_input(args: &UpArgs) -> VehicleInput {
     match &args.replay {
         Some(log) => VehicleInput::Replay {
             log: log.clone(),
-            pacing: if args.speed == 1.0 {
-                Pacing::Realtime
-            } else {
-                Pacing::Scaled(args.speed)
-            },
+            pacing: Pacing::from_factor(args.speed).unwrap_or_default(),
         },
         None if args.live => VehicleInput::Live,
         None if args.idle => VehicleInput::Idle,

@@ -64,6 +64,37 @@ pub struct AgentConfig {
     pub crash_at: Option<CrashPoint>,
 }
 
+impl AgentConfig {
+    /// The agent of vehicle `vin` with the director at `director_url` and the
+    /// image repository at `image_url`, trusting the root metadata in the files
+    /// `director_root` and `image_root`, keeping its slots under `root`; checks
+    /// every 30 s, a 60 s health window, the default install policy.
+    pub fn new(
+        director_url: &str,
+        image_url: &str,
+        vin: &str,
+        director_root: &std::path::Path,
+        image_root: &std::path::Path,
+        root: PathBuf,
+    ) -> Result<AgentConfig, UpdateError> {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(UpdateError::io("read the root metadata", path))
+        };
+        Ok(AgentConfig {
+            director_url: director_url.to_string(),
+            image_url: image_url.to_string(),
+            vin: vin.to_string(),
+            director_root: read(director_root)?,
+            image_root: read(image_root)?,
+            root,
+            interval: Duration::from_secs(30),
+            health_window: Duration::from_secs(60),
+            policy: InstallPolicy::default(),
+            crash_at: None,
+        })
+    }
+}
+
 /// Publishes the agent's status to the broker and to the caller's channel, once
 /// per change. Clones share the last status.
 #[derive(Clone)]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use tomoe_dbc::Database;
 use tomoe_mapping::MappingFile;
+use tomoe_parts::VehiclePlatform;
 use tomoe_vss::{Catalog, CatalogBuilder};
 
 /// A vehicle profile as written in `profile.toml`.
@@ -78,12 +79,14 @@ pub struct ReplaySpec {
 #[non_exhaustive]
 pub enum ProfileError {
     /// No profile with this name or path.
-    #[error("no vehicle profile \"{name}\" (looked in {searched})")]
+    #[error("no vehicle profile \"{name}\" (looked in {searched}; the profiles there: {known})")]
     NotFound {
         /// What was asked for.
         name: String,
         /// Where it was looked for.
         searched: String,
+        /// The ids of the profiles that are there.
+        known: String,
     },
     /// The profile file is unreadable or invalid.
     #[error("{path}: {problem}")]
@@ -102,6 +105,9 @@ pub enum ProfileError {
     /// The profile's catalog cannot be used.
     #[error(transparent)]
     Catalog(#[from] tomoe_vss::CatalogError),
+    /// The profile's platform specification is invalid.
+    #[error(transparent)]
+    Platform(#[from] tomoe_parts::PartsError),
 }
 
 /// A bus with its DBC and mapping loaded.
@@ -177,9 +183,22 @@ impl Profile {
                 return Ok((profile_dir, profile));
             }
         }
+        let known: Vec<String> = Profile::list(dir)
+            .map(|profiles| {
+                profiles
+                    .into_iter()
+                    .map(|(_, profile)| profile.id)
+                    .collect()
+            })
+            .unwrap_or_default();
         Err(ProfileError::NotFound {
             name: name.to_owned(),
             searched: dir.display().to_string(),
+            known: if known.is_empty() {
+                "none".into()
+            } else {
+                known.join(", ")
+            },
         })
     }
 
@@ -207,6 +226,16 @@ impl Profile {
     /// The replay log's path, if the profile names one.
     pub fn replay_log(&self, dir: &Path) -> Option<PathBuf> {
         self.replay.as_ref().map(|r| dir.join(&r.log))
+    }
+
+    /// The vehicle's platform specification (its `[platform]` section), which
+    /// the parts fit checks read; `None` without one.
+    pub fn platform_spec(&self, dir: &Path) -> Result<Option<VehiclePlatform>, ProfileError> {
+        let Some(table) = &self.platform else {
+            return Ok(None);
+        };
+        let origin = dir.join("profile.toml").display().to_string();
+        Ok(Some(VehiclePlatform::from_table(table, &origin)?))
     }
 }
 
