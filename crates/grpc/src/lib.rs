@@ -115,6 +115,7 @@ pub enum ServeError {
 /// announced.
 pub struct GrpcServer {
     router: tonic::transport::server::Router,
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for GrpcServer {
@@ -134,8 +135,10 @@ impl GrpcServer {
                 .tls_config(ServerTlsConfig::new().identity(identity))
                 .map_err(ServeError::Tls)?;
         }
-        let v1_service = v1::V1Service::new(broker.clone(), authorizer.clone());
-        let v2_service = v2::V2Service::new(broker, authorizer);
+        let (closing, closed) = tokio::sync::watch::channel(false);
+        let closed = Closing(closed);
+        let v1_service = v1::V1Service::new(broker.clone(), authorizer.clone(), closed.clone());
+        let v2_service = v2::V2Service::new(broker, authorizer, closed);
         let router = builder
             .add_service(kuksa_rust_sdk::v1_proto::val_server::ValServer::new(
                 v1_service,
@@ -143,10 +146,14 @@ impl GrpcServer {
             .add_service(kuksa_rust_sdk::v2_proto::val_server::ValServer::new(
                 v2_service,
             ));
-        Ok(GrpcServer { router })
+        Ok(GrpcServer { router, closing })
     }
 
-    /// Serves both KUKSA APIs on `listener` until `shutdown` completes.
+    /// Serves both KUKSA APIs on `listener` until `shutdown` completes. Then every
+    /// open stream (subscriptions, provider streams) ends with `UNAVAILABLE` "the
+    /// broker is shutting down", new connections are refused, and the call returns
+    /// once the connections have closed, or after [`SHUTDOWN_GRACE`] at the latest,
+    /// whatever the clients do.
     pub async fn run(
         self,
         listener: TcpListener,
@@ -155,11 +162,51 @@ impl GrpcServer {
         // Small frames of signal updates must not wait for Nagle's algorithm.
         let incoming =
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-        self.router
-            .serve_with_incoming_shutdown(incoming, shutdown)
-            .await
-            .map_err(ServeError::Transport)
+        let closing = self.closing;
+        let (fired, signalled) = tokio::sync::oneshot::channel();
+        let signal = async move {
+            shutdown.await;
+            let _ = closing.send(true);
+            let _ = fired.send(());
+        };
+        let serve = self.router.serve_with_incoming_shutdown(incoming, signal);
+        let grace = async {
+            if signalled.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        tokio::select! {
+            served = serve => served.map_err(ServeError::Transport),
+            () = grace => {
+                tracing::warn!("connections still open {} after shutdown began; closing them", humantime_secs(SHUTDOWN_GRACE));
+                Ok(())
+            }
+        }
     }
+}
+
+/// How long a shutting-down server waits for its connections to close.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn humantime_secs(duration: std::time::Duration) -> String {
+    format!("{} s", duration.as_secs_f64())
+}
+
+/// The server's shutdown as its streams see it. Clones share it.
+#[derive(Debug, Clone)]
+pub(crate) struct Closing(tokio::sync::watch::Receiver<bool>);
+
+impl Closing {
+    /// Completes when the server shuts down (or is gone).
+    pub(crate) async fn wait(mut self) {
+        let _ = self.0.wait_for(|closing| *closing).await;
+    }
+}
+
+/// The status that ends every open stream when the server shuts down.
+pub(crate) fn closing_status() -> Status {
+    Status::unavailable("the broker is shutting down")
 }
 
 /// Serves both KUKSA APIs for `broker` on `listener` until `shutdown` completes.
@@ -194,30 +241,36 @@ pub(crate) fn expired_status() -> Status {
     )
 }
 
-/// Ends `stream` with [`expired_status`] when `permissions` expire.
+/// Ends `stream` with [`expired_status`] when `permissions` expire, and with
+/// [`closing_status`] when the server shuts down.
 pub(crate) fn until_expiry<T, S>(
     stream: S,
     permissions: &Permissions,
+    closing: &Closing,
 ) -> std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send + 'static>>
 where
     T: Send + 'static,
     S: futures::Stream<Item = Result<T, Status>> + Send + 'static,
 {
     use futures::StreamExt;
-    let Some(at) = permissions.expires_at() else {
-        return Box::pin(stream);
+    let remaining = permissions.expires_at().map(|at| {
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default()
+    });
+    let deadline: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = match remaining {
+        Some(remaining) => Box::pin(tokio::time::sleep(remaining)),
+        None => Box::pin(std::future::pending()),
     };
-    let remaining = at
-        .duration_since(std::time::SystemTime::now())
-        .unwrap_or_default();
-    let deadline = Box::pin(tokio::time::sleep(remaining));
+    let closed: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> =
+        Box::pin(closing.clone().wait());
     Box::pin(futures::stream::unfold(
-        Some((Box::pin(stream), deadline)),
+        Some((Box::pin(stream), deadline, closed)),
         |state| async move {
-            let (mut stream, mut deadline) = state?;
+            let (mut stream, mut deadline, mut closed) = state?;
             tokio::select! {
-                item = stream.next() => item.map(|item| (item, Some((stream, deadline)))),
-                _ = &mut deadline => Some((Err(expired_status()), None)),
+                item = stream.next() => item.map(|item| (item, Some((stream, deadline, closed)))),
+                () = &mut deadline => Some((Err(expired_status()), None)),
+                () = &mut closed => Some((Err(closing_status()), None)),
             }
         },
     ))

@@ -20,6 +20,7 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'stati
 pub(crate) struct V1Service {
     broker: Broker,
     authorizer: Arc<Authorizer>,
+    closing: crate::Closing,
 }
 
 /// Which parts of a data entry a request asks for.
@@ -78,8 +79,16 @@ impl Parts {
 }
 
 impl V1Service {
-    pub(crate) fn new(broker: Broker, authorizer: Arc<Authorizer>) -> V1Service {
-        V1Service { broker, authorizer }
+    pub(crate) fn new(
+        broker: Broker,
+        authorizer: Arc<Authorizer>,
+        closing: crate::Closing,
+    ) -> V1Service {
+        V1Service {
+            broker,
+            authorizer,
+            closing,
+        }
     }
 
     /// The data entries for one `EntryRequest`.
@@ -284,9 +293,11 @@ impl proto::val_server::Val for V1Service {
         let permissions = self.authorizer.permissions(request.metadata())?;
         let broker = self.broker.clone();
         let authorizer = self.authorizer.clone();
+        let closing = self.closing.clone();
+        let caller = permissions.clone();
         let inbound = request.into_inner();
         let stream = inbound.filter_map(move |message| {
-            let service = V1Service::new(broker.clone(), authorizer.clone());
+            let service = V1Service::new(broker.clone(), authorizer.clone(), closing.clone());
             let permissions = permissions.clone();
             async move {
                 let message = match message {
@@ -303,7 +314,11 @@ impl proto::val_server::Val for V1Service {
                 }
             }
         });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(crate::until_expiry(
+            stream,
+            &caller,
+            &self.closing,
+        )))
     }
 
     type SubscribeStream = BoxStream<proto::SubscribeResponse>;
@@ -386,6 +401,7 @@ impl proto::val_server::Val for V1Service {
         Ok(Response::new(crate::until_expiry(
             futures::stream::select_all(streams),
             &permissions,
+            &self.closing,
         )))
     }
 

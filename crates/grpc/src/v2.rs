@@ -27,11 +27,20 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'stati
 pub(crate) struct V2Service {
     broker: Broker,
     authorizer: Arc<Authorizer>,
+    closing: crate::Closing,
 }
 
 impl V2Service {
-    pub(crate) fn new(broker: Broker, authorizer: Arc<Authorizer>) -> V2Service {
-        V2Service { broker, authorizer }
+    pub(crate) fn new(
+        broker: Broker,
+        authorizer: Arc<Authorizer>,
+        closing: crate::Closing,
+    ) -> V2Service {
+        V2Service {
+            broker,
+            authorizer,
+            closing,
+        }
     }
 
     fn resolve(&self, signal_id: Option<proto::SignalId>) -> Result<LeafId, Status> {
@@ -91,7 +100,7 @@ impl V2Service {
                 }
             }
         });
-        Ok(crate::until_expiry(stream, permissions))
+        Ok(crate::until_expiry(stream, permissions, &self.closing))
     }
 }
 
@@ -304,6 +313,7 @@ impl proto::val_server::Val for V2Service {
             permissions,
             outbound,
             actuation: None,
+            closing: self.closing.clone(),
         };
         tokio::spawn(tracing::Instrument::instrument(
             session.run(inbound),
@@ -331,6 +341,7 @@ struct ProviderSession {
     permissions: Permissions,
     outbound: mpsc::Sender<Result<proto::OpenProviderStreamResponse, Status>>,
     actuation: Option<ActuationProvider>,
+    closing: crate::Closing,
 }
 
 impl ProviderSession {
@@ -343,6 +354,8 @@ impl ProviderSession {
         let permissions = self.permissions.clone();
         let expiry = crate::expiry(&permissions);
         tokio::pin!(expiry);
+        let closed = self.closing.clone().wait();
+        tokio::pin!(closed);
         loop {
             let request = async {
                 match &mut self.actuation {
@@ -354,6 +367,10 @@ impl ProviderSession {
                 _ = watch.closed() => return,
                 _ = &mut expiry => {
                     let _ = self.outbound.send(Err(crate::expired_status())).await;
+                    return;
+                }
+                () = &mut closed => {
+                    let _ = self.outbound.send(Err(crate::closing_status())).await;
                     return;
                 }
                 message = inbound.next(), if inbound_open => {
