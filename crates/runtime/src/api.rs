@@ -57,11 +57,27 @@ fn error_response(error: RuntimeError) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn apply(State(runtime): State<Runtime>, body: String) -> Response {
-    let manifest = match Manifest::parse(&body) {
+/// The query of `POST /v1/manifests`.
+#[derive(Debug, Deserialize)]
+struct ApplyQuery {
+    /// The directory the manifest was read from: relative paths in it resolve
+    /// against it (`Manifest::resolve_paths`); without it, against the runtime's
+    /// working directory.
+    base: Option<std::path::PathBuf>,
+}
+
+async fn apply(
+    State(runtime): State<Runtime>,
+    Query(query): Query<ApplyQuery>,
+    body: String,
+) -> Response {
+    let mut manifest = match Manifest::parse(&body) {
         Ok(manifest) => manifest,
         Err(error) => return error_response(error.into()),
     };
+    if let Some(base) = query.base.filter(|base| base.is_absolute()) {
+        manifest.resolve_paths(&base);
+    }
     match runtime.apply(manifest).await {
         Ok(applied) => Json(json!({"applied": applied})).into_response(),
         Err(error) => error_response(error),

@@ -93,14 +93,18 @@ impl RuntimeClient {
             .map_err(|error| ClientError::Unexpected(error.to_string()))
     }
 
-    /// Applies a manifest (YAML text); the runtime's answer (`{"applied": [...]}`).
-    pub async fn apply(&self, manifest: String) -> Result<Json, ClientError> {
-        self.json(
-            self.http
-                .post(format!("{}/v1/manifests", self.url))
-                .body(manifest),
-        )
-        .await
+    /// Applies a manifest (YAML text) read from directory `base`, against which
+    /// its relative paths resolve; the runtime's answer (`{"applied": [...]}`).
+    pub async fn apply(
+        &self,
+        manifest: String,
+        base: Option<&std::path::Path>,
+    ) -> Result<Json, ClientError> {
+        let mut request = self.http.post(format!("{}/v1/manifests", self.url));
+        if let Some(base) = base {
+            request = request.query(&[("base", base)]);
+        }
+        self.json(request.body(manifest)).await
     }
 
     /// The status of every workload, as JSON.

@@ -263,6 +263,28 @@ pub struct ManifestError {
 }
 
 impl Manifest {
+    /// Resolves the relative paths of a manifest read from directory `base`: a
+    /// native workload's `command` that names a path (it holds a `/`, such as
+    /// `bin/app` or `../target/release/app`) and a relative `workingDir` are taken
+    /// relative to `base`. A bare command name (`python3`) is still looked up in
+    /// `PATH`, and absolute paths stay as they are.
+    pub fn resolve_paths(&mut self, base: &std::path::Path) {
+        for workload in &mut self.workloads {
+            let command = std::path::Path::new(&workload.command);
+            if workload.runtime == RuntimeKind::Native
+                && command.is_relative()
+                && workload.command.contains('/')
+            {
+                workload.command = base.join(command).to_string_lossy().into_owned();
+            }
+            if let Some(dir) = &workload.working_dir {
+                if std::path::Path::new(dir).is_relative() {
+                    workload.working_dir = Some(base.join(dir).to_string_lossy().into_owned());
+                }
+            }
+        }
+    }
+
     /// Parses and validates a YAML manifest. Nothing is applied when it fails.
     pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
         let manifest = match deserialize(serde_yaml::Deserializer::from_str(text)) {
@@ -679,5 +701,24 @@ workloads:
         assert_eq!(parse_cpu("50%"), Ok(50_000));
         assert_eq!(parse_cpu("2"), Ok(200_000));
         assert!(parse_memory("lots").is_err());
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_manifest_directory() {
+        let mut manifest = Manifest::parse(
+            "apiVersion: tomoe.dev/v1\nworkloads:\n  - {name: a, command: bin/app, workingDir: data}\n  - {name: b, command: python3}\n  - {name: c, command: /usr/bin/env}\n",
+        )
+        .unwrap();
+        manifest.resolve_paths(std::path::Path::new("/srv/apps"));
+        let commands: Vec<&str> = manifest
+            .workloads
+            .iter()
+            .map(|w| w.command.as_str())
+            .collect();
+        assert_eq!(commands, ["/srv/apps/bin/app", "python3", "/usr/bin/env"]);
+        assert_eq!(
+            manifest.workloads[0].working_dir.as_deref(),
+            Some("/srv/apps/data")
+        );
     }
 }

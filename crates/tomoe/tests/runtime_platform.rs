@@ -214,3 +214,33 @@ fn an_invalid_manifest_is_refused_with_every_problem() {
     assert!(stderr.contains("dependency cycle: a -> b -> a"), "{stderr}");
     assert!(workloads(&runtime).is_empty());
 }
+
+#[test]
+fn relative_commands_resolve_against_the_manifest_directory() {
+    // The manifest lives in its own directory with the app beside it; `tomoe apply`
+    // runs from elsewhere (the test's working directory), as does `tomoe up`.
+    let dir = tempfile::tempdir().unwrap();
+    let apps = dir.path().join("apps");
+    std::fs::create_dir_all(apps.join("bin")).unwrap();
+    std::fs::copy(test_workload(), apps.join("bin/app")).unwrap();
+    let manifest = apps.join("app.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: tomoe.dev/v1\nworkloads:\n  - name: app\n    command: bin/app\n    args: [run]\n  - name: missing\n    command: bin/missing\n    restart: {policy: never}\n",
+    )
+    .unwrap();
+    let (_up, _, runtime) = up_idle(&dir.path().join("data"));
+    let (code, _, stderr) = cli(&["apply", "--runtime", &runtime, manifest.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    wait_for(&runtime, "app", "running", |w| w["state"] == "running");
+    // A command that cannot start is reported with the path that was tried.
+    let missing = wait_for(&runtime, "missing", "failed", |w| w["state"] == "failed");
+    let expected = format!("could not start \"{}\"", apps.join("bin/missing").display());
+    assert!(
+        missing["last_exit"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&expected),
+        "{missing:#}"
+    );
+}

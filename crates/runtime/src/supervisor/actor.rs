@@ -571,8 +571,8 @@ impl Actor {
                 process::watch_exit(child, name.to_owned(), pid, self.requests.clone());
             }
             Err(error) => {
-                tracing::warn!(workload = %name, %error, "cannot start workload");
-                slot.last_exit = Some(format!("could not start: {error}"));
+                tracing::warn!(workload = %name, command = %spec.command, %error, "cannot start workload");
+                slot.last_exit = Some(format!("could not start \"{}\": {error}", spec.command));
                 let action = exits::after_failed_start(slot, Instant::now());
                 self.perform(action);
             }
