@@ -23,6 +23,15 @@ pub enum ClientError {
         /// The runtime's message.
         message: String,
     },
+    /// The manifest file cannot be read.
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The answer was not what the API promises.
     #[error("unexpected answer from the runtime: {0}")]
     Unexpected(String),
@@ -91,6 +100,18 @@ impl RuntimeClient {
             .json()
             .await
             .map_err(|error| ClientError::Unexpected(error.to_string()))
+    }
+
+    /// Applies the manifest file `path`; relative paths in it resolve against its
+    /// directory.
+    pub async fn apply_file(&self, path: &std::path::Path) -> Result<Json, ClientError> {
+        let read = |source| ClientError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
+        let text = std::fs::read_to_string(path).map_err(read)?;
+        let absolute = std::path::absolute(path).map_err(read)?;
+        self.apply(text, absolute.parent()).await
     }
 
     /// Applies a manifest (YAML text) read from directory `base`, against which

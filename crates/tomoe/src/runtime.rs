@@ -9,14 +9,8 @@ use tomoe_runtime::WorkloadStatus;
 use crate::cli::{ApplyArgs, LogsArgs, RuntimeArgs, WorkloadArgs};
 
 pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    // Relative paths in the manifest are relative to its own directory.
-    let base = std::path::absolute(&args.file)?
-        .parent()
-        .map(|dir| dir.to_path_buf());
     let body = RuntimeClient::new(&args.runtime.runtime)
-        .apply(text, base.as_deref())
+        .apply_file(&args.file)
         .await?;
     if args.runtime.json {
         out!("{body}")?;
