@@ -132,6 +132,7 @@ impl Simulator {
         if !(dt.is_finite() && dt > 0.0) {
             return self.last.clone();
         }
+        self.park();
         let auxiliary = self.params.auxiliary_power_w;
         let mut dc_limit = if charger.validate().is_ok() {
             charger.max_power_w

@@ -176,6 +176,13 @@ impl Simulator {
         self.battery.temperature_c()
     }
 
+    /// Shifts to Park, as a driver does at the end of a trip: the gear is Park
+    /// until a step asks for speed again. Has no effect on a moving vehicle's
+    /// speed; call it when the vehicle stands.
+    pub fn park(&mut self) {
+        self.has_moved = false;
+    }
+
     /// Advances the simulation by `dt` seconds with the driver aiming for
     /// `target_speed_mps` at the end of the step, on a road of the given `grade`
     /// (rise over run).
@@ -603,6 +610,10 @@ mod tests {
         let idle = sim.step(1.0, 0.0, 0.0);
         assert_eq!(idle.gear, Gear::Drive);
         assert_eq!(idle.battery_power_w, kona().auxiliary_power_w);
+        // At the end of a trip the driver shifts to Park; the next start shifts to Drive.
+        sim.park();
+        assert_eq!(sim.step(1.0, 0.0, 0.0).gear, Gear::Park);
+        assert_eq!(sim.step(1.0, 2.0, 0.0).gear, Gear::Drive);
     }
 
     #[test]

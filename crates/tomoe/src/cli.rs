@@ -87,6 +87,9 @@ pub struct UpArgs {
     /// State of charge the simulated battery starts at, in percent
     #[arg(long, default_value_t = 80.0)]
     pub soc: f64,
+    /// Seconds of vehicle time the simulated driver parks (in Park) after each cycle
+    #[arg(long, value_name = "S", default_value_t = tomoe_vehicle::DEFAULT_PARK_S)]
+    pub park_s: f64,
     /// Address of the broker's gRPC API
     #[arg(long, default_value = "127.0.0.1:55555")]
     pub address: SocketAddr,

@@ -35,7 +35,6 @@ fn main() -> ExitCode {
         Command::Serve(_)
         | Command::Can(CanCommand::Replay(_))
         | Command::Ota(ota::OtaCommand::Serve(_)) => "info",
-        Command::Up(_) => "warn",
         _ => "warn",
     };
     tracing_subscriber::fmt()

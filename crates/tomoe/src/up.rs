@@ -288,6 +288,7 @@ fn vehicle_input(args: &UpArgs) -> VehicleInput {
             scenario: Scenario::Cycle(cycle_of(args.cycle)),
             soc: args.soc / 100.0,
             speed: args.speed,
+            park_s: args.park_s,
         },
     }
 }

@@ -31,6 +31,8 @@ pub enum VehicleInput {
         soc: f64,
         /// The time factor.
         speed: f64,
+        /// How long the driver parks after each cycle, seconds of vehicle time.
+        park_s: f64,
     },
     /// Nothing: the signals come from clients.
     Idle,
@@ -85,9 +87,11 @@ impl VehicleInput {
                 scenario,
                 soc,
                 speed,
+                park_s,
             } => {
                 let vehicle = SimulatedVehicle::new(profile, catalog, scenario, soc)
-                    .map_err(InputError::Simulator)?;
+                    .map_err(InputError::Simulator)?
+                    .with_park_time(park_s);
                 let mut direct = direct;
                 Ok(Box::pin(async move {
                     vehicle.drive(speed, &mut to_bus, &mut direct).await

@@ -58,12 +58,20 @@ struct Outputs {
     simulation_cycle: Option<LeafId>,
 }
 
+/// How long the simulated driver parks after each cycle by default, in seconds of
+/// vehicle time.
+pub const DEFAULT_PARK_S: f64 = 120.0;
+
 /// The simulator, the profile's frame synthesizer and the VSS leaves it drives.
 pub struct SimulatedVehicle {
     simulator: Simulator,
     scenario: Scenario,
     cycle_time: f64,
     charging: bool,
+    /// How long the driver parks after each cycle, seconds of vehicle time.
+    park_s: f64,
+    /// Seconds of parking left (0 while driving).
+    parked_left: f64,
     odometer_km: f64,
     synthesizer: FrameSynthesizer,
     outputs: Outputs,
@@ -144,6 +152,8 @@ impl SimulatedVehicle {
             scenario,
             cycle_time: 0.0,
             charging: false,
+            park_s: DEFAULT_PARK_S,
+            parked_left: 0.0,
             odometer_km: 12_000.0,
             synthesizer: FrameSynthesizer::new(profile, catalog),
             outputs,
@@ -167,7 +177,24 @@ impl SimulatedVehicle {
         values
     }
 
+    /// How long the driver parks at the end of each cycle before driving it again
+    /// (or charging, when the battery is low), in seconds of vehicle time; default
+    /// [`DEFAULT_PARK_S`]. Zero drives the cycle again at once, still through Park.
+    pub fn with_park_time(mut self, seconds: f64) -> SimulatedVehicle {
+        self.park_s = if seconds.is_finite() {
+            seconds.max(0.0)
+        } else {
+            0.0
+        };
+        self
+    }
+
     /// Advances the simulation by `dt` seconds; `timestamp` stamps the frames.
+    ///
+    /// The driver follows the cycle, shifts to Park at its end and parks for the
+    /// park time (the vehicle mode becomes PARKED, so parked-only apps and
+    /// updates run), then drives the cycle again; below 12 % state of charge it
+    /// charges (DC, to 80 %) instead, parked.
     pub fn step(&mut self, dt: f64, timestamp: f64) -> SimulationOutput {
         let Scenario::Cycle(cycle) = &self.scenario;
         let sample = if self.charging {
@@ -177,20 +204,32 @@ impl SimulatedVehicle {
                 self.cycle_time = 0.0;
             }
             sample
-        } else {
-            self.cycle_time += dt;
-            if self.cycle_time > cycle.duration_s() {
-                self.cycle_time = 0.0;
-            }
-            let sample = self.simulator.step(
-                dt,
-                cycle.speed_at(self.cycle_time),
-                cycle.grade_at(self.cycle_time),
-            );
-            if sample.soc < 0.12 && sample.speed_mps < 0.1 {
+        } else if self.parked_left > 0.0 {
+            self.parked_left -= dt;
+            let sample = self.simulator.step(dt, 0.0, 0.0);
+            if self.parked_left <= 0.0 && sample.soc < 0.12 {
                 self.charging = true;
             }
             sample
+        } else {
+            self.cycle_time += dt;
+            if self.cycle_time > cycle.duration_s() {
+                // The end of the trip: shift to Park and stand.
+                self.cycle_time = 0.0;
+                self.simulator.park();
+                self.parked_left = self.park_s.max(dt);
+                self.simulator.step(dt, 0.0, 0.0)
+            } else {
+                let sample = self.simulator.step(
+                    dt,
+                    cycle.speed_at(self.cycle_time),
+                    cycle.grade_at(self.cycle_time),
+                );
+                if sample.soc < 0.12 && sample.speed_mps < 0.1 {
+                    self.charging = true;
+                }
+                sample
+            }
         };
         self.odometer_km += sample.speed_mps * dt / 1000.0;
         let mut output = SimulationOutput::default();
