@@ -171,6 +171,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             format!("simulator driving the {cycle} in a loop")
         }
     };
+    let vehicle = input.start(&profile, broker.catalog(), &bus, sink.clone())?;
     out!("Tomoe is up")?;
     out!(
         "  broker   http://{address}  (KUKSA val v1 + v2, {} signals; store {})",
@@ -197,7 +198,6 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     out!("  try      tomoe get Vehicle.Speed   |   tomoe subscribe Vehicle.Speed Vehicle.Powertrain.TractionBattery.StateOfCharge.Displayed")?;
     out!("  stop     Ctrl-C")?;
 
-    let vehicle = input.start(&profile, broker.catalog(), &bus, sink.clone())?;
     let (done, mut vehicle_done) = tokio::sync::oneshot::channel();
     let producer = tokio::spawn(async move {
         let result = vehicle.await;

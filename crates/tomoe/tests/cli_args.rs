@@ -56,3 +56,39 @@ fn client_options_belong_to_client_commands() {
     assert_ne!(code, 2, "{stderr}");
     assert_ne!(code, 0, "{stderr}");
 }
+
+#[test]
+fn up_with_a_missing_log_fails_before_announcing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(support::tomoe_bin())
+        .args([
+            "up",
+            "--replay",
+            "/nonexistent/drive.log",
+            "--address",
+            "127.0.0.1:0",
+            "--runtime-address",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .env("TOMOE_LOG", "info")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(!stdout.contains("Tomoe is up"), "{stdout}");
+    assert!(stderr.contains("/nonexistent/drive.log"), "{stderr}");
+    // Logs went to a pipe, not a terminal: no colour codes.
+    assert!(stderr.contains("INFO"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}
+
+#[test]
+fn an_unknown_vehicle_lists_the_known_ones() {
+    let (code, _, stderr) = cli(&["profile", "show", "no-such-car"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("the profiles there:"), "{stderr}");
+    assert!(stderr.contains("hyundai-kona-ev-2019"), "{stderr}");
+}

@@ -27,6 +27,18 @@ pub struct FeederStats {
     pub rejected: u64,
 }
 
+/// Frames after which the feeder judges whether a source matches its profile.
+pub const MISMATCH_SAMPLE: u64 = 1_000;
+
+impl FeederStats {
+    /// Whether the source looks like another vehicle's: after at least
+    /// [`MISMATCH_SAMPLE`] frames, more than half had ids the profile's DBCs do not
+    /// know. Such a source yields plausible-looking nonsense, so the feeder warns.
+    pub fn looks_mismatched(&self) -> bool {
+        self.frames >= MISMATCH_SAMPLE && self.unknown * 2 > self.frames
+    }
+}
+
 struct Rule {
     leaf: LeafId,
     datatype: DataType,
@@ -152,6 +164,13 @@ impl Feeder {
     /// values are checked by the sink they go to ([`Feeder::flush`]), not here.
     pub fn process(&mut self, frame: &Frame) {
         self.stats.frames += 1;
+        if self.stats.frames == MISMATCH_SAMPLE + 1 && self.stats.looks_mismatched() {
+            tracing::warn!(
+                unknown = self.stats.unknown,
+                frames = MISMATCH_SAMPLE,
+                "most frames have ids the profile's DBC files do not know: is this log of this vehicle?"
+            );
+        }
         let Some(bus_index) = self.bus_for(frame.channel()) else {
             self.stats.unknown += 1;
             return;

@@ -26,7 +26,7 @@ mod synth;
 
 pub use check::{check_profile, Finding, Severity};
 pub use feed::{BrokerSink, FeedError, FlushPolicy, ValueSink};
-pub use feeder::{Feeder, FeederStats, WriteBack, WriteBackError};
+pub use feeder::{Feeder, FeederStats, WriteBack, WriteBackError, MISMATCH_SAMPLE};
 pub use input::{InputError, VehicleInput};
 pub use profile::{
     default_profiles_dir, BusSpec, CatalogSpec, LoadedBus, LoadedProfile, Profile, ProfileError,

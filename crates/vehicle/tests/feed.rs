@@ -356,3 +356,28 @@ async fn a_replay_source_keeps_the_profile_channels_and_forward_copies_it() {
     }
     assert_eq!(channels, [channel]);
 }
+
+#[test]
+fn a_log_of_another_vehicle_is_recognised() {
+    let setup = setup();
+    let channel = setup.profile.buses[0].spec.channel.clone();
+    let known = setup.speed_frames(30.0, 0.0)[0].clone();
+    // An id no DBC of the Kona profile defines, on the profile's own channel.
+    let foreign = Frame::new(channel.as_str(), 0x7FE, false, &[0; 8]).unwrap();
+    let mut matching = Feeder::new(&setup.profile, setup.broker.catalog_arc());
+    let mut mismatched = Feeder::new(&setup.profile, setup.broker.catalog_arc());
+    for index in 0..tomoe_vehicle::MISMATCH_SAMPLE {
+        matching.process(&known);
+        mismatched.process(if index % 10 < 6 { &foreign } else { &known });
+    }
+    assert!(
+        !matching.stats().looks_mismatched(),
+        "{:?}",
+        matching.stats()
+    );
+    assert!(
+        mismatched.stats().looks_mismatched(),
+        "{:?}",
+        mismatched.stats()
+    );
+}
