@@ -216,8 +216,10 @@ impl Connection {
         Ok(())
     }
 
-    /// Subscribes to the signals `patterns` select: each item is one update,
-    /// sorted by path; the stream ends with an error when the broker ends it.
+    /// Subscribes to the signals `patterns` select: each item is one update with
+    /// the signals whose value changed (the first holds every signal), sorted by
+    /// path; a value published again unchanged is left out. The stream ends with an
+    /// error when the broker ends it.
     pub async fn subscribe(
         &mut self,
         patterns: &[String],
@@ -234,20 +236,28 @@ impl Connection {
             filter: None,
         };
         let stream = self.v2.subscribe(request).await?.into_inner();
-        let updates = stream.map(move |message| {
-            let response = message?;
-            let mut readings: Vec<Reading> = response
-                .entries
-                .into_iter()
-                .map(|(path, datapoint)| Reading {
-                    unit: units.get(&path).cloned().unwrap_or_default(),
-                    value: datapoint.value.and_then(value_from_v2),
-                    timestamp: time_of(datapoint.timestamp.as_ref()),
-                    path,
-                })
-                .collect();
-            readings.sort_by(|a, b| a.path.cmp(&b.path));
-            Ok(readings)
+        let mut last: HashMap<String, Option<Value>> = HashMap::new();
+        let updates = stream.filter_map(move |message| {
+            let update = message.map_err(ClientError::from).map(|response| {
+                let mut readings: Vec<Reading> = response
+                    .entries
+                    .into_iter()
+                    .map(|(path, datapoint)| Reading {
+                        unit: units.get(&path).cloned().unwrap_or_default(),
+                        value: datapoint.value.and_then(value_from_v2),
+                        timestamp: time_of(datapoint.timestamp.as_ref()),
+                        path,
+                    })
+                    .filter(|reading| {
+                        last.insert(reading.path.clone(), reading.value.clone())
+                            != Some(reading.value.clone())
+                    })
+                    .collect();
+                readings.sort_by(|a, b| a.path.cmp(&b.path));
+                readings
+            });
+            let keep = !matches!(&update, Ok(readings) if readings.is_empty());
+            futures::future::ready(keep.then_some(update))
         });
         Ok(updates.chain(futures::stream::once(async { Err(ClientError::Closed) })))
     }
