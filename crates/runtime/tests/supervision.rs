@@ -134,6 +134,10 @@ workloads:
     assert_eq!(crashed.restarts, 3);
     assert_eq!(crashed.consecutive_failures, 4);
     assert_eq!(crashed.last_exit.as_deref(), Some("exit code 3"));
+    assert_eq!(
+        crashed.reason,
+        "4 failed runs in a row, the last: exit code 3; `tomoe start` tries again"
+    );
     let log = std::fs::read_to_string(&crashed.log).unwrap();
     assert_eq!(log.lines().filter(|l| *l == "failing").count(), 4);
     // The steady workload was never touched.

@@ -524,6 +524,10 @@ impl Actor {
                 tracing::warn!(workload = %workload, failures, "workload is crash-looping; not restarted");
                 slot.state = WorkloadState::CrashLooping;
                 slot.consecutive_failures = failures;
+                slot.reason = match &slot.last_exit {
+                    Some(exit) => format!("{failures} failed runs in a row, the last: {exit}; `tomoe start` tries again"),
+                    None => format!("{failures} failed runs in a row; `tomoe start` tries again"),
+                };
             }
             Action::Finish {
                 state,
