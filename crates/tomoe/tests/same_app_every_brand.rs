@@ -53,6 +53,28 @@ fn range_estimator_runs_unchanged_on_every_brand() {
         .collect();
     ids.sort();
     assert!(ids.len() >= 5, "{ids:?}");
+    // The app estimates the range of a traction battery: it runs on every
+    // battery-electric vehicle. A combustion car is not simulated as an EV.
+    let electric = |id: &str| {
+        let (dir, profile) = tomoe_vehicle::Profile::find(id, &profiles).unwrap();
+        let platform = profile.platform_spec(&dir).unwrap();
+        platform.is_none_or(|p| p.powertrain == tomoe_parts::Powertrain::BatteryElectric)
+    };
+    let (combustion, ids): (Vec<String>, Vec<String>) =
+        ids.into_iter().partition(|id| !electric(id));
+    assert!(ids.len() >= 4, "{ids:?}");
+    for id in combustion {
+        let dir = tempfile::tempdir().unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_tomoe"))
+            .args(["up", "--vehicle", &id, "--address", "127.0.0.1:0"])
+            .args(["--runtime-address", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{id}: {stderr}");
+        assert!(stderr.contains("has a combustion engine"), "{id}: {stderr}");
+    }
     for id in ids {
         let dir = tempfile::tempdir().unwrap();
         let (_up, url) = up(&id, dir.path());

@@ -58,8 +58,8 @@ pub enum InputError {
     #[error("--live needs SocketCAN, which only Linux has")]
     NoSocketCan,
     /// The simulator cannot simulate the profile's vehicle.
-    #[error("cannot set up the simulator")]
-    Simulator(#[source] tomoe_sim::SimError),
+    #[error(transparent)]
+    Simulator(crate::SimulationError),
 }
 
 impl VehicleInput {

@@ -32,7 +32,10 @@ pub use profile::{
     default_profiles_dir, BusSpec, CatalogSpec, LoadedBus, LoadedProfile, Profile, ProfileError,
 };
 pub use remote::RemoteSink;
-pub use simulated::{parameters_for, Scenario, SimulatedVehicle, SimulationOutput, DEFAULT_PARK_S};
+pub use simulated::{
+    parameters_for, vehicle_parameters, Scenario, SimulatedVehicle, SimulationError,
+    SimulationOutput, DEFAULT_PARK_S,
+};
 pub use sources::{forward, replay_source};
 #[cfg(target_os = "linux")]
 pub use sources::{live_sink, LiveSource};

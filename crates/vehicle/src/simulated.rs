@@ -9,8 +9,8 @@ use tomoe_vss::{Catalog, LeafId, Value};
 
 use crate::{FrameSynthesizer, LoadedProfile};
 
-/// Which simulator preset models which profile; other profiles borrow the Kona's
-/// drivetrain (a combustion car such as the RAV4 then only contributes motion).
+/// Which simulator preset models which profile's drivetrain and body; other
+/// battery-electric profiles borrow the Kona's.
 const PRESETS: &[(&str, &str)] = &[
     ("hyundai-kona-ev-2019", "hyundai-kona-electric-2019"),
     ("nissan-leaf-2018", "nissan-leaf-2018"),
@@ -18,7 +18,35 @@ const PRESETS: &[(&str, &str)] = &[
     ("tesla-model3", "tesla-model3-sr-plus-2020"),
 ];
 
-/// The simulator parameters for a profile.
+/// Why a profile's vehicle cannot be simulated.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimulationError {
+    /// The simulator models battery-electric vehicles only.
+    #[error("vehicle profile \"{0}\" has a combustion engine, and the simulator models battery-electric vehicles only: give it --replay LOG or --idle")]
+    NotElectric(String),
+    /// The profile installs a battery pack the parts catalog does not have.
+    #[error("vehicle profile \"{profile}\" installs battery pack \"{part}\", which is not a battery pack of the parts catalog in {dir}")]
+    UnknownPack {
+        /// The profile.
+        profile: String,
+        /// The part id.
+        part: String,
+        /// The parts catalog.
+        dir: String,
+    },
+    /// The profile's platform specification is invalid.
+    #[error(transparent)]
+    Profile(#[from] crate::ProfileError),
+    /// The parts catalog cannot be read.
+    #[error(transparent)]
+    Parts(#[from] tomoe_parts::PartsError),
+    /// The resulting parameters are not a vehicle the simulator accepts.
+    #[error(transparent)]
+    Simulator(#[from] tomoe_sim::SimError),
+}
+
+/// The simulator parameters for a profile's model: its preset, or the Kona's.
 pub fn parameters_for(profile_id: &str) -> VehicleParameters {
     let preset = PRESETS
         .iter()
@@ -26,6 +54,51 @@ pub fn parameters_for(profile_id: &str) -> VehicleParameters {
         .map(|(_, preset)| *preset)
         .unwrap_or("hyundai-kona-electric-2019");
     tomoe_sim::presets::preset(preset).expect("every listed preset exists")
+}
+
+/// The simulator parameters of a profile's vehicle as the platform data says it
+/// is built: its model's preset ([`parameters_for`]) with the traction battery of
+/// the pack its `[platform.installed]` names, from the parts catalog in
+/// `parts_dir` (cells, capacity, usable energy, resistance, current limits; the
+/// cell chemistry's voltage window stays the preset's). A profile whose platform is a combustion vehicle is refused; one
+/// without a `[platform]` keeps the preset.
+pub fn vehicle_parameters(
+    profile: &LoadedProfile,
+    parts_dir: &std::path::Path,
+) -> Result<VehicleParameters, SimulationError> {
+    let id = &profile.profile.id;
+    let mut parameters = parameters_for(id);
+    let Some(platform) = profile.profile.platform_spec(&profile.dir)? else {
+        return Ok(parameters);
+    };
+    if platform.powertrain == tomoe_parts::Powertrain::Combustion {
+        return Err(SimulationError::NotElectric(id.clone()));
+    }
+    let Some(pack_id) = platform.installed(tomoe_parts::PartKind::BatteryPack) else {
+        return Ok(parameters);
+    };
+    let catalog = tomoe_parts::Catalog::load(parts_dir)?;
+    let unknown = || SimulationError::UnknownPack {
+        profile: id.clone(),
+        part: pack_id.to_string(),
+        dir: parts_dir.display().to_string(),
+    };
+    let part = catalog.get(pack_id).ok_or_else(unknown)?;
+    let tomoe_parts::PartSpec::BatteryPack(pack) = &part.spec else {
+        return Err(unknown());
+    };
+    let battery = &mut parameters.battery;
+    let nominal = pack.nominal_voltage.value();
+    battery.cells_series = pack.cells.series;
+    battery.cells_parallel = pack.cells.parallel;
+    battery.cell_capacity_ah = pack.cells.capacity.value();
+    battery.nominal_voltage_v = nominal;
+    battery.usable_capacity_ah = pack.usable_energy.value() / nominal;
+    battery.internal_resistance_ohm = pack.internal_resistance.value();
+    battery.max_discharge_current_a = pack.max_discharge_current.value();
+    battery.max_charge_current_a = pack.max_charge_current.value();
+    parameters.name = format!("{} with {}", parameters.name, part.name);
+    Ok(parameters)
 }
 
 /// What the simulated vehicle does.
@@ -98,14 +171,16 @@ pub struct SimulationOutput {
 }
 
 impl SimulatedVehicle {
-    /// A simulated vehicle for `profile` running `scenario`, starting at `initial_soc` (0..1).
+    /// A simulated vehicle for `profile` running `scenario`, starting at
+    /// `initial_soc` (0..1), built as its platform data says
+    /// ([`vehicle_parameters`], parts from `tomoe_parts::default_parts_dir`).
     pub fn new(
         profile: &LoadedProfile,
         catalog: &Catalog,
         scenario: Scenario,
         initial_soc: f64,
-    ) -> Result<SimulatedVehicle, tomoe_sim::SimError> {
-        let parameters = parameters_for(&profile.profile.id);
+    ) -> Result<SimulatedVehicle, SimulationError> {
+        let parameters = vehicle_parameters(profile, &tomoe_parts::default_parts_dir())?;
         let usable_kwh =
             parameters.battery.usable_capacity_ah * parameters.battery.nominal_voltage_v / 1000.0;
         let simulator = Simulator::new(parameters, initial_soc, 20.0)?;

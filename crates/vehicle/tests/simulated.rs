@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 
 use tomoe_sim::{Cycle, Gear};
-use tomoe_vehicle::{LoadedProfile, Profile, Scenario, SimulatedVehicle};
+use tomoe_vehicle::{
+    vehicle_parameters, LoadedProfile, Profile, Scenario, SimulatedVehicle, SimulationError,
+};
 
 fn kona() -> LoadedProfile {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../profiles");
@@ -51,4 +53,40 @@ fn the_driver_parks_after_each_cycle_then_drives_again() {
     assert!(next
         .iter()
         .any(|(gear, speed)| *gear == Gear::Drive && *speed > 1.0));
+}
+
+fn profile(id: &str) -> LoadedProfile {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../profiles");
+    let (dir, profile) = Profile::find(id, &dir).unwrap();
+    LoadedProfile::load(&dir, profile).unwrap()
+}
+
+fn parts() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../parts")
+}
+
+#[test]
+fn the_simulated_battery_is_the_installed_pack() {
+    // The Tesla profile installs the 75 kWh Long Range pack; the simulator's
+    // Model 3 preset is the 50 kWh Standard Range Plus.
+    let tesla = vehicle_parameters(&profile("tesla-model3"), &parts()).unwrap();
+    let usable_kwh = tesla.battery.usable_capacity_ah * tesla.battery.nominal_voltage_v / 1000.0;
+    assert!((usable_kwh - 75.0).abs() < 0.01, "{usable_kwh} kWh");
+    assert_eq!(
+        (tesla.battery.cells_series, tesla.battery.cells_parallel),
+        (96, 46)
+    );
+    let kona = vehicle_parameters(&profile("hyundai-kona-ev-2019"), &parts()).unwrap();
+    let usable_kwh = kona.battery.usable_capacity_ah * kona.battery.nominal_voltage_v / 1000.0;
+    assert!((usable_kwh - 64.0).abs() < 0.5, "{usable_kwh} kWh");
+}
+
+#[test]
+fn a_combustion_car_is_not_simulated_as_an_ev() {
+    let error = vehicle_parameters(&profile("toyota-rav4-2017"), &parts()).unwrap_err();
+    assert!(matches!(error, SimulationError::NotElectric(_)), "{error}");
+    assert!(
+        error.to_string().contains("--replay LOG or --idle"),
+        "{error}"
+    );
 }
