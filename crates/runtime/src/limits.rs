@@ -17,15 +17,15 @@ pub fn apply(name: &str, pid: u32, resources: Option<&Resources>) -> String {
     }
     let root = Path::new(CGROUP_ROOT);
     if !root.join("cgroup.controllers").exists() {
-        tracing::warn!(workload = %name, "resource limits not enforced: cgroup v2 is not available on this machine");
-        return "not enforced: cgroup v2 is not available on this machine".into();
+        return fallback(
+            name,
+            resources,
+            "cgroup v2 is not available on this machine",
+        );
     }
     match try_apply(root, name, pid, resources) {
         Ok(text) => text,
-        Err(error) => {
-            tracing::warn!(workload = %name, %error, "resource limits not enforced");
-            format!("not enforced: {error}")
-        }
+        Err(error) => fallback(name, resources, &error.to_string()),
     }
 }
 
@@ -56,4 +56,20 @@ fn try_apply(root: &Path, name: &str, pid: u32, resources: &Resources) -> std::i
         group.display(),
         applied.join(", ")
     ))
+}
+
+/// Without a cgroup the runtime polls the resident memory of the workload's process
+/// group and kills it over `memoryMax`; a CPU limit is not enforced.
+fn fallback(name: &str, resources: &Resources, why: &str) -> String {
+    let cpu = if resources.cpu_max.is_some() {
+        tracing::warn!(workload = %name, reason = why, "CPU limit not enforced");
+        "; cpuMax not enforced"
+    } else {
+        ""
+    };
+    if resources.memory_max.is_some() {
+        format!("memoryMax enforced by polling the resident memory ({why}){cpu}")
+    } else {
+        format!("not enforced: {why}")
+    }
 }

@@ -308,3 +308,36 @@ fn final_states_survive_a_runtime_restart() {
         });
     }
 }
+
+#[tokio::test]
+async fn a_workload_over_its_memory_limit_is_killed() {
+    // An app told 64 MB that grows to 200 MB: with cgroup v2 the kernel kills it,
+    // without one the runtime polls its resident memory and does (it used to grow
+    // unchecked to 608 MB).
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::start(config(dir.path()), VehicleMode::Parked).unwrap();
+    runtime
+        .apply(manifest(
+            r#"
+apiVersion: tomoe.dev/v1
+workloads:
+  - name: hog
+    command: python3
+    args: ["-c", "import time; hog = b'x' * 200_000_000; time.sleep(60)"]
+    restart: {policy: never}
+    resources: {memoryMax: 64M}
+"#,
+        ))
+        .await
+        .unwrap();
+    let hog = wait_for(&runtime, "hog", "failed", |s| {
+        s.state == WorkloadState::Failed
+    })
+    .await;
+    let exit = hog.last_exit.unwrap_or_default();
+    assert!(
+        exit.contains("memoryMax") || exit.contains("signal 9") || exit.contains("SIGKILL"),
+        "{exit} ({})",
+        hog.limits
+    );
+}

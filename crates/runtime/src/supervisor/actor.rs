@@ -21,6 +21,8 @@ use crate::store::{DesiredWorkload, ProcessRecord, Store, StoreError};
 const TICK: Duration = Duration::from_millis(50);
 /// How often the actor checks the size of the logs.
 const ROTATION: Duration = Duration::from_secs(1);
+/// How often the runtime checks `memoryMax` itself where cgroup v2 cannot.
+const MEMORY_CHECK: Duration = Duration::from_millis(250);
 
 pub(super) struct Actor {
     config: RuntimeConfig,
@@ -111,6 +113,7 @@ impl Actor {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_rotation = Instant::now();
+        let mut last_memory_check = Instant::now();
         loop {
             tokio::select! {
                 request = receiver.recv() => match request {
@@ -126,6 +129,10 @@ impl Actor {
                 continue;
             }
             self.reconcile();
+            if last_memory_check.elapsed() > MEMORY_CHECK {
+                last_memory_check = Instant::now();
+                self.enforce_memory();
+            }
             if last_rotation.elapsed() > ROTATION {
                 last_rotation = Instant::now();
                 for name in self.slots.keys() {
@@ -421,6 +428,46 @@ impl Actor {
             }
             if !started {
                 break;
+            }
+        }
+    }
+
+    /// Where cgroup v2 does not enforce `memoryMax`, the runtime does: a workload
+    /// whose process group holds more resident memory than its limit is killed,
+    /// which counts as a failure (its restart policy applies).
+    fn enforce_memory(&mut self) {
+        let now = Instant::now();
+        for (name, slot) in &mut self.slots {
+            if slot.limits.starts_with("cgroup") {
+                continue; // the kernel enforces it
+            }
+            let Some(text) = slot
+                .spec()
+                .resources
+                .as_ref()
+                .and_then(|r| r.memory_max.clone())
+            else {
+                continue;
+            };
+            let Ok(limit) = crate::manifest::parse_memory(&text) else {
+                continue;
+            };
+            let Some(process) = slot.process.as_mut() else {
+                continue;
+            };
+            if process.terminating_since.is_some() {
+                continue;
+            }
+            let resident = process::group_resident_bytes(process.pid);
+            if resident > limit {
+                let why = format!(
+                    "memory: {} MiB resident is over its memoryMax of {text}",
+                    resident >> 20
+                );
+                tracing::warn!(workload = %name, reason = %why, "workload over its memory limit; killing it");
+                process.killed_for = Some(why);
+                process::kill(process);
+                process.terminating_since = Some(now);
             }
         }
     }

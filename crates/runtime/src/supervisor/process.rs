@@ -219,6 +219,43 @@ pub(crate) fn is_alive(pid: u32) -> bool {
     start_ticks(pid).is_some()
 }
 
+/// The resident memory, in bytes, of every process in process group `group` (a
+/// workload and what it started), from `/proc/<pid>/stat` and `status`.
+pub(crate) fn group_resident_bytes(group: u32) -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut total = 0;
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // After the command in parentheses: state, ppid, pgrp.
+        let pgrp = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(2))
+            .and_then(|pgrp| pgrp.parse::<u32>().ok());
+        if pgrp != Some(group) {
+            continue;
+        }
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let kib = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        total += kib * 1024;
+    }
+    total
+}
+
 /// Where `program` is on the `PATH`.
 pub(crate) fn which(program: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
