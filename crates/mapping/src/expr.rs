@@ -78,10 +78,20 @@ pub struct ExpressionError {
 impl Expression {
     /// Parses `text`.
     pub fn parse(text: &str) -> Result<Expression, ExpressionError> {
+        if text.len() > MAX_EXPRESSION_BYTES {
+            return Err(ExpressionError {
+                text: text.chars().take(40).collect::<String>() + "...",
+                position: MAX_EXPRESSION_BYTES + 1,
+                reason: format!(
+                    "longer than the {MAX_EXPRESSION_BYTES} bytes an expression may have"
+                ),
+            });
+        }
         let mut parser = Parser {
             text,
             chars: text.char_indices().collect(),
             at: 0,
+            depth: 0,
         };
         let root = parser.expression()?;
         parser.skip_spaces();
@@ -143,10 +153,16 @@ fn evaluate(node: &Node, x: f64) -> f64 {
     }
 }
 
+/// How deeply an expression may nest (parentheses, signs, powers, function calls).
+pub const MAX_EXPRESSION_DEPTH: usize = 64;
+/// How long an expression may be, in bytes.
+pub const MAX_EXPRESSION_BYTES: usize = 4096;
+
 struct Parser<'a> {
     text: &'a str,
     chars: Vec<(usize, char)>,
     at: usize,
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -209,7 +225,20 @@ impl Parser<'_> {
         }
     }
 
+    /// Every nesting passes through here, so the depth is counted here.
     fn unary(&mut self) -> Result<Node, ExpressionError> {
+        self.depth += 1;
+        if self.depth > MAX_EXPRESSION_DEPTH {
+            return Err(self.error(&format!(
+                "nested deeper than the {MAX_EXPRESSION_DEPTH} levels an expression may have"
+            )));
+        }
+        let node = self.unary_inner();
+        self.depth -= 1;
+        node
+    }
+
+    fn unary_inner(&mut self) -> Result<Node, ExpressionError> {
         if self.eat('-') {
             return Ok(Node::Negate(Box::new(self.unary()?)));
         }
@@ -356,6 +385,27 @@ mod tests {
     fn failures_are_none_not_panics() {
         assert_eq!(eval("1 / x", 0.0), None);
         assert_eq!(eval("sqrt(x)", -1.0), None);
+    }
+
+    #[test]
+    fn nesting_and_length_are_bounded() {
+        // 10,000 nested parentheses used to overflow the stack and abort; now the
+        // length refuses them, and 2,000 (within the length) the depth.
+        let deep = format!("{}x{}", "(".repeat(10_000), ")".repeat(10_000));
+        assert!(Expression::parse(&deep).is_err());
+        let deep = format!("{}x{}", "(".repeat(2_000), ")".repeat(2_000));
+        let error = Expression::parse(&deep).unwrap_err().to_string();
+        assert!(
+            error.contains("nested deeper than the 64 levels"),
+            "{error}"
+        );
+        let signs = format!("{}x", "-".repeat(4_000));
+        assert!(Expression::parse(&signs).is_err());
+        let long = "x+".repeat(3000) + "x";
+        let error = Expression::parse(&long).unwrap_err().to_string();
+        assert!(error.contains("4096 bytes"), "{error}");
+        let fine = format!("{}x{}", "(".repeat(60), ")".repeat(60));
+        assert_eq!(Expression::parse(&fine).unwrap().evaluate(2.0), Some(2.0));
     }
 
     #[test]

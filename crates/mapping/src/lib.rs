@@ -23,5 +23,5 @@
 mod expr;
 mod mapping;
 
-pub use expr::{Expression, ExpressionError};
+pub use expr::{Expression, ExpressionError, MAX_EXPRESSION_BYTES, MAX_EXPRESSION_DEPTH};
 pub use mapping::{Dbc2Vss, Forwarding, MappingError, MappingFile, Scalar, Transform, Vss2Dbc};
