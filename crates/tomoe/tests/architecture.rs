@@ -341,3 +341,37 @@ fn the_binary_is_glue_and_no_file_is_too_long() {
         too_long.join(", ")
     );
 }
+
+/// docs/limits.md lists every limit: each public `MAX_*` constant of the
+/// workspace is named there, so a new limit cannot go undocumented.
+#[test]
+fn every_public_limit_is_in_docs_limits() {
+    let root = root();
+    let limits = std::fs::read_to_string(root.join("docs/limits.md")).expect("docs/limits.md");
+    let mut sources = Vec::new();
+    rust_files(&root.join("crates"), &mut sources);
+    let mut missing = BTreeSet::new();
+    for path in sources
+        .iter()
+        .filter(|path| path.components().any(|c| c.as_os_str() == "src"))
+    {
+        let text = std::fs::read_to_string(path).expect("source");
+        for line in text.lines() {
+            let Some(rest) = line.trim_start().strip_prefix("pub const MAX_") else {
+                continue;
+            };
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                .collect();
+            let name = format!("MAX_{name}");
+            if !limits.contains(&name) {
+                missing.insert(name);
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/limits.md does not name {missing:?}"
+    );
+}
