@@ -25,9 +25,9 @@ pub(crate) fn after_exit(slot: &Slot, process: &Process, success: bool, now: Ins
     let failed = !success || process.killed_for.is_some();
     let restart = &slot.spec().restart;
     let mut failures = slot.consecutive_failures;
-    if now.saturating_duration_since(process.started)
-        >= Duration::from_millis(restart.stable_after_ms)
-    {
+    let stable = now.saturating_duration_since(process.started)
+        >= Duration::from_millis(restart.stable_after_ms);
+    if stable {
         failures = 0;
     }
     let health_stop = slot
@@ -67,12 +67,21 @@ pub(crate) fn after_exit(slot: &Slot, process: &Process, success: bool, now: Ins
     if failed && failures >= restart.crash_loop_limit {
         return Action::CrashLoop { workload, failures };
     }
+    let mut delay = backoff(restart, failures);
+    if !failed && !stable {
+        // `always` on a program that exits at once: at most one start a second.
+        delay = delay.max(QUICK_CLEAN_EXIT_DELAY);
+    }
     Action::Backoff {
         workload,
-        at: now + backoff(restart, failures),
+        at: now + delay,
         failures,
     }
 }
+
+/// The least delay before restarting a workload that exited cleanly before its run
+/// counted as stable (`restart: always`).
+pub(crate) const QUICK_CLEAN_EXIT_DELAY: Duration = Duration::from_secs(1);
 
 /// What follows a failure to start the process of `slot` at `now`: a failure that the
 /// policy `never` does not retry.
@@ -131,7 +140,7 @@ mod tests {
             )
         };
         // (what, spec, observed, success, ran for ms, expected)
-        let cases: [(&str, String, Seen, bool, u64, &str); 14] = [
+        let cases: [(&str, String, Seen, bool, u64, &str); 15] = [
             (
                 "stopped on purpose",
                 on_failure.clone(),
@@ -197,12 +206,20 @@ mod tests {
                 "finish a succeeded after 2",
             ),
             (
-                "success under always",
+                "a quick clean exit under always waits a second",
                 always.clone(),
                 running(0),
                 true,
                 50,
-                "backoff a until 150 after 0",
+                "backoff a until 1050 after 0",
+            ),
+            (
+                "a stable clean exit under always restarts after the backoff",
+                always.clone(),
+                running(0),
+                true,
+                10_000,
+                "backoff a until 10100 after 0",
             ),
             (
                 "failure under never",
