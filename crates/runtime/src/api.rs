@@ -71,9 +71,12 @@ async fn apply(
     Query(query): Query<ApplyQuery>,
     body: String,
 ) -> Response {
-    let mut manifest = match Manifest::parse(&body) {
-        Ok(manifest) => manifest,
-        Err(error) => return error_response(error.into()),
+    // Parsing is CPU work on untrusted text: off the async workers.
+    let parsed = tokio::task::spawn_blocking(move || Manifest::parse(&body)).await;
+    let mut manifest = match parsed {
+        Ok(Ok(manifest)) => manifest,
+        Ok(Err(error)) => return error_response(error.into()),
+        Err(_) => return error_response(RuntimeError::Stopped),
     };
     if let Some(base) = query.base.filter(|base| base.is_absolute()) {
         manifest.resolve_paths(&base);

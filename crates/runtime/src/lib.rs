@@ -21,6 +21,6 @@ pub mod manifest;
 mod store;
 mod supervisor;
 
-pub use manifest::{Manifest, ManifestError, Problem, Workload};
+pub use manifest::{Manifest, ManifestError, Problem, Workload, MAX_MANIFEST_TEXT_BYTES};
 pub use store::StoreError;
 pub use supervisor::{Runtime, RuntimeConfig, RuntimeError, TokenSource, WorkloadStatus};

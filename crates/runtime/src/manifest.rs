@@ -262,6 +262,9 @@ pub struct ManifestError {
     pub problems: Vec<Problem>,
 }
 
+/// How long a manifest may be, in bytes.
+pub const MAX_MANIFEST_TEXT_BYTES: usize = 1024 * 1024;
+
 impl Manifest {
     /// Resolves the relative paths of a manifest read from directory `base`: a
     /// native workload's `command` that names a path (it holds a `/`, such as
@@ -287,6 +290,25 @@ impl Manifest {
 
     /// Parses and validates a YAML manifest. Nothing is applied when it fails.
     pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        if text.len() > MAX_MANIFEST_TEXT_BYTES {
+            return Err(ManifestError {
+                problems: vec![Problem {
+                    location: "manifest".into(),
+                    message: format!(
+                        "{} bytes is more than the {MAX_MANIFEST_TEXT_BYTES} a manifest may have",
+                        text.len()
+                    ),
+                }],
+            });
+        }
+        if let Err(error) = tomoe_vss::check_yaml_nesting(text) {
+            return Err(ManifestError {
+                problems: vec![Problem {
+                    location: format!("line {} column {}", error.line, error.column),
+                    message: error.reason,
+                }],
+            });
+        }
         let manifest = match deserialize(serde_yaml::Deserializer::from_str(text)) {
             Ok(manifest) => manifest,
             Err(problem) if mode_names::names_a_mode(&problem.location) => {
@@ -720,5 +742,24 @@ workloads:
             manifest.workloads[0].working_dir.as_deref(),
             Some("/srv/apps/data")
         );
+    }
+
+    #[test]
+    fn deep_or_huge_manifests_are_refused_before_parsing() {
+        // 100 KB of nested brackets took 11 s to refuse; now it is refused at once.
+        let deep = format!(
+            "apiVersion: tomoe.dev/v1\nworkloads:\n  - name: a\n    command: x\n    env: {}{}\n",
+            "[".repeat(50_000),
+            "]".repeat(50_000)
+        );
+        let error = Manifest::parse(&deep).unwrap_err();
+        assert_eq!(error.problems[0].location, "line 5 column 42");
+        assert!(
+            error.problems[0].message.contains("nested deeper"),
+            "{error:?}"
+        );
+        let huge = "#".repeat(MAX_MANIFEST_TEXT_BYTES + 1);
+        let error = Manifest::parse(&huge).unwrap_err();
+        assert!(error.problems[0].message.contains("more than"), "{error:?}");
     }
 }

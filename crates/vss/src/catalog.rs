@@ -249,6 +249,13 @@ impl CatalogBuilder {
 
     /// Adds a `.vspec` overlay given as text; `origin` names it in errors.
     pub fn vspec_str(mut self, text: &str, origin: &str) -> Result<CatalogBuilder, CatalogError> {
+        if let Err(error) = crate::check_yaml_nesting(text) {
+            return Err(CatalogError::new(
+                origin,
+                "",
+                format!("invalid YAML: {error}"),
+            ));
+        }
         let entries: serde_yaml::Mapping = match serde_yaml::from_str(text) {
             Ok(serde_yaml::Value::Mapping(map)) => map,
             Ok(serde_yaml::Value::Null) => serde_yaml::Mapping::new(),
