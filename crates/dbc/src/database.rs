@@ -55,6 +55,9 @@ pub enum DbcError {
     },
 }
 
+/// How large a DBC file may be.
+pub const MAX_DBC_BYTES: u64 = 64 * 1024 * 1024;
+
 /// How many unreadable statements a file may have before it is refused.
 const MAX_SKIPPED_STATEMENTS: usize = 200;
 
@@ -74,10 +77,18 @@ impl Database {
     /// Reads and compiles a DBC file (UTF-8, or Windows-1252 as many tools write).
     pub fn from_file(path: &Path) -> Result<Database, DbcError> {
         let origin = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| DbcError::Read {
+        let read = |source| DbcError::Read {
             origin: origin.clone(),
             source,
-        })?;
+        };
+        let metadata = std::fs::metadata(path).map_err(read)?;
+        if !metadata.is_file() || metadata.len() > MAX_DBC_BYTES {
+            return Err(read(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("not a regular file of at most {MAX_DBC_BYTES} bytes"),
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(read)?;
         let text = match String::from_utf8(bytes) {
             Ok(text) => text,
             Err(error) => {

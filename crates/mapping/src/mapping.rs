@@ -204,11 +204,11 @@ impl MappingFile {
     /// Reads a mapping file: `.json` as a VSS JSON tree, `.vspec`/`.yaml`/`.yml` as a flat overlay.
     pub fn from_file(path: &Path) -> Result<MappingFile, MappingError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| MappingError {
+        let text = tomoe_vss::read_data_file(path).map_err(|problem| MappingError {
             origin: origin.clone(),
             path: String::new(),
             signal: None,
-            problem: format!("cannot read the file: {e}"),
+            problem,
         })?;
         let is_yaml = path
             .extension()

@@ -208,8 +208,7 @@ impl Profile {
             path: path.display().to_string(),
             problem,
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| invalid(format!("cannot read the file: {e}")))?;
+        let text = tomoe_vss::read_data_file(path).map_err(invalid)?;
         let profile: Profile =
             toml::from_str(&text).map_err(|e| invalid(e.to_string().trim().to_owned()))?;
         if profile.buses.is_empty() {
@@ -254,8 +253,7 @@ impl LoadedProfile {
                         path: path.display().to_string(),
                         problem,
                     };
-                    let text = std::fs::read_to_string(&path)
-                        .map_err(|e| invalid(format!("cannot read the file: {e}")))?;
+                    let text = tomoe_vss::read_data_file(&path).map_err(invalid)?;
                     serde_json::from_str::<HashMap<String, f64>>(&text).map_err(|e| {
                         invalid(format!(
                             "expected a JSON object of signal names to numbers: {e}"

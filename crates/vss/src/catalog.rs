@@ -203,8 +203,8 @@ impl CatalogBuilder {
     /// Adds a VSS JSON tree (`{"Vehicle": {...}}`) from a file: the base catalog or an overlay.
     pub fn json_file(self, path: &Path) -> Result<CatalogBuilder, CatalogError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| CatalogError::new(&origin, "", format!("cannot read the file: {e}")))?;
+        let text = crate::read_data_file(path)
+            .map_err(|problem| CatalogError::new(&origin, "", problem))?;
         self.json_str(&text, &origin)
     }
 
@@ -242,8 +242,8 @@ impl CatalogBuilder {
     /// supported; write expanded paths instead.
     pub fn vspec_file(self, path: &Path) -> Result<CatalogBuilder, CatalogError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| CatalogError::new(&origin, "", format!("cannot read the file: {e}")))?;
+        let text = crate::read_data_file(path)
+            .map_err(|problem| CatalogError::new(&origin, "", problem))?;
         self.vspec_str(&text, &origin)
     }
 

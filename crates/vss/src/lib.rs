@@ -40,7 +40,10 @@ pub use datatype::{DataType, EntryType};
 pub use error::{CatalogError, ValueError};
 pub use pattern::{PathPattern, PatternError, MAX_PATTERN_BYTES, MAX_PATTERN_SEGMENTS};
 pub use value::Value;
-pub use yaml_guard::{check_yaml_nesting, YamlTooDeep, MAX_YAML_FLOW_DEPTH, MAX_YAML_INDENT};
+pub use yaml_guard::{
+    check_yaml_nesting, read_data_file, YamlTooDeep, MAX_DATA_FILE_BYTES, MAX_YAML_FLOW_DEPTH,
+    MAX_YAML_INDENT,
+};
 
 /// The VSS catalog embedded in Tomoe and used when no catalog file is given
 /// (COVESA VSS 5.1 release JSON, MPL-2.0; see `NOTICE`).

@@ -1,4 +1,7 @@
-//! A cheap, linear check of YAML text before a YAML parser sees it: deeply nested
+//! Guards before a parser sees a data file: a cheap, linear check of YAML nesting,
+//! and reading only regular files of bounded size.
+//!
+//! YAML: deeply nested
 //! documents make parsers slow (quadratic) or exhaust their stack, so text nested
 //! deeper than a limit is refused with the line and column where the limit was
 //! passed.
@@ -72,6 +75,32 @@ pub fn check_yaml_nesting(text: &str) -> Result<(), YamlTooDeep> {
     Ok(())
 }
 
+/// How large a data file (catalog, overlay, mapping, profile, defaults) may be.
+pub const MAX_DATA_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Reads the data file `path` as UTF-8 text: only a regular file (a device such as
+/// `/dev/urandom`, a FIFO or a directory is refused at once) of at most
+/// [`MAX_DATA_FILE_BYTES`]. The error says why, for the caller to put after the
+/// file's name.
+pub fn read_data_file(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    if !metadata.is_file() {
+        return Err("cannot read the file: it is not a regular file".into());
+    }
+    if metadata.len() > MAX_DATA_FILE_BYTES {
+        return Err(format!(
+            "the file is {} bytes, more than the {MAX_DATA_FILE_BYTES} a data file may have",
+            metadata.len()
+        ));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_DATA_FILE_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| format!("cannot read the file: {e}"))?;
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +118,15 @@ mod tests {
         let error = check_yaml_nesting(&indented).unwrap_err();
         assert_eq!(error.line, 2);
         assert!(error.to_string().contains("indented deeper"), "{error}");
+    }
+
+    #[test]
+    fn a_device_is_not_read_as_a_data_file() {
+        // A profile whose `defaults` named /dev/urandom never finished loading.
+        let error = read_data_file(std::path::Path::new("/dev/urandom")).unwrap_err();
+        assert!(error.contains("not a regular file"), "{error}");
+        let dir = tempfile::tempdir().unwrap();
+        let error = read_data_file(dir.path()).unwrap_err();
+        assert!(error.contains("not a regular file"), "{error}");
     }
 }
