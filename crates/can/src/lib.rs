@@ -59,7 +59,7 @@ pub use candump::{parse_line, CandumpReader, CandumpWriter};
 pub use error::CanError;
 pub use frame::{Frame, MAX_CLASSIC_LEN, MAX_EXTENDED_ID, MAX_FD_LEN, MAX_STANDARD_ID};
 pub use recorder::LogRecorder;
-pub use replay::{LogReplay, Pacing, ReplayOptions};
+pub use replay::{LogReplay, Pacing, ReplayOptions, MAX_REPLAY_GAP_S};
 pub use router::ChannelRouter;
 #[cfg(target_os = "linux")]
 pub use socketcan::SocketCan;

@@ -79,8 +79,15 @@ pub struct LogReplay<R = BufReader<File>> {
     frames_in_pass: u64,
     /// Shift added to the timestamps of the current pass.
     shift: f64,
+    /// The timestamp of the previous frame handed out, to spot gaps.
+    previous: Option<f64>,
     pending: Option<Frame>,
 }
+
+/// The longest gap between two frames of a log that a paced replay waits for, in
+/// seconds of log time; a longer gap (a corrupt or spliced log: a timestamp of 2^32 s
+/// once stalled a replay for 50 days) is skipped with a warning.
+pub const MAX_REPLAY_GAP_S: f64 = 60.0;
 
 impl LogReplay {
     /// Opens a log file for replay.
@@ -125,6 +132,7 @@ impl<R: BufRead + Seek + Send> LogReplay<R> {
             max_timestamp: f64::NEG_INFINITY,
             frames_in_pass: 0,
             shift: 0.0,
+            previous: None,
             pending: None,
         })
     }
@@ -175,9 +183,21 @@ impl<R: BufRead + Seek + Send> FrameSource for LogReplay<R> {
         let Some(frame) = &self.pending else {
             return Ok(None);
         };
+        let timestamp = frame.timestamp();
+        if let Some(previous) = self.previous {
+            if timestamp - previous > MAX_REPLAY_GAP_S {
+                tracing::warn!(
+                    from = previous,
+                    to = timestamp,
+                    "gap of more than {MAX_REPLAY_GAP_S} s in the log; replay goes on at once"
+                );
+                self.start = Some((Instant::now(), timestamp));
+            }
+        }
+        self.previous = Some(timestamp);
         let (start, first) = *self
             .start
-            .get_or_insert_with(|| (Instant::now(), frame.timestamp()));
+            .get_or_insert_with(|| (Instant::now(), timestamp));
         if let Some(speed) = self.speed {
             let offset = (frame.timestamp() - first) / speed;
             if let Ok(offset) = Duration::try_from_secs_f64(offset) {
@@ -250,6 +270,17 @@ mod tests {
         let times: Vec<u64> = frames.iter().map(|(_, at)| at.as_millis() as u64).collect();
         assert_eq!(times, [0, 250, 500, 1000]);
         assert_eq!(ids(&frames), [0x100, 0x200, 0x101, 0x102]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_huge_gap_in_the_log_is_not_waited_for() {
+        let log =
+            "(1.000000) can0 100#\n(4294967296.000000) can0 101#\n(4294967297.000000) can0 102#\n";
+        let mut source =
+            LogReplay::from_reader(Cursor::new(log), "test.log", ReplayOptions::default()).unwrap();
+        let frames = collect(&mut source, usize::MAX).await;
+        let times: Vec<u64> = frames.iter().map(|(_, at)| at.as_millis() as u64).collect();
+        assert_eq!(times, [0, 0, 1000]);
     }
 
     #[tokio::test(start_paused = true)]
