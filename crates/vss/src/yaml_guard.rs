@@ -94,11 +94,16 @@ pub fn read_data_file(path: &std::path::Path) -> Result<String, String> {
             metadata.len()
         ));
     }
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     std::fs::File::open(path)
-        .and_then(|file| file.take(MAX_DATA_FILE_BYTES + 1).read_to_string(&mut text))
+        .and_then(|file| file.take(MAX_DATA_FILE_BYTES + 1).read_to_end(&mut bytes))
         .map_err(|e| format!("cannot read the file: {e}"))?;
-    Ok(text)
+    String::from_utf8(bytes).map_err(|error| {
+        let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+        let column = valid.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+        format!("line {line} column {column}: not valid UTF-8")
+    })
 }
 
 #[cfg(test)]
@@ -128,5 +133,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let error = read_data_file(dir.path()).unwrap_err();
         assert!(error.contains("not a regular file"), "{error}");
+        // Invalid UTF-8 is reported where it is, not as "stream did not contain
+        // valid UTF-8".
+        let file = dir.path().join("bad.vspec");
+        std::fs::write(&file, b"a: 1\nb: \xff\n").unwrap();
+        assert_eq!(
+            read_data_file(&file).unwrap_err(),
+            "line 2 column 4: not valid UTF-8"
+        );
     }
 }
