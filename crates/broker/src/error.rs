@@ -97,6 +97,14 @@ pub enum BrokerError {
     /// The request names no signal at all.
     #[error("no signals requested")]
     Empty,
+    /// The answer would be larger than a request may ask for.
+    #[error("the answer would hold about {bytes} bytes, more than the {limit} a request may ask for; ask for fewer signals")]
+    AnswerTooLarge {
+        /// About how large the answer would be.
+        bytes: usize,
+        /// The largest answer.
+        limit: usize,
+    },
     /// The stored values could not be read when the broker started.
     #[error("cannot restore stored values")]
     Restore(#[source] crate::PersistenceError),

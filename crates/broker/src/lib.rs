@@ -48,7 +48,8 @@ mod persistence;
 
 pub use broker::{
     refused_publications, ActuationProvider, ActuationRequest, BatchOutcome, BatchPolicy, Broker,
-    BrokerConfig, Change, Datapoint, Field, Subscription, SubscriptionEvent, MAX_QUEUE_CAPACITY,
+    BrokerConfig, Change, Datapoint, Field, Subscription, SubscriptionEvent, MAX_ANSWER_BYTES,
+    MAX_QUEUE_CAPACITY,
 };
 pub use error::{Access, BrokerError, RefusedEntry};
 pub use permissions::Permissions;

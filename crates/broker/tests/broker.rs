@@ -521,3 +521,30 @@ async fn publish_batch_reports_every_refused_entry() {
     let refused = tomoe_broker::refused_publications(broker.catalog(), &all, &batch);
     assert_eq!(refused.iter().map(|r| r.index).collect::<Vec<_>>(), [0, 2]);
 }
+
+#[test]
+fn a_read_that_would_answer_too_much_is_refused_before_copying() {
+    // One 1 MiB value named 200 times used to be copied 200 times (2.3 GB peak
+    // with larger values); the answer is now counted first.
+    let broker = broker();
+    let vin = id(&broker, "Vehicle.VehicleIdentification.VIN");
+    let big = Value::String("x".repeat(1024 * 1024));
+    broker
+        .publish(&Permissions::allow_all(), &[(vin, Some(big))])
+        .unwrap();
+    let once = broker
+        .get(&Permissions::allow_all(), &[vin], Field::Current)
+        .unwrap();
+    assert_eq!(once.len(), 1);
+    let error = broker
+        .get(&Permissions::allow_all(), &[vin; 200], Field::Current)
+        .unwrap_err();
+    assert!(
+        matches!(error, BrokerError::AnswerTooLarge { limit, .. } if limit == tomoe_broker::MAX_ANSWER_BYTES),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("ask for fewer signals"),
+        "{error}"
+    );
+}

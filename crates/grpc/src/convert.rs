@@ -29,6 +29,7 @@ pub(crate) fn status_of(error: &BrokerError) -> Status {
         BrokerError::AlreadyClaimed { .. } => Code::AlreadyExists,
         BrokerError::PermissionDenied { .. } => Code::PermissionDenied,
         BrokerError::PermissionExpired => Code::Unauthenticated,
+        BrokerError::AnswerTooLarge { .. } => Code::ResourceExhausted,
         BrokerError::Storage(_) | BrokerError::Restore(_) => Code::Internal,
         _ => Code::InvalidArgument,
     };

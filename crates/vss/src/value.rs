@@ -55,6 +55,25 @@ impl Number {
 }
 
 impl Value {
+    /// About how many bytes the value occupies (its payload, not the enum): what
+    /// answer budgets count.
+    pub fn approx_bytes(&self) -> usize {
+        match self {
+            Value::String(text) => text.len(),
+            Value::StringArray(items) => items.iter().map(|item| item.len() + 8).sum(),
+            Value::BoolArray(items) => items.len(),
+            Value::Int32Array(items) => items.len() * 4,
+            Value::Uint32Array(items) => items.len() * 4,
+            Value::FloatArray(items) => items.len() * 4,
+            Value::Int64Array(items) => items.len() * 8,
+            Value::Uint64Array(items) => items.len() * 8,
+            Value::DoubleArray(items) => items.len() * 8,
+            _ => 8,
+        }
+    }
+}
+
+impl Value {
     /// A short name of the wire variant, as used in error messages (`float`, `int32[]`).
     pub fn type_name(&self) -> &'static str {
         match self {
