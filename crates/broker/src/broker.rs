@@ -12,9 +12,6 @@ use crate::{Access, BrokerError, Permissions, Persistence, RefusedEntry, StoredD
 
 /// Largest subscription or provider queue a client may ask for.
 pub const MAX_QUEUE_CAPACITY: usize = 1000;
-/// The most bytes (about) one read may answer with: the 4 MiB a gRPC client
-/// accepts in a message by default.
-pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 
 /// Which value of a leaf a write or subscription is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -306,24 +303,7 @@ impl Broker {
             Field::Current => &state.current,
             Field::Target => &state.target,
         };
-        // Counted before anything is copied: one large value named many times
-        // used to take gigabytes.
-        let bytes: usize = ids
-            .iter()
-            .map(|id| {
-                values[id.0 as usize]
-                    .value
-                    .as_ref()
-                    .map_or(0, Value::approx_bytes)
-                    + 32
-            })
-            .sum();
-        if bytes > MAX_ANSWER_BYTES {
-            return Err(BrokerError::AnswerTooLarge {
-                bytes,
-                limit: MAX_ANSWER_BYTES,
-            });
-        }
+        crate::budget::check_answer(values, ids)?;
         Ok(ids.iter().map(|id| values[id.0 as usize].clone()).collect())
     }
 

@@ -42,15 +42,16 @@
 //! ```
 
 mod broker;
+mod budget;
 mod error;
 mod permissions;
 mod persistence;
 
 pub use broker::{
     refused_publications, ActuationProvider, ActuationRequest, BatchOutcome, BatchPolicy, Broker,
-    BrokerConfig, Change, Datapoint, Field, Subscription, SubscriptionEvent, MAX_ANSWER_BYTES,
-    MAX_QUEUE_CAPACITY,
+    BrokerConfig, Change, Datapoint, Field, Subscription, SubscriptionEvent, MAX_QUEUE_CAPACITY,
 };
+pub use budget::MAX_ANSWER_BYTES;
 pub use error::{Access, BrokerError, RefusedEntry};
 pub use permissions::Permissions;
 pub use persistence::{Persistence, PersistenceError, StoredDatapoint};
