@@ -128,7 +128,13 @@ impl GrpcServer {
     /// Builds the server for `broker`.
     pub fn new(broker: Broker, config: ServerConfig) -> Result<GrpcServer, ServeError> {
         let authorizer = Arc::new(Authorizer(config.authorization));
-        let mut builder = tonic::transport::Server::builder();
+        let mut builder = tonic::transport::Server::builder()
+            // 10,000 subscriptions on one connection took 134 MB: bounded per connection.
+            .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+            // A peer that stops answering pings is dropped.
+            .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+            .tcp_keepalive(Some(KEEPALIVE_INTERVAL));
         if let Some(tls) = &config.tls {
             let identity = Identity::from_pem(&tls.certificate_pem, &tls.private_key_pem);
             builder = builder
@@ -185,6 +191,14 @@ impl GrpcServer {
         }
     }
 }
+
+/// Streams (calls, subscriptions) one connection may have open at once
+/// (HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`); a client queues the others.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 256;
+/// How often the server pings an HTTP/2 peer (and TCP keepalive probes start).
+pub const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a ping may go unanswered before the connection is dropped.
+pub const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How long a shutting-down server waits for its connections to close.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);

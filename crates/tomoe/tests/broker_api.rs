@@ -787,3 +787,53 @@ async fn provider_keeps_its_claim_after_half_closing_its_side() {
     }
     assert!(released, "the claim outlived the provider's call");
 }
+
+#[tokio::test]
+async fn one_connection_holds_a_bounded_number_of_streams() {
+    // 10,000 subscriptions on one connection used to take 134 MB of the broker;
+    // the server now allows 256 streams per connection and the client queues the rest.
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(dir.path(), &["--insecure"]);
+    let client = server.v2(None).await;
+    let mut open = Vec::new();
+    for _ in 0..tomoe_grpc::MAX_STREAMS_PER_CONNECTION {
+        let mut client = client.clone();
+        let stream = client
+            .subscribe(v2::SubscribeRequest {
+                signal_paths: vec!["Vehicle.Speed".into()],
+                buffer_size: 0,
+                filter: None,
+            })
+            .await
+            .expect("a subscription within the limit opens");
+        open.push(stream);
+    }
+    let mut one_more = client.clone();
+    let over = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        one_more.subscribe(v2::SubscribeRequest {
+            signal_paths: vec!["Vehicle.Speed".into()],
+            buffer_size: 0,
+            filter: None,
+        }),
+    )
+    .await;
+    assert!(
+        over.is_err(),
+        "stream {} was opened at once",
+        open.len() + 1
+    );
+    // A stream that ends makes room.
+    open.pop();
+    let next = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        one_more.subscribe(v2::SubscribeRequest {
+            signal_paths: vec!["Vehicle.Speed".into()],
+            buffer_size: 0,
+            filter: None,
+        }),
+    )
+    .await;
+    assert!(matches!(next, Ok(Ok(_))), "{next:?}");
+    server.stop();
+}
