@@ -4,7 +4,9 @@
 # 200). After every restart the store must open (never refused as damaged) and the
 # last write the broker acknowledged must be there: the stored value is the last
 # acknowledged one or, if the kill came between the write and its answer, the
-# next one. Not part of CI (it takes a few minutes); see docs/limits.md.
+# next one. A workload runs under the runtime throughout: after every restart it
+# must be adopted, running, and exactly once (never started twice). Not part of CI
+# (it takes a few minutes); see docs/broker.md.
 #
 #   scripts/fault-inject.sh [ROUNDS]
 set -euo pipefail
@@ -14,7 +16,8 @@ rounds=${1:-200}
 bin=${TOMOE_BIN:-target/debug/tomoe}
 [ -x "$bin" ] || cargo build --bins --quiet
 work=$(mktemp -d)
-trap 'kill -9 $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+marker="3600.$$"
+trap 'kill -9 $(jobs -p) 2>/dev/null || true; pkill -f "sleep $marker" || true; rm -rf "$work"' EXIT
 data="$work/data"
 path=Vehicle.VehicleIdentification.VIN
 acked=-1
@@ -37,8 +40,32 @@ start() {
     exit 1
 }
 
+cat >"$work/app.yaml" <<EOF
+apiVersion: tomoe.dev/v1
+workloads:
+  - name: app
+    command: sleep
+    args: ["$marker"]
+EOF
+
+# How many processes the workload has (it must be one, the adopted one).
+copies() { pgrep -fc "sleep $marker" || true; }
+
 for round in $(seq "$rounds"); do
     start
+    runtime=$(grep -o 'runtime  http://[0-9.:]*' "$work/up.log" | awk '{print $2}')
+    if [ "$round" = 1 ]; then
+        "$bin" apply --runtime "$runtime" "$work/app.yaml" >/dev/null
+    fi
+    for _ in $(seq 100); do
+        state=$("$bin" ps --runtime "$runtime" --json | python3 -c 'import json,sys; w=json.load(sys.stdin); print(w[0]["state"] if w else "none")')
+        [ "$state" = running ] && break
+        sleep 0.05
+    done
+    if [ "$state" != running ] || [ "$(copies)" != 1 ]; then
+        echo "round $round: the workload is $state with $(copies) processes" >&2
+        exit 1
+    fi
     stored=$("$bin" get --broker "$broker" --json "$path" | python3 -c 'import json,sys; v=json.load(sys.stdin)["value"]; print(v if v is not None else -1)')
     if [ "$acked" -ge 0 ] && [ "$stored" != "$acked" ] && [ "$stored" != "$((acked + 1))" ]; then
         echo "round $round: lost a write: stored $stored, last acknowledged $acked" >&2
@@ -59,4 +86,4 @@ for round in $(seq "$rounds"); do
     acked=$(cat "$work/acked" 2>/dev/null || echo -1)
     printf 'round %d: killed after write %s\n' "$round" "$acked"
 done
-echo "fault-inject: $rounds kills of tomoe up while writing; no acknowledged write lost, the store opened every time"
+echo "fault-inject: $rounds kills of tomoe up while writing; no acknowledged write lost, the store opened every time, the workload adopted and never doubled"
