@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs every fuzz target in fuzz/ for SECONDS each (default 60), seeded from the
+# repository's real files (DBCs, logs, overlays, manifests) and, where present,
+# ../shared/data. cargo-fuzz runs on the stable toolchain with `-s none`
+# (coverage-guided libFuzzer, no sanitizer). A finding stops the script with the
+# input under fuzz/artifacts/<target>/; turn it into a regression test.
+#
+#   scripts/fuzz.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=${1:-60}
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+shared=../shared/data
+
+seed() {
+    local target=$1
+    shift
+    mkdir -p "fuzz/corpus/$target"
+    for file in "$@"; do
+        # Small seeds only: libFuzzer's input length follows the largest one.
+        if [ -f "$file" ] && [ "$(stat -c %s "$file")" -le 65536 ]; then
+            cp "$file" "fuzz/corpus/$target/$(basename "$file")"
+        fi
+    done
+    return 0
+}
+
+seed dbc crates/dbc/tests/fixtures/*.dbc profiles/*/*.dbc $shared/dbc/opendbc/toyota_adas.dbc
+mkdir -p fuzz/corpus/candump
+for log in $(ls $shared/logs/*/*.log 2>/dev/null | head -4); do
+    head -50 "$log" | split -l 1 - "fuzz/corpus/candump/$(basename "$log")."
+done
+printf '(1.000000) can0 123#DEADBEEF\n' >fuzz/corpus/candump/classic
+printf '(1.000000) can0 123##1DEADBEEF\n' >fuzz/corpus/candump/fd
+mkdir -p fuzz/corpus/math
+i=0
+for expression in 'x*0.1-40' '(x+1)/(x-1)' 'sqrt(x)^2' 'min(x, 100) % 7' '-x*-x'; do
+    printf '%s' "$expression" >"fuzz/corpus/math/$i"
+    i=$((i + 1))
+done
+seed vss_json profiles/*/*.json data/vss/*.json
+printf '%s' '{"Vehicle": {"type": "branch", "description": "root", "children": {"Fuzz": {"type": "sensor", "datatype": "float", "unit": "km/h", "min": 0, "max": 250, "description": "a"}}}}' \
+    >fuzz/corpus/vss_json/overlay.json
+seed vspec data/vss/*.vspec profiles/*/*.vspec
+seed manifest examples/*.yaml
+
+cargo fuzz build -s none
+for target in $(cargo fuzz list); do
+    echo "== $target ($seconds s)"
+    cargo fuzz run -s none "$target" "fuzz/corpus/$target" -- \
+        -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+        2>&1 | grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)|cov:.*DONE|SUMMARY|panicked|ERROR' || true
+    if [ -n "$(ls "fuzz/artifacts/$target" 2>/dev/null)" ]; then
+        echo "fuzz: $target found an input that fails: fuzz/artifacts/$target" >&2
+        exit 1
+    fi
+done
+echo "fuzz: every target ran $seconds s without a finding"
