@@ -185,7 +185,7 @@ impl GrpcServer {
         tokio::select! {
             served = serve => served.map_err(ServeError::Transport),
             () = grace => {
-                tracing::warn!("connections still open {} after shutdown began; closing them", humantime_secs(SHUTDOWN_GRACE));
+                tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after shutdown began; closing them");
                 Ok(())
             }
         }
@@ -202,10 +202,6 @@ pub const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 
 /// How long a shutting-down server waits for its connections to close.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
-
-fn humantime_secs(duration: std::time::Duration) -> String {
-    format!("{} s", duration.as_secs_f64())
-}
 
 /// The server's shutdown as its streams see it. Clones share it.
 #[derive(Debug, Clone)]

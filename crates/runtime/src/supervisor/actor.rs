@@ -436,38 +436,37 @@ impl Actor {
     /// whose process group holds more resident memory than its limit is killed,
     /// which counts as a failure (its restart policy applies).
     fn enforce_memory(&mut self) {
+        let limited: Vec<(&String, &mut Slot, u64, String)> = self
+            .slots
+            .iter_mut()
+            .filter(|(_, slot)| !slot.limits.starts_with("cgroup")) // the kernel enforces it
+            .filter_map(|(name, slot)| {
+                let text = slot.spec().resources.as_ref()?.memory_max.clone()?;
+                let limit = crate::manifest::parse_memory(&text).ok()?;
+                let running = slot
+                    .process
+                    .as_ref()
+                    .is_some_and(|p| p.terminating_since.is_none());
+                running.then_some((name, slot, limit, text))
+            })
+            .collect();
+        if limited.is_empty() {
+            return;
+        }
+        let resident = process::resident_bytes_by_group();
         let now = Instant::now();
-        for (name, slot) in &mut self.slots {
-            if slot.limits.starts_with("cgroup") {
-                continue; // the kernel enforces it
-            }
-            let Some(text) = slot
-                .spec()
-                .resources
-                .as_ref()
-                .and_then(|r| r.memory_max.clone())
-            else {
-                continue;
-            };
-            let Ok(limit) = crate::manifest::parse_memory(&text) else {
-                continue;
-            };
+        for (name, slot, limit, text) in limited {
             let Some(process) = slot.process.as_mut() else {
                 continue;
             };
-            if process.terminating_since.is_some() {
-                continue;
-            }
-            let resident = process::group_resident_bytes(process.pid);
-            if resident > limit {
+            let bytes = resident.get(&process.pid).copied().unwrap_or(0);
+            if bytes > limit {
                 let why = format!(
                     "memory: {} MiB resident is over its memoryMax of {text}",
-                    resident >> 20
+                    bytes >> 20
                 );
                 tracing::warn!(workload = %name, reason = %why, "workload over its memory limit; killing it");
-                process.killed_for = Some(why);
-                process::kill(process);
-                process.terminating_since = Some(now);
+                process::kill_for(process, why, now);
             }
         }
     }
@@ -545,9 +544,7 @@ impl Actor {
                     HealthAction::Report => slot.reason = format!("unhealthy: {why}"),
                     HealthAction::Restart | HealthAction::Stop => {
                         tracing::warn!(workload = %workload, reason = %why, "workload is unhealthy; killing it");
-                        process.killed_for = Some(why);
-                        process::kill(process);
-                        process.terminating_since = Some(now);
+                        process::kill_for(process, why, now);
                     }
                 }
             }

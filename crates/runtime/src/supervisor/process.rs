@@ -219,13 +219,13 @@ pub(crate) fn is_alive(pid: u32) -> bool {
     start_ticks(pid).is_some()
 }
 
-/// The resident memory, in bytes, of every process in process group `group` (a
-/// workload and what it started), from `/proc/<pid>/stat` and `status`.
-pub(crate) fn group_resident_bytes(group: u32) -> u64 {
+/// The resident memory, in bytes, of every process group on the machine, from one
+/// pass over `/proc/<pid>/stat` and `status` (a workload's group is its pid).
+pub(crate) fn resident_bytes_by_group() -> std::collections::HashMap<u32, u64> {
+    let mut groups = std::collections::HashMap::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
+        return groups;
     };
-    let mut total = 0;
     for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -238,22 +238,30 @@ pub(crate) fn group_resident_bytes(group: u32) -> u64 {
             continue;
         };
         // After the command in parentheses: state, ppid, pgrp.
-        let pgrp = stat
+        let Some(group) = stat
             .rsplit_once(')')
             .and_then(|(_, rest)| rest.split_whitespace().nth(2))
-            .and_then(|pgrp| pgrp.parse::<u32>().ok());
-        if pgrp != Some(group) {
+            .and_then(|pgrp| pgrp.parse::<u32>().ok())
+        else {
             continue;
-        }
+        };
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         let kib = status
             .lines()
             .find_map(|line| line.strip_prefix("VmRSS:"))
             .and_then(|value| value.split_whitespace().next()?.parse::<u64>().ok())
             .unwrap_or(0);
-        total += kib * 1024;
+        *groups.entry(group).or_insert(0) += kib * 1024;
     }
-    total
+    groups
+}
+
+/// Kills the process group of `process` for a reason that makes its end a
+/// failure (a failed health check, a memory limit).
+pub(crate) fn kill_for(process: &mut Process, why: String, now: std::time::Instant) {
+    process.killed_for = Some(why);
+    kill(process);
+    process.terminating_since = Some(now);
 }
 
 /// Where `program` is on the `PATH`.
