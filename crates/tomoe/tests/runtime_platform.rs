@@ -4,7 +4,6 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::cli;
@@ -18,26 +17,9 @@ fn test_workload() -> PathBuf {
     )
 }
 
-/// `tomoe up --idle` (stopped like Ctrl-C when the test ends); returns the broker
-/// and runtime URLs it announces.
+/// `tomoe up --idle`, stopped like Ctrl-C when the test ends.
 fn up_idle(data_dir: &Path) -> (Process, String, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tomoe"));
-    command
-        .args([
-            "up",
-            "--idle",
-            "--address",
-            "127.0.0.1:0",
-            "--runtime-address",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .stderr(Stdio::null());
-    let (up, urls) =
-        Process::spawn_announcing(&mut command, Stop::Terminate, &["broker", "runtime"]);
-    let [broker, runtime] = <[String; 2]>::try_from(urls).expect("two URLs");
-    (up, broker, runtime)
+    support::up_idle(data_dir, Stop::Terminate)
 }
 
 fn workloads(runtime: &str) -> Vec<serde_json::Value> {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use support::{cli, tomoe_bin};
+use support::{cli, tomoe_bin, ServerProcess};
 use tomoe_test_support::{sibling_binary, Process, Stop};
 
 /// Far above the 2 s the server allows its connections; a hang takes minutes.
@@ -57,7 +57,7 @@ fn stderr_of(process: &mut Process) -> String {
 
 /// Stops `server` with `how` while `subscriber` is subscribed, and checks that
 /// both end and the subscriber was told why.
-fn stops_with_a_subscriber(mut server: Process, mut subscriber: Process, how: Signal) {
+fn stops_with_a_subscriber(server: &mut Process, mut subscriber: Process, how: Signal) {
     signal(server.child_mut(), how);
     let status = ended(server.child_mut());
     assert!(
@@ -79,43 +79,15 @@ fn stops_with_a_subscriber(mut server: Process, mut subscriber: Process, how: Si
 #[test]
 fn serve_stops_on_sigterm_while_a_client_is_subscribed() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, urls) = Process::spawn_announcing(
-        Command::new(tomoe_bin())
-            .args([
-                "serve",
-                "--insecure",
-                "--address",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(dir.path())
-            .stderr(Stdio::null()),
-        Stop::Kill,
-        &["tomoe broker listening"],
-    );
-    let subscriber = subscriber(&urls[0]);
-    stops_with_a_subscriber(server, subscriber, Signal::SIGTERM);
+    let mut server = ServerProcess::start(dir.path(), &["--insecure"]);
+    let subscriber = subscriber(&server.url);
+    stops_with_a_subscriber(server.process_mut(), subscriber, Signal::SIGTERM);
 }
 
 #[test]
 fn up_stops_on_ctrl_c_while_a_client_is_subscribed() {
     let dir = tempfile::tempdir().unwrap();
-    let (server, urls) = Process::spawn_announcing(
-        Command::new(tomoe_bin())
-            .args([
-                "up",
-                "--idle",
-                "--address",
-                "127.0.0.1:0",
-                "--runtime-address",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(dir.path())
-            .stderr(Stdio::null()),
-        Stop::Kill,
-        &["broker", "runtime"],
-    );
+    let (mut up, broker, runtime) = support::up_idle(dir.path(), Stop::Kill);
     // A workload runs under the runtime: a clean stop stops it too (docs/runtime.md).
     let workload = sibling_binary(tomoe_bin(), "test-workload", "tomoe-test-workload");
     let manifest = dir.path().join("app.yaml");
@@ -127,7 +99,7 @@ fn up_stops_on_ctrl_c_while_a_client_is_subscribed() {
         ),
     )
     .unwrap();
-    let runtime = ["--runtime", urls[1].as_str()];
+    let runtime = ["--runtime", runtime.as_str()];
     let (code, _, stderr) =
         cli(&[&["apply"][..], &runtime, &[manifest.to_str().unwrap()]].concat());
     assert_eq!(code, 0, "{stderr}");
@@ -144,8 +116,8 @@ fn up_stops_on_ctrl_c_while_a_client_is_subscribed() {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
-    let subscriber = subscriber(&urls[0]);
-    stops_with_a_subscriber(server, subscriber, Signal::SIGINT);
+    let subscriber = subscriber(&broker);
+    stops_with_a_subscriber(&mut up, subscriber, Signal::SIGINT);
     let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let running = state
         .rsplit(')')

@@ -6,27 +6,14 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{cli, tomoe_bin};
+use support::{cli, tomoe_bin, ServerProcess};
 use tomoe_test_support::{Process, Stop};
 
 #[test]
 fn subscribe_prints_each_change_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (_server, urls) = Process::spawn_announcing(
-        Command::new(tomoe_bin())
-            .args([
-                "serve",
-                "--insecure",
-                "--address",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(dir.path())
-            .stderr(Stdio::null()),
-        Stop::Kill,
-        &["tomoe broker listening"],
-    );
-    let broker = urls[0].as_str();
+    let server = ServerProcess::start(dir.path(), &["--insecure"]);
+    let broker = server.url.as_str();
     let mut subscriber = Process::spawn(
         Command::new(tomoe_bin())
             .args(["subscribe", "--broker", broker, "Vehicle.Speed"])

@@ -45,6 +45,11 @@ impl ServerProcess {
         self.process.stop();
     }
 
+    /// The process, to signal it or wait for it.
+    pub fn process_mut(&mut self) -> &mut Process {
+        &mut self.process
+    }
+
     /// The v1 and v2 clients presenting `token`, if any.
     pub async fn connection(&self, token: Option<&str>) -> tomoe_kuksa::Connection {
         tomoe_kuksa::Connector::new(self.url.clone())
@@ -130,4 +135,25 @@ pub fn cli(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// `tomoe up --idle` on loopback ports with `data_dir`, stopped as `stop` says when
+/// dropped; returns the broker and runtime URLs it announces.
+pub fn up_idle(data_dir: &Path, stop: Stop) -> (Process, String, String) {
+    let mut command = Command::new(tomoe_bin());
+    command
+        .args([
+            "up",
+            "--idle",
+            "--address",
+            "127.0.0.1:0",
+            "--runtime-address",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .stderr(Stdio::null());
+    let (up, urls) = Process::spawn_announcing(&mut command, stop, &["broker", "runtime"]);
+    let [broker, runtime] = <[String; 2]>::try_from(urls).expect("two URLs");
+    (up, broker, runtime)
 }
