@@ -168,7 +168,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             let cycle = clap::ValueEnum::to_possible_value(&args.cycle)
                 .and_then(|value| value.get_help().map(ToString::to_string))
                 .unwrap_or_default();
-            format!("simulator driving the {cycle} in a loop")
+            let park = args.park_s;
+            format!("simulator driving the {cycle}, parking {park} s after each trip")
         }
     };
     let vehicle = input.start(&profile, broker.catalog(), &bus, sink.clone())?;
