@@ -1,7 +1,7 @@
 //! The broker: state, writes, subscriptions and actuation routing.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::SystemTime;
 
@@ -12,6 +12,13 @@ use crate::{Access, BrokerError, Permissions, Persistence, RefusedEntry, StoredD
 
 /// Largest subscription or provider queue a client may ask for.
 pub const MAX_QUEUE_CAPACITY: usize = 1000;
+
+/// Bytes of values one subscriber may have waiting in its queue; a subscriber that
+/// falls further behind is disconnected with [`SubscriptionEvent::Lagged`]. Queued
+/// values are shared between subscribers, not copied, so this bounds what one slow
+/// subscriber keeps alive, not what each costs. A single batch larger than this is
+/// still delivered to a subscriber whose queue is empty.
+pub const MAX_SUBSCRIBER_QUEUE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Which value of a leaf a write or subscription is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -132,8 +139,52 @@ struct State {
 struct SubscriptionSlot {
     wants: Vec<bool>,
     field: Field,
-    sender: mpsc::Sender<Vec<Change>>,
+    sender: mpsc::Sender<QueuedBatch>,
     dropped: Arc<AtomicU64>,
+    /// Bytes of values waiting in the queue (see [`MAX_SUBSCRIBER_QUEUE_BYTES`]).
+    queued_bytes: Arc<AtomicUsize>,
+}
+
+/// One batch waiting in a subscriber's queue: the published changes, shared by
+/// every subscriber, and which of them this subscriber wants.
+struct QueuedBatch {
+    changes: Arc<[Change]>,
+    /// Indices into `changes`; `None` for all of them.
+    picked: Option<Vec<u32>>,
+    /// Bytes of the picked values, as counted against the queue's budget.
+    bytes: usize,
+}
+
+impl QueuedBatch {
+    fn new(changes: Vec<Change>) -> QueuedBatch {
+        let bytes = changes.iter().map(change_bytes).sum();
+        QueuedBatch {
+            changes: changes.into(),
+            picked: None,
+            bytes,
+        }
+    }
+
+    /// The wanted changes, as owned values for the subscriber.
+    fn into_changes(self) -> Vec<Change> {
+        match self.picked {
+            None => self.changes.to_vec(),
+            Some(picked) => picked
+                .iter()
+                .map(|index| self.changes[*index as usize].clone())
+                .collect(),
+        }
+    }
+}
+
+/// What one change costs in a queue: its value's bytes plus the change itself.
+fn change_bytes(change: &Change) -> usize {
+    std::mem::size_of::<Change>()
+        + change
+            .datapoint
+            .value
+            .as_ref()
+            .map_or(0, Value::approx_bytes)
 }
 
 impl std::fmt::Debug for Broker {
@@ -557,7 +608,7 @@ impl Broker {
                 datapoint,
             });
         }
-        fan_out(&mut state, &delivered);
+        fan_out(&mut state, delivered);
         Ok(())
     }
 
@@ -611,6 +662,7 @@ impl Broker {
         };
         let (sender, receiver) = mpsc::channel(capacity.max(1));
         let dropped = Arc::new(AtomicU64::new(0));
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
         let handle = self.inner.next_handle.fetch_add(1, Ordering::Relaxed);
         let mut state = self
             .inner
@@ -633,7 +685,9 @@ impl Broker {
                 })
                 .collect();
             // The queue is new and has room for at least one batch.
-            let _ = sender.try_send(snapshot);
+            let batch = QueuedBatch::new(snapshot);
+            queued_bytes.fetch_add(batch.bytes, Ordering::Relaxed);
+            let _ = sender.try_send(batch);
         }
         state.subscriptions.insert(
             handle,
@@ -642,12 +696,14 @@ impl Broker {
                 field,
                 sender,
                 dropped: dropped.clone(),
+                queued_bytes: queued_bytes.clone(),
             },
         );
         Ok(Subscription {
             handle,
             receiver,
             dropped,
+            queued_bytes,
             broker: Arc::downgrade(&self.inner),
             lag_reported: false,
         })
@@ -739,25 +795,47 @@ fn not_an_actuator(leaf: &Leaf) -> BrokerError {
     }
 }
 
-/// Sends each subscription the changes it wants, never waiting: a full queue
-/// disconnects that subscriber.
-fn fan_out(state: &mut State, changes: &[Change]) {
+/// Sends each subscription the changes it wants, never waiting: a full queue, or
+/// one holding [`MAX_SUBSCRIBER_QUEUE_BYTES`], disconnects that subscriber. The
+/// values are shared by all queues, never copied per subscriber.
+fn fan_out(state: &mut State, changes: Vec<Change>) {
+    let sizes: Vec<usize> = changes.iter().map(change_bytes).collect();
+    let changes: Arc<[Change]> = changes.into();
     let mut gone = Vec::new();
     for (handle, slot) in &state.subscriptions {
-        let wanted: Vec<Change> = changes
-            .iter()
-            .filter(|change| change.field == slot.field && slot.wants[change.leaf.0 as usize])
-            .cloned()
+        let picked: Vec<u32> = (0..changes.len() as u32)
+            .filter(|index| {
+                let change = &changes[*index as usize];
+                change.field == slot.field && slot.wants[change.leaf.0 as usize]
+            })
             .collect();
-        if wanted.is_empty() {
+        if picked.is_empty() {
             continue;
         }
-        match slot.sender.try_send(wanted) {
+        let bytes = picked.iter().map(|index| sizes[*index as usize]).sum();
+        let queued = slot.queued_bytes.load(Ordering::Relaxed);
+        let over_budget = queued > 0 && queued + bytes > MAX_SUBSCRIBER_QUEUE_BYTES;
+        let batch = QueuedBatch {
+            changes: changes.clone(),
+            picked: (picked.len() < changes.len()).then_some(picked),
+            bytes,
+        };
+        let sent = if over_budget {
+            Err(mpsc::error::TrySendError::Full(batch))
+        } else {
+            slot.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+            slot.sender.try_send(batch)
+        };
+        match sent {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(mpsc::error::TrySendError::Full(batch)) => {
+                if !over_budget {
+                    slot.queued_bytes.fetch_sub(batch.bytes, Ordering::Relaxed);
+                }
                 slot.dropped.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     subscription = handle,
+                    queued_bytes = queued,
                     "subscriber lagged behind; disconnecting it"
                 );
                 gone.push(*handle);
@@ -773,8 +851,9 @@ fn fan_out(state: &mut State, changes: &[Change]) {
 /// A live subscription; dropping it unsubscribes.
 pub struct Subscription {
     handle: u64,
-    receiver: mpsc::Receiver<Vec<Change>>,
+    receiver: mpsc::Receiver<QueuedBatch>,
     dropped: Arc<AtomicU64>,
+    queued_bytes: Arc<AtomicUsize>,
     broker: Weak<Inner>,
     lag_reported: bool,
 }
@@ -796,7 +875,10 @@ impl Subscription {
         // Batches queued before the overflow are delivered first; the broker dropped
         // the sender when it disconnected this subscriber, so the queue then ends.
         match self.receiver.recv().await {
-            Some(changes) => Some(SubscriptionEvent::Changes(changes)),
+            Some(batch) => {
+                self.queued_bytes.fetch_sub(batch.bytes, Ordering::Relaxed);
+                Some(SubscriptionEvent::Changes(batch.into_changes()))
+            }
             None => {
                 let dropped = self.dropped.load(Ordering::Relaxed);
                 (dropped > 0 && !self.lag_reported).then(|| {

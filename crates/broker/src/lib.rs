@@ -50,6 +50,7 @@ mod persistence;
 pub use broker::{
     refused_publications, ActuationProvider, ActuationRequest, BatchOutcome, BatchPolicy, Broker,
     BrokerConfig, Change, Datapoint, Field, Subscription, SubscriptionEvent, MAX_QUEUE_CAPACITY,
+    MAX_SUBSCRIBER_QUEUE_BYTES,
 };
 pub use budget::MAX_ANSWER_BYTES;
 pub use error::{Access, BrokerError, RefusedEntry};

@@ -22,9 +22,12 @@
 //! # Ok(()) }
 //! ```
 
+mod connection;
 pub mod convert;
 mod v1;
 mod v2;
+
+pub use connection::{ConnectionLimits, IDLE_TIMEOUT, MAX_CONNECTIONS};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -116,6 +119,7 @@ pub enum ServeError {
 pub struct GrpcServer {
     router: tonic::transport::server::Router,
     closing: tokio::sync::watch::Sender<bool>,
+    limits: ConnectionLimits,
 }
 
 impl std::fmt::Debug for GrpcServer {
@@ -125,16 +129,24 @@ impl std::fmt::Debug for GrpcServer {
 }
 
 impl GrpcServer {
-    /// Builds the server for `broker`.
+    /// Builds the server for `broker`, with the default [`ConnectionLimits`].
     pub fn new(broker: Broker, config: ServerConfig) -> Result<GrpcServer, ServeError> {
+        GrpcServer::with_limits(broker, config, ConnectionLimits::default())
+    }
+
+    /// Builds the server for `broker`, with `limits` on its connections.
+    pub fn with_limits(
+        broker: Broker,
+        config: ServerConfig,
+        limits: ConnectionLimits,
+    ) -> Result<GrpcServer, ServeError> {
         let authorizer = Arc::new(Authorizer(config.authorization));
         let mut builder = tonic::transport::Server::builder()
             // 10,000 subscriptions on one connection took 134 MB: bounded per connection.
             .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
             // A peer that stops answering pings is dropped.
-            .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
-            .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-            .tcp_keepalive(Some(KEEPALIVE_INTERVAL));
+            .http2_keepalive_interval(Some(limits.keepalive_interval))
+            .http2_keepalive_timeout(Some(limits.keepalive_timeout));
         if let Some(tls) = &config.tls {
             let identity = Identity::from_pem(&tls.certificate_pem, &tls.private_key_pem);
             builder = builder
@@ -152,7 +164,11 @@ impl GrpcServer {
             .add_service(kuksa_rust_sdk::v2_proto::val_server::ValServer::new(
                 v2_service,
             ));
-        Ok(GrpcServer { router, closing })
+        Ok(GrpcServer {
+            router,
+            closing,
+            limits,
+        })
     }
 
     /// Serves both KUKSA APIs on `listener` until `shutdown` completes. Then every
@@ -165,9 +181,7 @@ impl GrpcServer {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
-        // Small frames of signal updates must not wait for Nagle's algorithm.
-        let incoming =
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        let incoming = connection::accept(listener, self.limits);
         let closing = self.closing;
         let (fired, signalled) = tokio::sync::oneshot::channel();
         let signal = async move {

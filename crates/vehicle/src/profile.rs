@@ -204,13 +204,21 @@ impl Profile {
 
     /// Reads and validates one `profile.toml`.
     pub fn read(path: &Path) -> Result<Profile, ProfileError> {
-        let invalid = |problem: String| ProfileError::Invalid {
+        let text = tomoe_vss::read_data_file(path).map_err(|problem| ProfileError::Invalid {
             path: path.display().to_string(),
             problem,
+        })?;
+        Profile::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates the text of a `profile.toml`; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Profile, ProfileError> {
+        let invalid = |problem: String| ProfileError::Invalid {
+            path: origin.to_owned(),
+            problem,
         };
-        let text = tomoe_vss::read_data_file(path).map_err(invalid)?;
         let profile: Profile =
-            toml::from_str(&text).map_err(|e| invalid(e.to_string().trim().to_owned()))?;
+            toml::from_str(text).map_err(|e| invalid(e.to_string().trim().to_owned()))?;
         if profile.buses.is_empty() {
             return Err(invalid("a profile needs at least one [[bus]]".into()));
         }
