@@ -23,6 +23,12 @@ pub const SIGNING_KEY_FILE: &str = "runtime-signing.key";
 /// brokers in other processes that must trust the issued tokens.
 pub const PUBLIC_KEY_FILE: &str = "runtime-signing.pub";
 
+/// How far before its issue time a token becomes valid (its `nbf`): a wall clock
+/// stepped back by up to this much (an NTP correction) leaves freshly issued
+/// tokens valid, where an `nbf` equal to `iat` would refuse them until the clock
+/// caught up again.
+pub const NOT_BEFORE_SLACK: Duration = Duration::from_secs(5 * 60);
+
 /// Signs KUKSA-compatible JWTs (EdDSA, Ed25519) that the broker's
 /// [`TokenVerifier`] accepts: claims `sub`, `iss` (`tomoe-runtime`), `aud`
 /// (`["kuksa.val"]`), `iat`, `exp` and `scope`.
@@ -137,7 +143,7 @@ impl TokenIssuer {
             iss: ISSUER,
             aud: [AUDIENCE],
             iat: seconds(issued_at),
-            nbf: seconds(issued_at),
+            nbf: seconds(issued_at).saturating_sub(NOT_BEFORE_SLACK.as_secs()),
             exp: seconds(expires_at),
             scope,
         };
@@ -248,6 +254,26 @@ mod tests {
     use tomoe_broker::Access;
 
     const HOUR: Duration = Duration::from_secs(3600);
+
+    // A token issued, then the clock stepped back a minute (an NTP correction):
+    // with nbf = iat it was refused until the clock caught up.
+    #[test]
+    fn a_token_survives_a_small_step_back_of_the_clock() {
+        let issuer = TokenIssuer::generate();
+        let in_a_minute = SystemTime::now() + Duration::from_secs(60);
+        let token = issuer
+            .issue_at("app", "read:Vehicle.Speed", in_a_minute, HOUR)
+            .unwrap();
+        issuer.verifier().verify(&token).unwrap();
+        let in_an_hour = SystemTime::now() + HOUR;
+        let token = issuer
+            .issue_at("app", "read:Vehicle.Speed", in_an_hour, HOUR)
+            .unwrap();
+        assert!(
+            issuer.verifier().verify(&token).is_err(),
+            "nbf still counts"
+        );
+    }
 
     #[test]
     fn issued_tokens_verify_with_exactly_their_scope() {

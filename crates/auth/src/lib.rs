@@ -38,7 +38,7 @@ use serde::Deserialize;
 use tomoe_broker::Permissions;
 use tomoe_vss::PathPattern;
 
-pub use issuer::{TokenIssuer, ISSUER, PUBLIC_KEY_FILE, SIGNING_KEY_FILE};
+pub use issuer::{TokenIssuer, ISSUER, NOT_BEFORE_SLACK, PUBLIC_KEY_FILE, SIGNING_KEY_FILE};
 
 /// The audience a token must name.
 pub const AUDIENCE: &str = "kuksa.val";

@@ -135,7 +135,8 @@ pub enum StoreError {
 #[derive(Debug)]
 pub struct Store {
     path: PathBuf,
-    database: Database,
+    /// `None` after a failed write closed it (see [`Store::with_database`]).
+    database: std::sync::Mutex<Option<Database>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -179,8 +180,38 @@ impl Store {
         }
     }
 
+    /// Runs `operation` on the open database, opening it again first if a failed
+    /// write closed it. After an I/O error (a full disk, say) redb refuses every
+    /// further transaction until the database is closed and opened again; so a
+    /// failed operation closes it, and the next one reopens it: writes work again
+    /// as soon as the cause is gone, without a restart.
+    fn with_database<T>(
+        &self,
+        operation: impl FnOnce(&Database) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut slot = self
+            .database
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(open_database(&self.path)?);
+            tracing::info!(path = %self.path.display(), "database opened again after a failed write");
+        }
+        let database = slot.as_ref().expect("opened above");
+        let result = operation(database);
+        if result.is_err() {
+            // Dropped before the next attempt opens it again (redb locks the file).
+            *slot = None;
+        }
+        result
+    }
+
     fn check_version(&self) -> Result<(), StoreError> {
-        let txn = self.database.begin_write().map_err(|e| self.io(e))?;
+        self.with_database(|database| self.check_version_in(database))
+    }
+
+    fn check_version_in(&self, database: &Database) -> Result<(), StoreError> {
+        let txn = database.begin_write().map_err(|e| self.io(e))?;
         {
             let mut meta = txn.open_table(META).map_err(|e| self.io(e))?;
             let found = meta
@@ -212,7 +243,11 @@ impl Store {
     }
 
     fn load_records(&self) -> Result<Vec<StoredDatapoint>, StoreError> {
-        let txn = self.database.begin_read().map_err(|e| self.io(e))?;
+        self.with_database(|database| self.load_records_in(database))
+    }
+
+    fn load_records_in(&self, database: &Database) -> Result<Vec<StoredDatapoint>, StoreError> {
+        let txn = database.begin_read().map_err(|e| self.io(e))?;
         let table = txn.open_table(VALUES).map_err(|e| self.io(e))?;
         let mut datapoints = Vec::new();
         for entry in table.iter().map_err(|e| self.io(e))? {
@@ -245,7 +280,15 @@ impl Store {
     }
 
     fn save_records(&self, datapoints: &[StoredDatapoint]) -> Result<(), StoreError> {
-        let txn = self.database.begin_write().map_err(|e| self.io(e))?;
+        self.with_database(|database| self.save_records_in(database, datapoints))
+    }
+
+    fn save_records_in(
+        &self,
+        database: &Database,
+        datapoints: &[StoredDatapoint],
+    ) -> Result<(), StoreError> {
+        let txn = database.begin_write().map_err(|e| self.io(e))?;
         {
             let mut table = txn.open_table(VALUES).map_err(|e| self.io(e))?;
             for datapoint in datapoints {
@@ -378,12 +421,16 @@ fn check_copy(path: &Path) -> Result<(), StoreError> {
     // Everything that touches the copy, its drop included, may meet a redb
     // assertion on a damaged file: a panic there is a refusal, not a crash.
     let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut store = open_unwinding(&copy)?;
-        match store.database.check_integrity() {
+        let mut database = open_database(&copy)?;
+        match database.check_integrity() {
             Ok(true) => {}
             Ok(false) => return Err(damaged("pages fail their checksums")),
             Err(error) => return Err(damaged(&error.to_string())),
         }
+        let store = Store {
+            path: copy.clone(),
+            database: std::sync::Mutex::new(Some(database)),
+        };
         store.check_version()?;
         store.load_records().map(drop)
     }));
@@ -398,6 +445,14 @@ fn check_copy(path: &Path) -> Result<(), StoreError> {
 
 /// Opens (or creates) a database; a panic inside redb becomes an error.
 fn open_unwinding(path: &Path) -> Result<Store, StoreError> {
+    Ok(Store {
+        path: path.to_owned(),
+        database: std::sync::Mutex::new(Some(open_database(path)?)),
+    })
+}
+
+/// Opens (or creates) the redb database at `path`; a panic inside redb becomes an error.
+fn open_database(path: &Path) -> Result<Database, StoreError> {
     let opened = std::panic::catch_unwind(|| Database::create(path));
     let database = match opened {
         Ok(result) => result.map_err(|source| StoreError::Open {
@@ -411,10 +466,7 @@ fn open_unwinding(path: &Path) -> Result<Store, StoreError> {
             })
         }
     };
-    Ok(Store {
-        path: path.to_owned(),
-        database,
-    })
+    Ok(database)
 }
 
 /// The same error, naming `path` as the database file.
