@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fault injection during OTA installs: `tomoe up` with its update agent is killed
-# with SIGKILL at a random moment (0.1 to 2.5 s) after a new app version is
+# with SIGKILL at a random moment (0.1 to 5 s) after a new app version is
 # published, so the kills land in every phase: checking, downloading into the
 # inactive slot, switching, the health window, committing, reporting. Then it is
 # started again on the same data directory and must recover by itself, with no
@@ -127,7 +127,7 @@ version=1
 for round in $(seq "$rounds"); do
     version=$((version + 1))
     publish "$version"
-    sleep "$(python3 -c 'import random; print(round(random.uniform(0.1, 2.5), 3))')"
+    sleep "$(python3 -c 'import random; print(round(random.uniform(0.1, 5.0), 3))')"
     phase=$(value Vehicle.Tomoe.Ota.Status)
     kill -9 "$up"
     wait "$up" 2>/dev/null || true

@@ -44,16 +44,48 @@ printf '%s' '{"Vehicle": {"type": "branch", "description": "root", "children": {
     >fuzz/corpus/vss_json/overlay.json
 seed vspec data/vss/*.vspec profiles/*/*.vspec
 seed manifest examples/*.yaml
+seed parts_toml parts/*.toml profiles/*/profile.toml
+seed profile profiles/*/profile.toml
+# OTA metadata: the `signed` part of each file of a real repository, behind the
+# selector byte that re-signs it as that role (see fuzz_targets/ota_metadata.rs).
+bin=${TOMOE_BIN:-target/debug/tomoe}
+mkdir -p fuzz/corpus/ota_metadata fuzz/corpus/grpc fuzz/corpus/runtime_api
+if [ -x "$bin" ]; then
+    repo=$(mktemp -d)
+    "$bin" ota repo init "$repo/image" >/dev/null
+    printf 'an app image' >"$repo/app"
+    "$bin" ota repo add "$repo/image" "$repo/app" --name app --hardware-id tomoe-app \
+        --release-counter 1 >/dev/null
+    python3 - "$repo/image" fuzz/corpus/ota_metadata <<'PY'
+import json, sys
+repo, corpus = sys.argv[1:]
+for index, role in enumerate(["root", "root", "timestamp", "snapshot", "targets"]):
+    signed = json.load(open(f"{repo}/{role}.json"))["signed"]
+    for resign in (0, 0x80):
+        with open(f"{corpus}/{role}-{index}-{resign}", "wb") as out:
+            out.write(bytes([index | resign]) + json.dumps(signed).encode())
+PY
+    rm -rf "$repo"
+fi
 
 cargo fuzz build -s none
+printf '%-12s %12s %8s %8s %8s\n' target executions edges features rss_mb
 for target in $(cargo fuzz list); do
-    echo "== $target ($seconds s)"
+    log=fuzz/artifacts/$target.log
+    mkdir -p fuzz/artifacts
     cargo fuzz run -s none "$target" "fuzz/corpus/$target" -- \
         -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
-        2>&1 | grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)|cov:.*DONE|SUMMARY|panicked|ERROR' || true
-    if [ -n "$(ls "fuzz/artifacts/$target" 2>/dev/null)" ]; then
-        echo "fuzz: $target found an input that fails: fuzz/artifacts/$target" >&2
+        >"$log" 2>&1 || true
+    if [ -n "$(ls "fuzz/artifacts/$target" 2>/dev/null)" ] || grep -qE 'panicked|==ERROR|SUMMARY: libFuzzer' "$log"; then
+        grep -E 'panicked|ERROR|SUMMARY|Test unit written' "$log" >&2 || true
+        echo "fuzz: $target found an input that fails: fuzz/artifacts/$target (log $log)" >&2
         exit 1
     fi
+    # libFuzzer's last status line: "#N DONE cov: C ft: F corp: ... rss: RMb".
+    awk -v target="$target" '
+        /stat::number_of_executed_units/ { runs = $2 }
+        /stat::peak_rss_mb/ { rss = $2 }
+        / cov: / { for (i = 1; i < NF; i++) { if ($i == "cov:") cov = $(i + 1); if ($i == "ft:") ft = $(i + 1) } }
+        END { printf "%-12s %12s %8s %8s %8s\n", target, runs, cov, ft, rss }' "$log"
 done
 echo "fuzz: every target ran $seconds s without a finding"

@@ -56,7 +56,8 @@ impl StoreError {
 #[derive(Debug)]
 pub struct Store {
     path: PathBuf,
-    database: Database,
+    /// `None` after a failed operation closed it (see [`Store::with_database`]).
+    database: std::sync::Mutex<Option<Database>>,
 }
 
 impl Store {
@@ -71,20 +72,40 @@ impl Store {
             .map_err(|e| error(format!("cannot create the directory: {e}")))?;
         let database = Database::create(&path)
             .map_err(|e| error(format!("cannot open (left untouched): {e}")))?;
-        let store = Store {
-            path: path.clone(),
-            database,
-        };
-        let txn = store
-            .database
-            .begin_write()
-            .map_err(|e| error(e.to_string()))?;
+        let txn = database.begin_write().map_err(|e| error(e.to_string()))?;
         txn.open_table(WORKLOADS)
             .map_err(|e| error(e.to_string()))?;
         txn.open_table(PROCESSES)
             .map_err(|e| error(e.to_string()))?;
         txn.commit().map_err(|e| error(e.to_string()))?;
-        Ok(store)
+        Ok(Store {
+            path,
+            database: std::sync::Mutex::new(Some(database)),
+        })
+    }
+
+    /// Runs `operation` on the open database, opening it again first if a failed
+    /// operation closed it: after an I/O error (a full disk) redb refuses every
+    /// further transaction until the database is opened again, so the runtime
+    /// recovers as soon as the cause is gone, without a restart.
+    fn with_database<T>(
+        &self,
+        operation: impl FnOnce(&Database) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut slot = self
+            .database
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if slot.is_none() {
+            let database = Database::create(&self.path)
+                .map_err(|e| self.error(format!("cannot open again after a failed write: {e}")))?;
+            *slot = Some(database);
+        }
+        let result = operation(slot.as_ref().expect("opened above"));
+        if result.is_err() {
+            *slot = None;
+        }
+        result
     }
 
     fn error(&self, message: impl ToString) -> StoreError {
@@ -101,64 +122,72 @@ impl Store {
 
     /// Every process record, by workload name.
     pub fn processes(&self) -> Result<Vec<(String, ProcessRecord)>, StoreError> {
-        let txn = self.database.begin_read().map_err(|e| self.error(e))?;
-        let table = txn.open_table(PROCESSES).map_err(|e| self.error(e))?;
-        let mut records = Vec::new();
-        for entry in table.iter().map_err(|e| self.error(e))? {
-            let (key, value) = entry.map_err(|e| self.error(e))?;
-            let record = serde_json::from_slice(value.value())
-                .map_err(|e| self.error(format!("record \"{}\": {e}", key.value())))?;
-            records.push((key.value().to_owned(), record));
-        }
-        Ok(records)
+        self.with_database(|database| {
+            let txn = database.begin_read().map_err(|e| self.error(e))?;
+            let table = txn.open_table(PROCESSES).map_err(|e| self.error(e))?;
+            let mut records = Vec::new();
+            for entry in table.iter().map_err(|e| self.error(e))? {
+                let (key, value) = entry.map_err(|e| self.error(e))?;
+                let record = serde_json::from_slice(value.value())
+                    .map_err(|e| self.error(format!("record \"{}\": {e}", key.value())))?;
+                records.push((key.value().to_owned(), record));
+            }
+            Ok(records)
+        })
     }
 
     fn read_all<T: for<'de> Deserialize<'de>>(
         &self,
         table: TableDefinition<&str, &[u8]>,
     ) -> Result<Vec<T>, StoreError> {
-        let txn = self.database.begin_read().map_err(|e| self.error(e))?;
-        let table = txn.open_table(table).map_err(|e| self.error(e))?;
-        let mut items = Vec::new();
-        for entry in table.iter().map_err(|e| self.error(e))? {
-            let (key, value) = entry.map_err(|e| self.error(e))?;
-            items.push(
-                serde_json::from_slice(value.value())
-                    .map_err(|e| self.error(format!("record \"{}\": {e}", key.value())))?,
-            );
-        }
-        Ok(items)
+        self.with_database(|database| {
+            let txn = database.begin_read().map_err(|e| self.error(e))?;
+            let table = txn.open_table(table).map_err(|e| self.error(e))?;
+            let mut items = Vec::new();
+            for entry in table.iter().map_err(|e| self.error(e))? {
+                let (key, value) = entry.map_err(|e| self.error(e))?;
+                items.push(
+                    serde_json::from_slice(value.value())
+                        .map_err(|e| self.error(format!("record \"{}\": {e}", key.value())))?,
+                );
+            }
+            Ok(items)
+        })
     }
 
     /// Stores desired workloads (all in one transaction).
     pub fn put_workloads(&self, workloads: &[DesiredWorkload]) -> Result<(), StoreError> {
-        let txn = self.database.begin_write().map_err(|e| self.error(e))?;
-        {
-            let mut table = txn.open_table(WORKLOADS).map_err(|e| self.error(e))?;
-            for workload in workloads {
-                let bytes = serde_json::to_vec(workload).map_err(|e| self.error(e))?;
-                table
-                    .insert(workload.spec.name.as_str(), bytes.as_slice())
-                    .map_err(|e| self.error(e))?;
+        self.with_database(|database| {
+            let txn = database.begin_write().map_err(|e| self.error(e))?;
+            {
+                let mut table = txn.open_table(WORKLOADS).map_err(|e| self.error(e))?;
+                for workload in workloads {
+                    let bytes = serde_json::to_vec(workload).map_err(|e| self.error(e))?;
+                    table
+                        .insert(workload.spec.name.as_str(), bytes.as_slice())
+                        .map_err(|e| self.error(e))?;
+                }
             }
-        }
-        txn.commit().map_err(|e| self.error(e))
+            txn.commit().map_err(|e| self.error(e))
+        })
     }
 
     /// Removes a workload and its process record.
     pub fn delete_workload(&self, name: &str) -> Result<(), StoreError> {
-        let txn = self.database.begin_write().map_err(|e| self.error(e))?;
-        {
-            txn.open_table(WORKLOADS)
-                .map_err(|e| self.error(e))?
-                .remove(name)
-                .map_err(|e| self.error(e))?;
-            txn.open_table(PROCESSES)
-                .map_err(|e| self.error(e))?
-                .remove(name)
-                .map_err(|e| self.error(e))?;
-        }
-        txn.commit().map_err(|e| self.error(e))
+        self.with_database(|database| {
+            let txn = database.begin_write().map_err(|e| self.error(e))?;
+            {
+                txn.open_table(WORKLOADS)
+                    .map_err(|e| self.error(e))?
+                    .remove(name)
+                    .map_err(|e| self.error(e))?;
+                txn.open_table(PROCESSES)
+                    .map_err(|e| self.error(e))?
+                    .remove(name)
+                    .map_err(|e| self.error(e))?;
+            }
+            txn.commit().map_err(|e| self.error(e))
+        })
     }
 
     /// Records (or, with `None`, forgets) the process of a workload.
@@ -167,22 +196,24 @@ impl Store {
         name: &str,
         record: Option<&ProcessRecord>,
     ) -> Result<(), StoreError> {
-        let txn = self.database.begin_write().map_err(|e| self.error(e))?;
-        {
-            let mut table = txn.open_table(PROCESSES).map_err(|e| self.error(e))?;
-            match record {
-                Some(record) => {
-                    let bytes = serde_json::to_vec(record).map_err(|e| self.error(e))?;
-                    table
-                        .insert(name, bytes.as_slice())
-                        .map_err(|e| self.error(e))?;
-                }
-                None => {
-                    table.remove(name).map_err(|e| self.error(e))?;
+        self.with_database(|database| {
+            let txn = database.begin_write().map_err(|e| self.error(e))?;
+            {
+                let mut table = txn.open_table(PROCESSES).map_err(|e| self.error(e))?;
+                match record {
+                    Some(record) => {
+                        let bytes = serde_json::to_vec(record).map_err(|e| self.error(e))?;
+                        table
+                            .insert(name, bytes.as_slice())
+                            .map_err(|e| self.error(e))?;
+                    }
+                    None => {
+                        table.remove(name).map_err(|e| self.error(e))?;
+                    }
                 }
             }
-        }
-        txn.commit().map_err(|e| self.error(e))
+            txn.commit().map_err(|e| self.error(e))
+        })
     }
 }
 
@@ -199,7 +230,14 @@ mod tests {
     fn records_of_earlier_versions_load() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let txn = store.database.begin_write().unwrap();
+        let txn = store
+            .database
+            .lock()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .begin_write()
+            .unwrap();
         txn.open_table(WORKLOADS)
             .unwrap()
             .insert("once", LEGACY.as_bytes())

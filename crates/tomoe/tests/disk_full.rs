@@ -91,7 +91,7 @@ fn a_full_disk_refuses_writes_loses_nothing_and_recovers() {
         return;
     };
     let data = disk.path().join("data");
-    let (up, broker, _) = up_idle(&data, Stop::Terminate);
+    let (up, broker, runtime) = up_idle(&data, Stop::Terminate);
     set(&broker, "before-full").unwrap();
     let filler = fill(disk.path());
 
@@ -123,6 +123,31 @@ fn a_full_disk_refuses_writes_loses_nothing_and_recovers() {
     std::fs::remove_file(&filler).unwrap();
     set(&broker, "after-full").unwrap();
     assert_eq!(stored(&broker), "after-full");
+
+    // The runtime on a full disk: an apply is refused with the reason (or stored
+    // whole, if the database still had room); with room again it works, without
+    // a restart.
+    let manifest = disk._dir.path().join("app.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: tomoe.dev/v1\nworkloads:\n  - name: app\n    command: sleep\n    args: [\"600\"]\n",
+    )
+    .unwrap();
+    let apply = || cli(&["apply", "--runtime", &runtime, manifest.to_str().unwrap()]);
+    let filler = fill(disk.path());
+    let (code, _, stderr) = apply();
+    assert!(
+        code == 0 || stderr.contains("No space left on device"),
+        "a refused apply does not say the disk is full: {stderr}"
+    );
+    std::fs::remove_file(&filler).unwrap();
+    let (code, _, stderr) = apply();
+    assert_eq!(code, 0, "apply with room again: {stderr}");
+    let (_, ps, _) = cli(&["ps", "--runtime", &runtime, "--json"]);
+    assert!(
+        ps.contains("\"app\""),
+        "the applied app is not listed: {ps}"
+    );
 
     // Full again, then a restart: everything acknowledged is there.
     let filler = fill(disk.path());
