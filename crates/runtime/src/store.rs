@@ -254,7 +254,14 @@ mod tests {
         assert_eq!(workload.spec.access.mode_requests, [VehicleMode::Service]);
         // Written back, the record is the same text.
         store.put_workloads(&loaded).unwrap();
-        let txn = store.database.begin_read().unwrap();
+        let txn = store
+            .database
+            .lock()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .begin_read()
+            .unwrap();
         let table = txn.open_table(WORKLOADS).unwrap();
         let bytes = table.get("once").unwrap().unwrap();
         assert_eq!(std::str::from_utf8(bytes.value()).unwrap(), LEGACY);
