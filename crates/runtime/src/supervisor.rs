@@ -125,6 +125,7 @@ enum Request {
     Apply(Manifest, oneshot::Sender<Result<Vec<String>, RuntimeError>>),
     Start(String, oneshot::Sender<Result<(), RuntimeError>>),
     Stop(String, oneshot::Sender<Result<(), RuntimeError>>),
+    Restart(String, oneshot::Sender<Result<(), RuntimeError>>),
     Delete(String, oneshot::Sender<Result<(), RuntimeError>>),
     List(oneshot::Sender<Vec<WorkloadStatus>>),
     Spec(String, oneshot::Sender<Option<Workload>>),
@@ -187,6 +188,14 @@ impl Runtime {
     /// Disables a workload and stops its process.
     pub async fn stop_workload(&self, name: &str) -> Result<(), RuntimeError> {
         self.ask(|reply| Request::Stop(name.to_owned(), reply))
+            .await?
+    }
+
+    /// Restarts a workload's process with its spec unchanged: for a new executable
+    /// at the same path (an update installed into the slot it ran from), which a
+    /// re-apply of the same spec would not start.
+    pub async fn restart_workload(&self, name: &str) -> Result<(), RuntimeError> {
+        self.ask(|reply| Request::Restart(name.to_owned(), reply))
             .await?
     }
 

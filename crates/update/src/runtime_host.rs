@@ -49,7 +49,13 @@ impl AppHost for Runtime {
             .await
             .map_err(host_error)?
             .ok_or_else(|| HostError(format!("no workload \"{name}\"")))?;
-        spec.command = command.to_string_lossy().into_owned();
+        let command = command.to_string_lossy().into_owned();
+        if spec.command == command {
+            // The same path with a new image behind it (the slot it ran from was
+            // rewritten): a re-apply of an unchanged spec would keep the old process.
+            return self.restart_workload(name).await.map_err(host_error);
+        }
+        spec.command = command;
         self.apply(Manifest {
             api_version: API_VERSION.to_string(),
             kind: None,

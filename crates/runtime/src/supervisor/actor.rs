@@ -160,6 +160,9 @@ impl Actor {
             Request::Stop(name, reply) => {
                 let _ = reply.send(self.set_enabled(&name, false));
             }
+            Request::Restart(name, reply) => {
+                let _ = reply.send(self.restart(&name));
+            }
             Request::Delete(name, reply) => {
                 let _ = reply.send(self.delete(name));
             }
@@ -337,6 +340,25 @@ impl Actor {
         }
         self.reorder();
         Ok(names)
+    }
+
+    /// Stops the process of `name` as a changed spec does; the next pass starts it again.
+    fn restart(&mut self, name: &str) -> Result<(), RuntimeError> {
+        let slot = self
+            .slots
+            .get_mut(name)
+            .ok_or_else(|| RuntimeError::NotFound(name.to_owned()))?;
+        slot.desired.enabled = true;
+        slot.desired.terminal = None;
+        slot.consecutive_failures = 0;
+        slot.next_start = None;
+        match &mut slot.process {
+            Some(process) => process::terminate(process, Instant::now()),
+            None => slot.state = WorkloadState::Waiting,
+        }
+        let desired = slot.desired.clone();
+        self.store.put_workloads(&[desired])?;
+        Ok(())
     }
 
     fn set_enabled(&mut self, name: &str, enabled: bool) -> Result<(), RuntimeError> {
