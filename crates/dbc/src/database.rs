@@ -61,6 +61,10 @@ pub const MAX_DBC_BYTES: u64 = 64 * 1024 * 1024;
 /// How many unreadable statements a file may have before it is refused.
 const MAX_SKIPPED_STATEMENTS: usize = 200;
 
+/// Bytes the tolerant parser may parse in all, counting each attempt again after
+/// a skipped statement: 200 skips in a large file re-read it 200 times.
+pub const MAX_DBC_PARSE_BYTES: usize = 64 * 1024 * 1024;
+
 /// A compiled DBC: messages ready to decode frames, and the warnings found on the way.
 #[derive(Debug, Clone)]
 pub struct Database {
@@ -322,9 +326,31 @@ fn lint_text(text: &str, origin: &str, warnings: &mut Vec<Warning>) {
 /// Parses with `can-dbc`; a statement the parser cannot read is commented out and
 /// parsing is retried, with a warning for each skipped statement.
 fn parse_tolerant(text: &str, origin: &str, warnings: &mut Vec<Warning>) -> Result<Dbc, DbcError> {
+    parse_within(text, origin, warnings, MAX_DBC_PARSE_BYTES)
+}
+
+/// [`parse_tolerant`] with `budget` bytes of parsing in all.
+fn parse_within(
+    text: &str,
+    origin: &str,
+    warnings: &mut Vec<Warning>,
+    budget: usize,
+) -> Result<Dbc, DbcError> {
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    for _ in 0..=MAX_SKIPPED_STATEMENTS {
+    let mut parsed = 0usize;
+    for skipped in 0..=MAX_SKIPPED_STATEMENTS {
         let joined = lines.join("\n");
+        parsed += joined.len();
+        if skipped > 0 && parsed > budget {
+            return Err(DbcError::Parse {
+                origin: origin.to_owned(),
+                reason: format!(
+                    "{skipped} unreadable statements skipped, and skipping more would parse this {} KiB file beyond {} KiB in all",
+                    text.len() / 1024,
+                    budget / 1024
+                ),
+            });
+        }
         let error = match Dbc::try_from(joined.as_str()) {
             Ok(dbc) => return Ok(dbc),
             Err(error) => error,
@@ -701,6 +727,36 @@ pub const MAX_OVERLAP_WARNINGS: usize = 8;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Each skipped statement re-parses the whole file: 200 skips in a large file
+    // were 200 full parses. The total is bounded; here with a 256 KiB budget.
+    #[test]
+    fn skipping_stops_when_the_parse_budget_is_spent() {
+        let mut text = String::from("VERSION \"\"\n\nNS_ :\n\nBS_:\n\nBU_: ECU\n\n");
+        for id in 0..400 {
+            text.push_str(&format!(
+                "BO_ {id} M{id}: 8 ECU\n SG_ S{id} : 0|8@1+ (1,0) [0|255] \"\" ECU\n\n"
+            ));
+            if id % 20 == 0 {
+                text.push_str("BO_ this is not a message\n\n");
+            }
+        }
+        let mut warnings = Vec::new();
+        let error = parse_within(&text, "big.dbc", &mut warnings, 256 * 1024).unwrap_err();
+        assert!(
+            error.to_string().contains("beyond 256 KiB in all"),
+            "{error}"
+        );
+        assert!(
+            !warnings.is_empty() && warnings.len() < 20,
+            "{}",
+            warnings.len()
+        );
+        // With the real budget the same file loads, its 20 bad statements skipped.
+        let mut warnings = Vec::new();
+        parse_tolerant(&text, "big.dbc", &mut warnings).unwrap();
+        assert_eq!(warnings.len(), 20);
+    }
 
     const SAMPLE: &str = r#"VERSION ""
 

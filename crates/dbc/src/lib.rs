@@ -33,4 +33,6 @@ mod codec;
 mod database;
 
 pub use codec::{ByteOrder, Message, Multiplexing, Signal, ValueKind};
-pub use database::{Database, DbcError, Warning, MAX_DBC_BYTES, MAX_OVERLAP_WARNINGS};
+pub use database::{
+    Database, DbcError, Warning, MAX_DBC_BYTES, MAX_DBC_PARSE_BYTES, MAX_OVERLAP_WARNINGS,
+};
