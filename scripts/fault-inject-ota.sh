@@ -78,7 +78,7 @@ start() {
 
 value() {
     "$bin" get --broker "$broker" --json "$1" 2>/dev/null |
-        python3 -c 'import json,sys; v=json.load(sys.stdin).get("value"); print("" if v is None else v)' || true
+        python3 -c 'import json,sys; t=sys.stdin.read(); v=json.loads(t).get("value") if t.strip() else None; print("" if v is None else v)' || true
 }
 
 app_processes() { pgrep -fc "^/bin/sh $work/" || true; }
@@ -109,6 +109,10 @@ recovered() {
         sleep 0.2
     done
     echo "round $round: not recovered: status '$status', installed '$installed', app $state (want version $want)" >&2
+    "$bin" get --broker "$broker" Vehicle.Tomoe.Ota.Status >&2 || true
+    kept=$(mktemp -d /tmp/fault-inject-ota.XXXXXX)
+    cp -r "$work/up.log" "$work/up.err" "$data" "$kept/" 2>/dev/null || true
+    echo "logs and data directory kept in $kept" >&2
     tail -20 "$work/up.err" >&2
     exit 1
 }

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use tokio::sync::mpsc;
 use tomoe_vss::{Catalog, EntryType, Leaf, LeafId, PathPattern, Value};
 
+use crate::queue::{fan_out, QueuedBatch, SubscriptionSlot};
 use crate::{Access, BrokerError, Permissions, Persistence, RefusedEntry, StoredDatapoint};
 
 /// Largest subscription or provider queue a client may ask for.
@@ -134,57 +135,6 @@ struct State {
     subscriptions: HashMap<u64, SubscriptionSlot>,
     providers: HashMap<u64, mpsc::Sender<ActuationRequest>>,
     claims: HashMap<LeafId, u64>,
-}
-
-struct SubscriptionSlot {
-    wants: Vec<bool>,
-    field: Field,
-    sender: mpsc::Sender<QueuedBatch>,
-    dropped: Arc<AtomicU64>,
-    /// Bytes of values waiting in the queue (see [`MAX_SUBSCRIBER_QUEUE_BYTES`]).
-    queued_bytes: Arc<AtomicUsize>,
-}
-
-/// One batch waiting in a subscriber's queue: the published changes, shared by
-/// every subscriber, and which of them this subscriber wants.
-struct QueuedBatch {
-    changes: Arc<[Change]>,
-    /// Indices into `changes`; `None` for all of them.
-    picked: Option<Vec<u32>>,
-    /// Bytes of the picked values, as counted against the queue's budget.
-    bytes: usize,
-}
-
-impl QueuedBatch {
-    fn new(changes: Vec<Change>) -> QueuedBatch {
-        let bytes = changes.iter().map(change_bytes).sum();
-        QueuedBatch {
-            changes: changes.into(),
-            picked: None,
-            bytes,
-        }
-    }
-
-    /// The wanted changes, as owned values for the subscriber.
-    fn into_changes(self) -> Vec<Change> {
-        match self.picked {
-            None => self.changes.to_vec(),
-            Some(picked) => picked
-                .iter()
-                .map(|index| self.changes[*index as usize].clone())
-                .collect(),
-        }
-    }
-}
-
-/// What one change costs in a queue: its value's bytes plus the change itself.
-fn change_bytes(change: &Change) -> usize {
-    std::mem::size_of::<Change>()
-        + change
-            .datapoint
-            .value
-            .as_ref()
-            .map_or(0, Value::approx_bytes)
 }
 
 impl std::fmt::Debug for Broker {
@@ -608,7 +558,7 @@ impl Broker {
                 datapoint,
             });
         }
-        fan_out(&mut state, delivered);
+        fan_out(&mut state.subscriptions, delivered);
         Ok(())
     }
 
@@ -792,59 +742,6 @@ fn not_an_actuator(leaf: &Leaf) -> BrokerError {
     BrokerError::NotAnActuator {
         path: leaf.path.clone(),
         entry_type: leaf.entry_type,
-    }
-}
-
-/// Sends each subscription the changes it wants, never waiting: a full queue, or
-/// one holding [`MAX_SUBSCRIBER_QUEUE_BYTES`], disconnects that subscriber. The
-/// values are shared by all queues, never copied per subscriber.
-fn fan_out(state: &mut State, changes: Vec<Change>) {
-    let sizes: Vec<usize> = changes.iter().map(change_bytes).collect();
-    let changes: Arc<[Change]> = changes.into();
-    let mut gone = Vec::new();
-    for (handle, slot) in &state.subscriptions {
-        let picked: Vec<u32> = (0..changes.len() as u32)
-            .filter(|index| {
-                let change = &changes[*index as usize];
-                change.field == slot.field && slot.wants[change.leaf.0 as usize]
-            })
-            .collect();
-        if picked.is_empty() {
-            continue;
-        }
-        let bytes = picked.iter().map(|index| sizes[*index as usize]).sum();
-        let queued = slot.queued_bytes.load(Ordering::Relaxed);
-        let over_budget = queued > 0 && queued + bytes > MAX_SUBSCRIBER_QUEUE_BYTES;
-        let batch = QueuedBatch {
-            changes: changes.clone(),
-            picked: (picked.len() < changes.len()).then_some(picked),
-            bytes,
-        };
-        let sent = if over_budget {
-            Err(mpsc::error::TrySendError::Full(batch))
-        } else {
-            slot.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
-            slot.sender.try_send(batch)
-        };
-        match sent {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(batch)) => {
-                if !over_budget {
-                    slot.queued_bytes.fetch_sub(batch.bytes, Ordering::Relaxed);
-                }
-                slot.dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    subscription = handle,
-                    queued_bytes = queued,
-                    "subscriber lagged behind; disconnecting it"
-                );
-                gone.push(*handle);
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => gone.push(*handle),
-        }
-    }
-    for handle in gone {
-        state.subscriptions.remove(&handle);
     }
 }
 

@@ -46,6 +46,7 @@ mod budget;
 mod error;
 mod permissions;
 mod persistence;
+mod queue;
 
 pub use broker::{
     refused_publications, ActuationProvider, ActuationRequest, BatchOutcome, BatchPolicy, Broker,
