@@ -72,10 +72,10 @@ impl Vehicle {
         )
     }
 
-    /// Waits (at most 30 s) until `check` holds; panics with the agent's status
-    /// and `tomoe ps` otherwise.
+    /// Waits (at most 60 s: a debug build hashes the 90 MB test image slowly)
+    /// until `check` holds; panics with the agent's status and `tomoe ps` otherwise.
     fn wait(&self, what: &str, check: impl Fn(&Vehicle) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         while !check(self) {
             assert!(
                 Instant::now() < deadline,
