@@ -138,12 +138,14 @@ for round in $(seq "$rounds"); do
     publish "$version"
     sleep "$(python3 -c 'import random; print(round(random.uniform(0.05, 1.5), 3))')"
     phase=$(value Vehicle.Tomoe.Ota.Status)
+    reason=$([ "$phase" = FAILED ] && value Vehicle.Tomoe.Ota.Reason || true)
     kill -9 "$up"
     wait "$up" 2>/dev/null || true
     phases[${phase:-none}]=$(( ${phases[${phase:-none}]:-0} + 1 ))
     start
     recovered "$version"
-    printf 'round %d: killed in %s; version %d committed after restart\n' "$round" "${phase:-none}" "$version"
+    printf 'round %d: killed in %s%s; version %d committed after restart\n' "$round" "${phase:-none}" \
+        "${reason:+ ($reason)}" "$version"
 done
 kill -9 "$up" 2>/dev/null || true
 summary=$(for phase in "${!phases[@]}"; do printf '%s %d, ' "$phase" "${phases[$phase]}"; done)
