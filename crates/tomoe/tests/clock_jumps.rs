@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use support::{cli, tomoe_bin};
-use tomoe_test_support::{sibling_binary, Process, Stop};
+use support::{cli, tomoe_bin, up_idle_with};
+use tomoe_test_support::{sibling_binary, Stop};
 
 const DAY: u64 = 24 * 3600;
 
@@ -92,26 +92,17 @@ fn the_platform_rides_out_clock_jumps_forward_and_back() {
     let dir = tempfile::tempdir().unwrap();
     let clock = dir.path().join("clock");
     jump(&clock, "+0");
-    let mut command = Command::new(tomoe_bin());
-    command
-        .args([
-            "up",
-            "--idle",
-            "--address",
-            "127.0.0.1:0",
-            "--runtime-address",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dir.path().join("data"))
-        .env("LD_PRELOAD", &faketime)
-        .env("FAKETIME_TIMESTAMP_FILE", &clock)
-        .env("FAKETIME_NO_CACHE", "1")
-        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
-        .stderr(Stdio::null());
-    let (_up, urls) =
-        Process::spawn_announcing(&mut command, Stop::Terminate, &["broker", "runtime"]);
-    let (broker, runtime) = (&urls[0], &urls[1]);
+    let (_up, broker, runtime) = up_idle_with(
+        &dir.path().join("data"),
+        Stop::Terminate,
+        &[
+            ("LD_PRELOAD", faketime.as_os_str()),
+            ("FAKETIME_TIMESTAMP_FILE", clock.as_os_str()),
+            ("FAKETIME_NO_CACHE", "1".as_ref()),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1".as_ref()),
+        ],
+    );
+    let (broker, runtime) = (&broker, &runtime);
 
     let workload = sibling_binary(tomoe_bin(), "test-workload", "tomoe-test-workload");
     let manifest = dir.path().join("app.yaml");

@@ -140,6 +140,15 @@ pub fn cli(args: &[&str]) -> (i32, String, String) {
 /// `tomoe up --idle` on loopback ports with `data_dir`, stopped as `stop` says when
 /// dropped; returns the broker and runtime URLs it announces.
 pub fn up_idle(data_dir: &Path, stop: Stop) -> (Process, String, String) {
+    up_idle_with(data_dir, stop, &[])
+}
+
+/// [`up_idle`] with extra environment variables for `tomoe up`.
+pub fn up_idle_with(
+    data_dir: &Path,
+    stop: Stop,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (Process, String, String) {
     let mut command = Command::new(tomoe_bin());
     command
         .args([
@@ -152,6 +161,7 @@ pub fn up_idle(data_dir: &Path, stop: Stop) -> (Process, String, String) {
             "--data-dir",
         ])
         .arg(data_dir)
+        .envs(env.iter().copied())
         .stderr(Stdio::null());
     let (up, urls) = Process::spawn_announcing(&mut command, stop, &["broker", "runtime"]);
     let [broker, runtime] = <[String; 2]>::try_from(urls).expect("two URLs");
