@@ -65,6 +65,9 @@ fn change_bytes(change: &Change) -> usize {
 /// one holding [`MAX_SUBSCRIBER_QUEUE_BYTES`], disconnects that subscriber. The
 /// values are shared by all queues, never copied per subscriber.
 pub(crate) fn fan_out(subscriptions: &mut HashMap<u64, SubscriptionSlot>, changes: Vec<Change>) {
+    if subscriptions.is_empty() {
+        return;
+    }
     let sizes: Vec<usize> = changes.iter().map(change_bytes).collect();
     let changes: Arc<[Change]> = changes.into();
     let mut gone = Vec::new();
