@@ -127,6 +127,21 @@ struct Inner {
     persist_lock: Mutex<()>,
     state: RwLock<State>,
     next_handle: AtomicU64,
+    lagged: AtomicU64,
+    storage_failures: AtomicU64,
+    last_storage_error: Mutex<Option<String>>,
+}
+
+/// What the broker has counted about its own health since it started, for the
+/// platform's self-diagnosis and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BrokerHealth {
+    /// Subscribers disconnected because they lagged behind.
+    pub lagged_subscribers: u64,
+    /// Writes refused because the durable store failed.
+    pub storage_failures: u64,
+    /// The store's last error, if any.
+    pub last_storage_error: Option<String>,
 }
 
 struct State {
@@ -226,6 +241,9 @@ impl Broker {
                 persist_lock: Mutex::new(()),
                 state: RwLock::new(state),
                 next_handle: AtomicU64::new(1),
+                lagged: AtomicU64::new(0),
+                storage_failures: AtomicU64::new(0),
+                last_storage_error: Mutex::new(None),
             }),
         })
     }
@@ -532,7 +550,15 @@ impl Broker {
                 .lock()
                 .expect("persist lock poisoned");
             if let Some(store) = &self.inner.persistence {
-                store.save(&durable).map_err(BrokerError::Storage)?;
+                if let Err(error) = store.save(&durable) {
+                    self.inner.storage_failures.fetch_add(1, Ordering::Relaxed);
+                    *self
+                        .inner
+                        .last_storage_error
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = Some(error.to_string());
+                    return Err(BrokerError::Storage(error));
+                }
             }
             Some(guard)
         };
@@ -558,7 +584,10 @@ impl Broker {
                 datapoint,
             });
         }
-        fan_out(&mut state.subscriptions, delivered);
+        let lagged = fan_out(&mut state.subscriptions, delivered);
+        if lagged > 0 {
+            self.inner.lagged.fetch_add(lagged, Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -674,6 +703,20 @@ impl Broker {
             handle,
             receiver,
             broker: Arc::downgrade(&self.inner),
+        }
+    }
+
+    /// What the broker counted about its own health.
+    pub fn health(&self) -> BrokerHealth {
+        BrokerHealth {
+            lagged_subscribers: self.inner.lagged.load(Ordering::Relaxed),
+            storage_failures: self.inner.storage_failures.load(Ordering::Relaxed),
+            last_storage_error: self
+                .inner
+                .last_storage_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         }
     }
 

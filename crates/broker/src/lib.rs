@@ -50,8 +50,8 @@ mod queue;
 
 pub use broker::{
     refused_publications, ActuationProvider, ActuationRequest, BatchOutcome, BatchPolicy, Broker,
-    BrokerConfig, Change, Datapoint, Field, Subscription, SubscriptionEvent, MAX_QUEUE_CAPACITY,
-    MAX_SUBSCRIBER_QUEUE_BYTES,
+    BrokerConfig, BrokerHealth, Change, Datapoint, Field, Subscription, SubscriptionEvent,
+    MAX_QUEUE_CAPACITY, MAX_SUBSCRIBER_QUEUE_BYTES,
 };
 pub use budget::MAX_ANSWER_BYTES;
 pub use error::{Access, BrokerError, RefusedEntry};

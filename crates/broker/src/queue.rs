@@ -64,10 +64,15 @@ fn change_bytes(change: &Change) -> usize {
 /// Sends each subscription the changes it wants, never waiting: a full queue, or
 /// one holding [`MAX_SUBSCRIBER_QUEUE_BYTES`], disconnects that subscriber. The
 /// values are shared by all queues, never copied per subscriber.
-pub(crate) fn fan_out(subscriptions: &mut HashMap<u64, SubscriptionSlot>, changes: Vec<Change>) {
+/// Returns how many subscribers were disconnected for lagging.
+pub(crate) fn fan_out(
+    subscriptions: &mut HashMap<u64, SubscriptionSlot>,
+    changes: Vec<Change>,
+) -> u64 {
     if subscriptions.is_empty() {
-        return;
+        return 0;
     }
+    let mut lagged = 0;
     let sizes: Vec<usize> = changes.iter().map(change_bytes).collect();
     let changes: Arc<[Change]> = changes.into();
     let mut gone = Vec::new();
@@ -107,6 +112,7 @@ pub(crate) fn fan_out(subscriptions: &mut HashMap<u64, SubscriptionSlot>, change
                     queued_bytes = queued,
                     "subscriber lagged behind; disconnecting it"
                 );
+                lagged += 1;
                 gone.push(*handle);
             }
             Err(mpsc::error::TrySendError::Closed(_)) => gone.push(*handle),
@@ -115,4 +121,5 @@ pub(crate) fn fan_out(subscriptions: &mut HashMap<u64, SubscriptionSlot>, change
     for handle in gone {
         subscriptions.remove(&handle);
     }
+    lagged
 }

@@ -20,7 +20,7 @@ use crate::health::AppHealth;
 use crate::host::{App, AppHost};
 use crate::primary_key::primary_key;
 use crate::rejected::Rejected;
-use crate::status::{Progress, UpdateStatus};
+use crate::status::{Detail, Progress, UpdateStatus};
 use crate::{app_ecu, slot_name};
 
 /// The hardware id of every app ECU.
@@ -108,9 +108,21 @@ impl Reporter {
     /// Publishes `status` with `reason` when it changed, and the installed
     /// version if given.
     pub(crate) fn publish(&self, status: UpdateStatus, reason: &str, installed: Option<u64>) {
+        self.publish_detail(status, reason, installed, Detail::default());
+    }
+
+    /// [`Reporter::publish`] with what the change concerns.
+    pub(crate) fn publish_detail(
+        &self,
+        status: UpdateStatus,
+        reason: &str,
+        installed: Option<u64>,
+        detail: Detail,
+    ) {
         let progress = Progress {
             status,
             reason: reason.to_string(),
+            detail,
         };
         let changed = {
             let mut last = self
@@ -294,8 +306,12 @@ impl<H: AppHost> Agent<H> {
     pub async fn cycle(&mut self) {
         if let Err(error) = self.check().await {
             tracing::warn!(%error, "OTA check failed");
+            let detail = Detail {
+                metadata_refused: matches!(error, UpdateError::Refused(_)),
+                ..Detail::default()
+            };
             self.reporter
-                .publish(UpdateStatus::Failed, &error.to_string(), None);
+                .publish_detail(UpdateStatus::Failed, &error.to_string(), None, detail);
         }
         if self.report_pending {
             self.report().await;
@@ -330,6 +346,7 @@ impl<H: AppHost> Agent<H> {
             let last = self.reporter.last().unwrap_or(Progress {
                 status: UpdateStatus::Idle,
                 reason: String::new(),
+                detail: Detail::default(),
             });
             self.reporter
                 .publish(last.status, &last.reason, Some(highest));
@@ -447,14 +464,30 @@ impl<H: AppHost> Agent<H> {
         match outcome {
             Outcome::Committed(_) => {
                 self.version_published = true;
-                self.reporter
-                    .publish(UpdateStatus::Committed, &what, Some(version));
+                self.reporter.publish_detail(
+                    UpdateStatus::Committed,
+                    &what,
+                    Some(version),
+                    Detail {
+                        app: Some(app.name.clone()),
+                        version: Some(version),
+                        metadata_refused: false,
+                    },
+                );
             }
             Outcome::RolledBack { reason, .. } => {
                 self.rejected.add(slot, &sha256)?;
                 self.host.run_from(&app.name, &app.command).await?;
-                self.reporter
-                    .publish(UpdateStatus::RolledBack, &reason, None);
+                self.reporter.publish_detail(
+                    UpdateStatus::RolledBack,
+                    &reason,
+                    None,
+                    Detail {
+                        app: Some(app.name.clone()),
+                        version: Some(version),
+                        metadata_refused: false,
+                    },
+                );
             }
         }
         Ok(())
@@ -556,6 +589,7 @@ impl<H: AppHost> Agent<H> {
         let last = self.reporter.last().unwrap_or(Progress {
             status: UpdateStatus::Idle,
             reason: String::new(),
+            detail: Detail::default(),
         });
         match self.send_manifest().await {
             Ok(verified) => {

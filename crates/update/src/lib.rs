@@ -44,7 +44,7 @@ pub use error::UpdateError;
 pub use health::AppHealth;
 pub use host::{App, AppHost, AppStatus, HostError};
 pub use primary_key::{primary_key, PRIMARY_KEY_FILE, PRIMARY_PUBLIC_KEY_FILE};
-pub use status::{Progress, UpdateStatus};
+pub use status::{Detail, Progress, UpdateStatus};
 
 /// The ECU id of an app workload.
 pub fn app_ecu(workload: &str) -> String {

@@ -65,6 +65,20 @@ pub struct Progress {
     /// What it concerns or why (`range-estimator-2 for range-estimator`,
     /// `waiting: vehicle is driving; ...`); empty when there is nothing to say.
     pub reason: String,
+    /// What the change concerns, where the agent knows it.
+    pub detail: Detail,
+}
+
+/// What a status change concerns: the app, the version and whether the
+/// repositories' metadata was refused, for the self-diagnosis.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Detail {
+    /// The app (workload) concerned.
+    pub app: Option<String>,
+    /// The target's version concerned.
+    pub version: Option<u64>,
+    /// Whether a failure is the repositories' metadata failing verification.
+    pub metadata_refused: bool,
 }
 
 impl fmt::Display for Progress {
@@ -98,7 +112,8 @@ mod tests {
         assert_eq!(
             Progress {
                 status: UpdateStatus::Waiting,
-                reason: "waiting: vehicle is driving".into()
+                reason: "waiting: vehicle is driving".into(),
+                detail: Detail::default(),
             }
             .to_string(),
             "WAITING: waiting: vehicle is driving"
