@@ -130,6 +130,32 @@ impl std::fmt::Debug for TokenVerifier {
 struct Claims {
     scope: String,
     exp: u64,
+    #[serde(default)]
+    sub: Option<String>,
+}
+
+/// What a token allows on the diagnostic API (SOVD), from its `diag` and
+/// `diag:write` scope entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum DiagAccess {
+    /// No diagnostic access.
+    #[default]
+    None,
+    /// `diag`: read entities, data, faults, logs and updates.
+    Read,
+    /// `diag:write`: also clear faults, run operations, take locks, write data.
+    Write,
+}
+
+/// Everything a verified token grants.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    /// Broker permissions, expiring with the token.
+    pub permissions: Permissions,
+    /// Diagnostic access.
+    pub diag: DiagAccess,
+    /// The token's subject (`sub`), which identifies a diagnostic client.
+    pub subject: Option<String>,
 }
 
 impl TokenVerifier {
@@ -171,6 +197,11 @@ impl TokenVerifier {
 
     /// Verifies `token` and returns the permissions its scope grants, expiring with it.
     pub fn verify(&self, token: &str) -> Result<Permissions, AuthError> {
+        self.verify_grant(token).map(|grant| grant.permissions)
+    }
+
+    /// Verifies `token` and returns all it grants.
+    pub fn verify_grant(&self, token: &str) -> Result<Grant, AuthError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::TooLong);
         }
@@ -199,7 +230,12 @@ impl TokenVerifier {
             }
         })?;
         let expires_at = UNIX_EPOCH + Duration::from_secs(data.claims.exp);
-        Ok(parse_scope(&data.claims.scope)?.expiring_at(expires_at))
+        let (permissions, diag) = parse_grant(&data.claims.scope)?;
+        Ok(Grant {
+            permissions: permissions.expiring_at(expires_at),
+            diag,
+            subject: data.claims.sub,
+        })
     }
 }
 
@@ -214,6 +250,14 @@ pub fn verify_any<'a>(
     verifiers: impl IntoIterator<Item = &'a TokenVerifier>,
     token: &str,
 ) -> Result<Permissions, AuthError> {
+    verify_any_grant(verifiers, token).map(|grant| grant.permissions)
+}
+
+/// [`verify_any`], returning all the token grants.
+pub fn verify_any_grant<'a>(
+    verifiers: impl IntoIterator<Item = &'a TokenVerifier>,
+    token: &str,
+) -> Result<Grant, AuthError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(AuthError::TooLong);
     }
@@ -232,8 +276,8 @@ pub fn verify_any<'a>(
             }
             continue;
         }
-        match verifier.verify(token) {
-            Ok(permissions) => return Ok(permissions),
+        match verifier.verify_grant(token) {
+            Ok(grant) => return Ok(grant),
             Err(error) => {
                 if best
                     .as_ref()
@@ -321,14 +365,38 @@ pub fn bearer_token(header: &str) -> Result<&str, AuthError> {
         .ok_or(AuthError::MalformedHeader)
 }
 
-/// Parses a space-separated KUKSA scope string into permissions.
+/// Parses a space-separated KUKSA scope string into permissions. The
+/// diagnostic entries `diag` and `diag:write` are accepted and grant no broker
+/// permission (see [`parse_grant`]).
 pub fn parse_scope(scope: &str) -> Result<Permissions, AuthError> {
+    parse_grant(scope).map(|(permissions, _)| permissions)
+}
+
+/// Parses a scope string into broker permissions and diagnostic access.
+pub fn parse_grant(scope: &str) -> Result<(Permissions, DiagAccess), AuthError> {
     let mut permissions = Permissions::none();
+    let mut diag = DiagAccess::None;
     for entry in scope.split_whitespace() {
         let invalid = |reason: String| AuthError::InvalidScope {
             entry: entry.to_owned(),
             reason,
         };
+        match entry {
+            "diag" => {
+                diag = diag.max(DiagAccess::Read);
+                continue;
+            }
+            "diag:write" => {
+                diag = DiagAccess::Write;
+                continue;
+            }
+            _ if entry.starts_with("diag:") => {
+                return Err(invalid(
+                    "the diagnostic scopes are \"diag\" and \"diag:write\"".into(),
+                ))
+            }
+            _ => {}
+        }
         let (action, pattern) = match entry.split_once(':') {
             Some((action, path)) => (
                 action,
@@ -348,7 +416,7 @@ pub fn parse_scope(scope: &str) -> Result<Permissions, AuthError> {
             }
         };
     }
-    Ok(permissions)
+    Ok((permissions, diag))
 }
 
 #[cfg(test)]

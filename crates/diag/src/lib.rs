@@ -36,8 +36,8 @@ pub use platform::{
 };
 pub use publish::{publish_dtc_list, DTC_LIST_PATHS};
 pub use spec::{
-    is_entity_id, Condition, DiagnosticsSpec, EcuSpec, FaultRule, SpecError, DIAGNOSTICS_FILE,
-    MAX_DEBOUNCE, MAX_DIAGNOSTICS_BYTES,
+    is_entity_id, Condition, DiagnosticsSpec, EcuSpec, FaultRule, FunctionSpec, SpecError,
+    DIAGNOSTICS_FILE, MAX_DEBOUNCE, MAX_DIAGNOSTICS_BYTES,
 };
 pub use supervision::{
     run_can_supervision, CanSupervisor, SupervisedBus, MIN_TIMEOUT_S, TIMEOUT_FACTOR,

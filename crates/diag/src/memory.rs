@@ -264,9 +264,11 @@ impl FaultMemory {
                         .map_err(|e| error(e.to_string()))?;
                 }
                 Some(version) if version == FORMAT_VERSION => {}
-                Some(version) => return Err(error(format!(
+                Some(version) => {
+                    return Err(error(format!(
                     "format version {version}, this build reads {FORMAT_VERSION} (left untouched)"
-                ))),
+                )))
+                }
             }
             txn.open_table(FAULTS).map_err(|e| error(e.to_string()))?;
         }

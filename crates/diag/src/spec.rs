@@ -74,6 +74,18 @@ pub struct EcuSpec {
     pub lost_communication: Option<DtcCode>,
 }
 
+/// A vehicle function that spans ECUs (an SOVD function), such as charging.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionSpec {
+    /// The function id (lower case, `a-z0-9-_`).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The ECUs (ids) it depends on.
+    pub ecus: Vec<String>,
+}
+
 /// What a rule checks.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
@@ -173,6 +185,8 @@ struct RawFile {
     #[serde(default)]
     ecu: Vec<EcuSpec>,
     #[serde(default)]
+    function: Vec<FunctionSpec>,
+    #[serde(default)]
     rule: Vec<RawRule>,
 }
 
@@ -220,6 +234,8 @@ struct RawMismatch {
 pub struct DiagnosticsSpec {
     /// The ECUs, in file order.
     pub ecus: Vec<EcuSpec>,
+    /// The functions, in file order.
+    pub functions: Vec<FunctionSpec>,
     /// The rules, in file order.
     pub rules: Vec<FaultRule>,
 }
@@ -273,6 +289,12 @@ impl DiagnosticsSpec {
             if !ids.insert(ecu.id.as_str()) {
                 return Err(invalid(what, "declared twice".into()));
             }
+            if let Some(area) = ecu.area.as_deref().filter(|a| !is_entity_id(a)) {
+                return Err(invalid(
+                    what,
+                    format!("area \"{area}\" is not an id of a-z, 0-9, - and _"),
+                ));
+            }
             if !ecu.messages.is_empty() && ecu.bus.is_none() {
                 return Err(invalid(
                     what,
@@ -283,6 +305,25 @@ impl DiagnosticsSpec {
                 return Err(invalid(
                     what,
                     "`lost_communication` needs `messages` to supervise".into(),
+                ));
+            }
+        }
+        let mut function_ids = std::collections::HashSet::new();
+        for function in &raw.function {
+            let what = format!("function \"{}\"", function.id);
+            if !is_entity_id(&function.id) {
+                return Err(invalid(
+                    what,
+                    "an id is 1 to 64 characters of a-z, 0-9, - and _".into(),
+                ));
+            }
+            if !function_ids.insert(function.id.as_str()) {
+                return Err(invalid(what, "declared twice".into()));
+            }
+            if let Some(ecu) = function.ecus.iter().find(|e| !ids.contains(e.as_str())) {
+                return Err(invalid(
+                    what,
+                    format!("no ecu \"{ecu}\" is declared in this file"),
                 ));
             }
         }
@@ -354,6 +395,7 @@ impl DiagnosticsSpec {
         }
         Ok(DiagnosticsSpec {
             ecus: raw.ecu,
+            functions: raw.function,
             rules,
         })
     }

@@ -191,6 +191,8 @@ pub struct Agent<H: AppHost> {
     saved: Option<[u64; 4]>,
     /// Whether the installed version was published since the start.
     version_published: bool,
+    /// Asks for a check now (the diagnostic "check for updates" operation).
+    check_now: Arc<tokio::sync::Notify>,
 }
 
 impl<H: AppHost> Agent<H> {
@@ -278,6 +280,7 @@ impl<H: AppHost> Agent<H> {
             report_pending: true,
             report_error: None,
             version_published: false,
+            check_now: Arc::new(tokio::sync::Notify::new()),
         };
         Ok((agent, receiver))
     }
@@ -296,6 +299,7 @@ impl<H: AppHost> Agent<H> {
                         return;
                     }
                 }
+                () = self.check_now.notified() => {}
             }
             self.cycle().await;
         }
@@ -316,6 +320,12 @@ impl<H: AppHost> Agent<H> {
         if self.report_pending {
             self.report().await;
         }
+    }
+
+    /// A handle that makes the running agent check at once: `notify_one` on it
+    /// starts a cycle (or the next one, if a cycle is running).
+    pub fn check_trigger(&self) -> Arc<tokio::sync::Notify> {
+        self.check_now.clone()
     }
 
     /// The last status published.

@@ -1,0 +1,1 @@
+//! A small client of the API, for the `tomoe diag` commands.
