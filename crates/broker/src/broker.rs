@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use tokio::sync::mpsc;
 use tomoe_vss::{Catalog, EntryType, Leaf, LeafId, PathPattern, Value};
 
+use crate::health::{BrokerHealth, HealthCounters};
 use crate::queue::{fan_out, QueuedBatch, SubscriptionSlot};
 use crate::{Access, BrokerError, Permissions, Persistence, RefusedEntry, StoredDatapoint};
 
@@ -127,21 +128,7 @@ struct Inner {
     persist_lock: Mutex<()>,
     state: RwLock<State>,
     next_handle: AtomicU64,
-    lagged: AtomicU64,
-    storage_failures: AtomicU64,
-    last_storage_error: Mutex<Option<String>>,
-}
-
-/// What the broker has counted about its own health since it started, for the
-/// platform's self-diagnosis and metrics.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BrokerHealth {
-    /// Subscribers disconnected because they lagged behind.
-    pub lagged_subscribers: u64,
-    /// Writes refused because the durable store failed.
-    pub storage_failures: u64,
-    /// The store's last error, if any.
-    pub last_storage_error: Option<String>,
+    health: HealthCounters,
 }
 
 struct State {
@@ -241,9 +228,7 @@ impl Broker {
                 persist_lock: Mutex::new(()),
                 state: RwLock::new(state),
                 next_handle: AtomicU64::new(1),
-                lagged: AtomicU64::new(0),
-                storage_failures: AtomicU64::new(0),
-                last_storage_error: Mutex::new(None),
+                health: HealthCounters::default(),
             }),
         })
     }
@@ -551,12 +536,7 @@ impl Broker {
                 .expect("persist lock poisoned");
             if let Some(store) = &self.inner.persistence {
                 if let Err(error) = store.save(&durable) {
-                    self.inner.storage_failures.fetch_add(1, Ordering::Relaxed);
-                    *self
-                        .inner
-                        .last_storage_error
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner()) = Some(error.to_string());
+                    self.inner.health.storage_failed(&error);
                     return Err(BrokerError::Storage(error));
                 }
             }
@@ -584,10 +564,9 @@ impl Broker {
                 datapoint,
             });
         }
-        let lagged = fan_out(&mut state.subscriptions, delivered);
-        if lagged > 0 {
-            self.inner.lagged.fetch_add(lagged, Ordering::Relaxed);
-        }
+        self.inner
+            .health
+            .lagged(fan_out(&mut state.subscriptions, delivered));
         Ok(())
     }
 
@@ -708,16 +687,7 @@ impl Broker {
 
     /// What the broker counted about its own health.
     pub fn health(&self) -> BrokerHealth {
-        BrokerHealth {
-            lagged_subscribers: self.inner.lagged.load(Ordering::Relaxed),
-            storage_failures: self.inner.storage_failures.load(Ordering::Relaxed),
-            last_storage_error: self
-                .inner
-                .last_storage_error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
-        }
+        self.inner.health.snapshot()
     }
 
     /// Number of live subscriptions (for diagnostics and tests).

@@ -44,16 +44,18 @@
 mod broker;
 mod budget;
 mod error;
+mod health;
 mod permissions;
 mod persistence;
 mod queue;
 
 pub use broker::{
     refused_publications, ActuationProvider, ActuationRequest, BatchOutcome, BatchPolicy, Broker,
-    BrokerConfig, BrokerHealth, Change, Datapoint, Field, Subscription, SubscriptionEvent,
-    MAX_QUEUE_CAPACITY, MAX_SUBSCRIBER_QUEUE_BYTES,
+    BrokerConfig, Change, Datapoint, Field, Subscription, SubscriptionEvent, MAX_QUEUE_CAPACITY,
+    MAX_SUBSCRIBER_QUEUE_BYTES,
 };
 pub use budget::MAX_ANSWER_BYTES;
 pub use error::{Access, BrokerError, RefusedEntry};
+pub use health::BrokerHealth;
 pub use permissions::Permissions;
 pub use persistence::{Persistence, PersistenceError, StoredDatapoint};

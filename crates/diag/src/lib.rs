@@ -20,6 +20,7 @@ mod engine;
 mod memory;
 mod platform;
 mod publish;
+mod service;
 mod spec;
 mod supervision;
 
@@ -35,6 +36,7 @@ pub use platform::{
     MONITOR_INTERVAL,
 };
 pub use publish::{publish_dtc_list, DTC_LIST_PATHS};
+pub use service::{start, DiagError, DiagnosticsSetup};
 pub use spec::{
     is_entity_id, Condition, DiagnosticsSpec, EcuSpec, FaultRule, FunctionSpec, SpecError,
     DIAGNOSTICS_FILE, MAX_DEBOUNCE, MAX_DIAGNOSTICS_BYTES,

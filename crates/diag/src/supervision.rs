@@ -14,9 +14,14 @@ use crate::spec::{DiagnosticsSpec, SpecError};
 /// A message is missing once it stays away for this many cycle times.
 pub const TIMEOUT_FACTOR: f64 = 3.0;
 
-/// Shortest timeout applied, in seconds, whatever the cycle: bus jitter on fast
-/// messages must not raise faults.
-pub const MIN_TIMEOUT_S: f64 = 0.05;
+/// Shortest timeout applied, in seconds, whatever the cycle: jitter on fast
+/// messages (a software simulator's scheduling, a gateway's bursts) must not
+/// raise faults.
+pub const MIN_TIMEOUT_S: f64 = 0.25;
+
+/// Intervals shorter than this (seconds) are bursts, not the message's period,
+/// and are not learned from.
+const MIN_LEARNED_INTERVAL_S: f64 = 0.001;
 
 /// Intervals averaged to learn the period of a message the DBC gives no cycle for.
 const LEARN_SAMPLES: usize = 9;
@@ -47,8 +52,13 @@ struct Message {
 }
 
 impl Message {
+    /// The period supervised: the DBC's cycle, unless the bus shows a longer one
+    /// (a simulator or a gateway that sends more slowly than declared).
     fn period(&self) -> Option<f64> {
-        self.declared.or(self.learned)
+        match (self.declared, self.learned) {
+            (Some(declared), Some(learned)) => Some(declared.max(learned)),
+            (declared, learned) => declared.or(learned),
+        }
     }
 
     fn timeout(&self) -> Option<f64> {
@@ -157,9 +167,8 @@ impl CanSupervisor {
         let message = &mut self.messages[index];
         if let Some(seen) = message.last_seen {
             let interval = now - seen;
-            if message.declared.is_none()
-                && message.intervals.len() < LEARN_SAMPLES
-                && interval > 0.0
+            if message.intervals.len() < LEARN_SAMPLES
+                && interval >= MIN_LEARNED_INTERVAL_S
             {
                 message.intervals.push(interval);
                 let mut sorted = message.intervals.clone();
@@ -219,10 +228,10 @@ impl CanSupervisor {
                     environment.insert("cycle_ms".to_owned(), format!("{:.0}", period * 1000.0));
                     environment.insert(
                         "cycle_source".to_owned(),
-                        if message.declared.is_some() {
-                            "dbc"
-                        } else {
-                            "observed"
+                        match (message.declared, message.learned) {
+                            (Some(declared), Some(learned)) if learned > declared => "observed",
+                            (Some(_), _) => "dbc",
+                            _ => "observed",
                         }
                         .to_owned(),
                     );

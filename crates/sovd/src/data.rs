@@ -353,10 +353,12 @@ fn filters(pairs: &[(String, String)]) -> Result<(Vec<DataCategory>, Vec<String>
                     .map(str::to_owned),
             ),
             "include-schema" => {}
-            other => return Err(SovdError::bad_request(format!(
+            other => {
+                return Err(SovdError::bad_request(format!(
                 "unknown query parameter \"{}\" (expected categories, groups or include-schema)",
                 other.chars().take(64).collect::<String>()
-            ))),
+            )))
+            }
         }
     }
     Ok((categories, groups))

@@ -56,6 +56,9 @@ pub enum Command {
     /// Secure over-the-air updates: Uptane repositories, serving them, verifying them
     #[command(subcommand)]
     Ota(crate::ota::OtaCommand),
+    /// Diagnostics (ASAM SOVD): components, data, faults, operations, locks
+    #[command(subcommand)]
+    Diag(crate::diag::DiagCommand),
 }
 
 /// Options of `tomoe up`.
@@ -78,6 +81,9 @@ pub struct UpArgs {
     /// Address of the app runtime's API
     #[arg(long, default_value = "127.0.0.1:55556")]
     pub runtime_address: SocketAddr,
+    /// Address of the platform's HTTP server: the diagnostic API (SOVD) at /sovd/v1
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http_address: SocketAddr,
     /// Time factor: 1 is real time, 10 ten times faster
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,

@@ -15,6 +15,7 @@ macro_rules! out {
 mod can;
 mod cli;
 mod client;
+mod diag;
 mod ota;
 mod parts;
 mod profile;
@@ -96,6 +97,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Parts(PartsCommand::Check(args)) => parts::check(args),
         Command::Parts(PartsCommand::Matrix(args)) => parts::matrix(args),
         Command::Ota(command) => ota::run(command).await,
+        Command::Diag(command) => diag::run(command).await,
     }
 }
 

@@ -41,6 +41,22 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     if let Some(key) = &args.jwt_public_key {
         verifiers.push(crate::serve::verifier(key)?);
     }
+    let sovd_access = tomoe_sovd::AccessPolicy {
+        verifiers: verifiers.clone(),
+        anonymous: insecure,
+    };
+    if insecure && !args.http_address.ip().is_loopback() {
+        bail!(
+            "without --jwt-public-key, the diagnostic API only listens on loopback addresses, not {}",
+            args.http_address
+        );
+    }
+    let http_listener = tokio::net::TcpListener::bind(args.http_address)
+        .await
+        .with_context(|| format!("cannot listen on {} for the HTTP server", args.http_address))?;
+    let http_address = http_listener
+        .local_addr()
+        .context("cannot read the HTTP address")?;
     let setup = crate::serve::BrokerSetup {
         address: args.address,
         catalog: profile.catalog()?,
@@ -104,6 +120,32 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         *mode.borrow(),
     )
     .context("cannot start the app runtime")?;
+    // Vehicle frames and write-back frames meet on one in-process bus, which the
+    // feeder and the CAN supervision read; with --live the write-back goes to the
+    // real interfaces instead.
+    let bus = Bus::new(4096);
+    let mut frames = bus.receiver();
+    let diagnostics = tomoe_diag::DiagnosticsSpec::for_profile(&profile.dir)?;
+    let supervised: Vec<tomoe_diag::SupervisedBus> = profile
+        .buses
+        .iter()
+        .map(|b| tomoe_diag::SupervisedBus {
+            name: &b.spec.name,
+            channel: &b.spec.channel,
+            database: &b.database,
+        })
+        .collect();
+    let memory = tomoe_diag::start(tomoe_diag::DiagnosticsSetup {
+        data_dir: &args.data_dir,
+        spec: &diagnostics,
+        buses: &supervised,
+        frames: (!args.idle).then(|| bus.receiver()),
+        broker: broker.clone(),
+        runtime: Some(runtime.clone()),
+        mode: mode.clone(),
+    })
+    .context("cannot start diagnostics")?;
+    let mut updates = None;
     let ota_agent = match ota_agent_config(&args)? {
         Some(config) => {
             let line = format!(
@@ -119,9 +161,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             let (agent, mut progress) =
                 tomoe_update::Agent::new(config, broker.clone(), runtime.clone(), mode.clone())
                     .context("cannot start the OTA update agent")?;
+            let tracker = tomoe_sovd::UpdateTracker::new(agent.check_trigger());
+            updates = Some(tracker.clone());
             tokio::spawn(agent.run().instrument(tracing::info_span!("update agent")));
+            let memory = memory.clone();
             tokio::spawn(async move {
                 while let Some(progress) = progress.recv().await {
+                    tomoe_diag::report_update(&memory, &progress);
+                    tracker.record(&progress);
                     if out!("ota: {progress}").is_err() {
                         return;
                     }
@@ -131,6 +178,38 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let sovd = tomoe_sovd::router(tomoe_sovd::SovdConfig {
+        broker: broker.clone(),
+        memory,
+        diagnostics: diagnostics.clone(),
+        buses: profile
+            .buses
+            .iter()
+            .map(|b| tomoe_sovd::BusInfo {
+                name: b.spec.name.clone(),
+                channel: b.spec.channel.clone(),
+                dbc: b.spec.dbc.clone(),
+            })
+            .collect(),
+        vehicle: tomoe_sovd::VehicleInfo {
+            profile: profile.profile.id.clone(),
+            description: format!(
+                "{} {} {}",
+                profile.profile.brand, profile.profile.model, profile.profile.year
+            ),
+        },
+        runtime: Some(runtime.clone()),
+        updates,
+        mode: mode.clone(),
+        access: sovd_access,
+    });
+    let http =
+        axum::serve(http_listener, sovd).with_graceful_shutdown(crate::serve::shutdown_signal());
+    tokio::spawn(async move {
+        if let Err(error) = http.await {
+            tracing::error!(%error, "the HTTP server stopped");
+        }
+    });
     runtime.follow_modes(mode);
     let api = axum::serve(
         runtime_listener,
@@ -143,10 +222,6 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
     });
 
-    // Vehicle frames and write-back frames meet on one in-process bus, which the
-    // feeder reads; with --live the write-back goes to the real interfaces instead.
-    let bus = Bus::new(4096);
-    let mut frames = bus.receiver();
     let sink = BrokerSink::new(broker.clone(), Permissions::allow_all());
     let write_back = WriteBack::new(&profile, broker.catalog());
     let input = vehicle_input(&args);
@@ -180,6 +255,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         args.data_dir.join(tomoe_store::DATABASE_FILE).display()
     )?;
     out!("  runtime  http://{runtime_address}  (tomoe apply FILE, tomoe ps)")?;
+    out!(
+        "  diag     http://{http_address}/sovd/v1  (ASAM SOVD; {} ECUs, {} fault rules; tomoe diag faults)",
+        diagnostics.ecus.len(),
+        diagnostics.rules.len()
+    )?;
     out!("  vehicle  {}: {} {} {}", p.id, p.brand, p.model, p.year)?;
     if args.idle {
         out!("  source   {source}")?;
