@@ -55,7 +55,7 @@ EOF
 }
 
 start() {
-    "$bin" up --idle --address 127.0.0.1:0 --runtime-address 127.0.0.1:0 --data-dir "$data" \
+    "$bin" up --idle --address 127.0.0.1:0 --runtime-address 127.0.0.1:0 --http-address 127.0.0.1:0 --data-dir "$data" \
         --ota-director "$server/director" --ota-image "$server/image" --vin "$vin" \
         --ota-root-director "$director/$vin/root.json" --ota-root-image "$image/root.json" \
         --ota-interval-ms 200 --ota-health-window-ms 1000 \

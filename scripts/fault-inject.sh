@@ -23,7 +23,7 @@ path=Vehicle.VehicleIdentification.VIN
 acked=-1
 
 start() {
-    "$bin" up --idle --address 127.0.0.1:0 --runtime-address 127.0.0.1:0 \
+    "$bin" up --idle --address 127.0.0.1:0 --runtime-address 127.0.0.1:0 --http-address 127.0.0.1:0 \
         --data-dir "$data" >"$work/up.log" 2>"$work/up.err" &
     up=$!
     for _ in $(seq 200); do

@@ -19,7 +19,7 @@ work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 "$bin" up --idle --vehicle hyundai-kona-ev-2019 --address 127.0.0.1:0 \
-    --runtime-address 127.0.0.1:0 --data-dir "$work/data" >"$work/up.log" 2>"$work/up.err" &
+    --runtime-address 127.0.0.1:0 --http-address 127.0.0.1:0 --data-dir "$work/data" >"$work/up.log" 2>"$work/up.err" &
 up=$!
 for _ in $(seq 200); do
     broker=$(grep -o 'broker   http://[0-9.:]*' "$work/up.log" | awk '{print $2}' || true)

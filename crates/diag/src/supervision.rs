@@ -167,9 +167,7 @@ impl CanSupervisor {
         let message = &mut self.messages[index];
         if let Some(seen) = message.last_seen {
             let interval = now - seen;
-            if message.intervals.len() < LEARN_SAMPLES
-                && interval >= MIN_LEARNED_INTERVAL_S
-            {
+            if message.intervals.len() < LEARN_SAMPLES && interval >= MIN_LEARNED_INTERVAL_S {
                 message.intervals.push(interval);
                 let mut sorted = message.intervals.clone();
                 sorted.sort_by(f64::total_cmp);

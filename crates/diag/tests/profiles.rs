@@ -50,8 +50,8 @@ fn every_profile_declares_the_promised_rules_on_real_signals() {
                 database,
             })
             .collect();
-        let supervisor = CanSupervisor::new(&spec, &supervised)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let supervisor =
+            CanSupervisor::new(&spec, &supervised).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(!supervisor.is_empty(), "{name}: no CAN timeout supervised");
 
         let reads = |needle: &str| {
@@ -59,7 +59,10 @@ fn every_profile_declares_the_promised_rules_on_real_signals() {
                 .iter()
                 .any(|rule| rule.condition.signals().iter().any(|s| s.contains(needle)))
         };
-        assert!(reads("TractionBattery.Temperature"), "{name}: battery temperature");
+        assert!(
+            reads("TractionBattery.Temperature"),
+            "{name}: battery temperature"
+        );
         assert!(
             reads("CellVoltage") || reads("StateOfCharge"),
             "{name}: cell voltage spread or SoC plausibility"
@@ -78,7 +81,11 @@ fn every_profile_declares_the_promised_rules_on_real_signals() {
         assert!(spec.rules.len() >= 4, "{name}: {} rules", spec.rules.len());
         // Every ECU's data selects signals of the catalog.
         for ecu in &spec.ecus {
-            assert!(!ecu.signals.is_empty(), "{name}: ecu {} owns no data", ecu.id);
+            assert!(
+                !ecu.signals.is_empty(),
+                "{name}: ecu {} owns no data",
+                ecu.id
+            );
         }
     }
 }

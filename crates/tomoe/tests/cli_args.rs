@@ -69,6 +69,8 @@ fn up_with_a_missing_log_fails_before_announcing_anything() {
             "127.0.0.1:0",
             "--runtime-address",
             "127.0.0.1:0",
+            "--http-address",
+            "127.0.0.1:0",
             "--data-dir",
         ])
         .arg(dir.path().join("data"))

@@ -190,6 +190,8 @@ fn new_app_version_installs_when_parked_and_broken_one_rolls_back() {
                 "127.0.0.1:0",
                 "--runtime-address",
                 "127.0.0.1:0",
+                "--http-address",
+                "127.0.0.1:0",
                 "--ota-director",
                 &format!("{server}/director"),
                 "--ota-image",
@@ -207,12 +209,13 @@ fn new_app_version_installs_when_parked_and_broken_one_rolls_back() {
             .arg(image_repo.join("root.json"))
             .arg("--data-dir")
             .arg(&data),
-        &["broker", "runtime"],
+        &["broker", "runtime", "diag"],
     );
     let vehicle = Vehicle {
         broker: urls[0].clone(),
         runtime: urls[1].clone(),
     };
+    let sovd = urls[2].clone();
     // The primary made its key on first start: register it with the director.
     let primary_pub = data.join("ota/primary.pub");
     vehicle.wait("the primary's public key", |_| primary_pub.is_file());
@@ -358,6 +361,43 @@ workloads:
             && exe_of(&app["pid"]) == version2_exe
     });
     assert_eq!(vehicle.get("Vehicle.Tomoe.Ota.InstalledVersion"), "2");
+    // The rollback is a trouble code of the update agent (and of the app), with the
+    // app, the version and the reason as environment data.
+    let faults: serde_json::Value =
+        serde_json::from_str(&ok(&["diag", "faults", "--sovd", &sovd, "--json"])).unwrap();
+    let entities: Vec<String> = faults
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "U3010")
+        .map(|f| f["entity"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        entities.contains(&"components/update-agent".to_owned())
+            && entities.contains(&"apps/app".to_owned()),
+        "{faults:#}"
+    );
+    let fault: serde_json::Value = serde_json::from_str(&ok(&[
+        "diag",
+        "faults",
+        "update-agent",
+        "--code",
+        "U3010",
+        "--sovd",
+        &sovd,
+        "--json",
+    ]))
+    .unwrap();
+    let extended = &fault["environment_data"]["extended_data_records"]["data"];
+    assert_eq!(extended["app"], "app", "{fault:#}");
+    assert_eq!(extended["version"], "3", "{fault:#}");
+    assert!(
+        extended["error"]
+            .as_str()
+            .unwrap()
+            .contains("during its health window"),
+        "{fault:#}"
+    );
     // The rejected version is not tried again.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(

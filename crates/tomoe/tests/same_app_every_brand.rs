@@ -67,7 +67,13 @@ fn range_estimator_runs_unchanged_on_every_brand() {
         let dir = tempfile::tempdir().unwrap();
         let output = Command::new(env!("CARGO_BIN_EXE_tomoe"))
             .args(["up", "--vehicle", &id, "--address", "127.0.0.1:0"])
-            .args(["--runtime-address", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "--runtime-address",
+                "127.0.0.1:0",
+                "--http-address",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(dir.path())
             .output()
             .unwrap();

@@ -158,6 +158,8 @@ pub fn up_idle_with(
             "127.0.0.1:0",
             "--runtime-address",
             "127.0.0.1:0",
+            "--http-address",
+            "127.0.0.1:0",
             "--data-dir",
         ])
         .arg(data_dir)
