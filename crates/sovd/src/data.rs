@@ -367,7 +367,7 @@ fn filters(pairs: &[(String, String)]) -> Result<(Vec<DataCategory>, Vec<String>
 /// The data resources of an entity.
 #[utoipa::path(get, path = "/{collection}/{entity_id}/data", tag = "data",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity"),
+        ("entity_id" = String, Path, description = "The entity", example = "bms"),
         ("categories" = Option<String>, Query, description = "Only these categories (comma-separated)"),
         ("groups" = Option<String>, Query, description = "Only these groups (comma-separated)"),
         ("include-schema" = Option<bool>, Query, description = "Add the response's JSON schema")),
@@ -396,7 +396,7 @@ pub(crate) async fn list(
 /// The categories of an entity's data.
 #[utoipa::path(get, path = "/{collection}/{entity_id}/data-categories", tag = "data",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity")),
+        ("entity_id" = String, Path, description = "The entity", example = "bms")),
     responses((status = 200, description = "The categories", body = CategoryList)))]
 pub(crate) async fn categories(
     State(state): State<SovdState>,
@@ -421,7 +421,7 @@ pub(crate) async fn categories(
 /// The groups of an entity's data.
 #[utoipa::path(get, path = "/{collection}/{entity_id}/data-groups", tag = "data",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity")),
+        ("entity_id" = String, Path, description = "The entity", example = "bms")),
     responses((status = 200, description = "The groups", body = GroupList)))]
 pub(crate) async fn groups(
     State(state): State<SovdState>,
@@ -528,8 +528,8 @@ pub(crate) async fn read_value(
 /// One data resource's value.
 #[utoipa::path(get, path = "/{collection}/{entity_id}/data/{data_id}", tag = "data",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity"),
-        ("data_id" = String, Path, description = "The data resource (a VSS path for signals)"),
+        ("entity_id" = String, Path, description = "The entity", example = "bms"),
+        ("data_id" = String, Path, description = "The data resource (a VSS path for signals)", example = "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"),
         ("include-schema" = Option<bool>, Query, description = "Add the response's JSON schema")),
     responses((status = 200, description = "The value", body = ReadValue)))]
 pub(crate) async fn read(
@@ -550,8 +550,8 @@ pub(crate) async fn read(
 /// actuator's provider must be connected.
 #[utoipa::path(put, path = "/{collection}/{entity_id}/data/{data_id}", tag = "data",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity"),
-        ("data_id" = String, Path, description = "The actuator's VSS path")),
+        ("entity_id" = String, Path, description = "The entity", example = "bms"),
+        ("data_id" = String, Path, description = "The actuator's VSS path", example = "Vehicle.Body.Lights.Beam.Low.IsOn")),
     request_body = WriteValue,
     responses((status = 204, description = "The actuation request was accepted")))]
 pub(crate) async fn write(

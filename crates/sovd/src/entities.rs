@@ -319,7 +319,7 @@ pub(crate) async fn version_info() -> Json<VersionInfo> {
 }
 
 /// The server's entry point: links to the collections.
-#[utoipa::path(get, path = "", tag = "discovery",
+#[utoipa::path(get, path = "/sovd/v1", tag = "discovery",
     responses((status = 200, description = "Links to the collections", body = ServerCapabilities)))]
 pub(crate) async fn root(caller: Caller) -> Result<Json<ServerCapabilities>, SovdError> {
     caller.require_read()?;
@@ -361,7 +361,7 @@ pub(crate) async fn list(
 /// One entity's capabilities.
 #[utoipa::path(get, path = "/{collection}/{entity_id}", tag = "discovery",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity"),
+        ("entity_id" = String, Path, description = "The entity", example = "bms"),
         ("include-schema" = Option<bool>, Query, description = "Add the response's JSON schema")),
     responses((status = 200, description = "What the entity offers", body = EntityCapabilities)))]
 pub(crate) async fn capabilities(
@@ -401,7 +401,7 @@ pub(crate) async fn capabilities(
 
 /// The apps a component hosts (the runtime hosts every app).
 #[utoipa::path(get, path = "/components/{entity_id}/hosts", tag = "discovery",
-    params(("entity_id" = String, Path, description = "The component")),
+    params(("entity_id" = String, Path, description = "The component", example = "runtime")),
     responses((status = 200, description = "The apps it hosts", body = EntityList)))]
 pub(crate) async fn hosts(
     State(state): State<SovdState>,
@@ -420,7 +420,7 @@ pub(crate) async fn hosts(
 
 /// The areas a component belongs to.
 #[utoipa::path(get, path = "/components/{entity_id}/belongs-to", tag = "discovery",
-    params(("entity_id" = String, Path, description = "The component")),
+    params(("entity_id" = String, Path, description = "The component", example = "runtime")),
     responses((status = 200, description = "Its areas", body = EntityList)))]
 pub(crate) async fn belongs_to(
     State(state): State<SovdState>,
@@ -440,7 +440,7 @@ pub(crate) async fn belongs_to(
 
 /// The component an app runs on: the runtime.
 #[utoipa::path(get, path = "/apps/{entity_id}/is-located-on", tag = "discovery",
-    params(("entity_id" = String, Path, description = "The app")),
+    params(("entity_id" = String, Path, description = "The app", example = "range-estimator")),
     responses((status = 200, description = "The component it runs on", body = EntityList)))]
 pub(crate) async fn is_located_on(
     State(state): State<SovdState>,
@@ -485,7 +485,7 @@ pub(crate) async fn areas(
 
 /// One area.
 #[utoipa::path(get, path = "/areas/{area_id}", tag = "discovery",
-    params(("area_id" = String, Path, description = "The area")),
+    params(("area_id" = String, Path, description = "The area", example = "powertrain")),
     responses((status = 200, description = "The area", body = EntityCapabilities)))]
 pub(crate) async fn area(
     State(state): State<SovdState>,
@@ -518,7 +518,7 @@ pub(crate) async fn area(
 
 /// The components an area contains.
 #[utoipa::path(get, path = "/areas/{area_id}/contains", tag = "discovery",
-    params(("area_id" = String, Path, description = "The area")),
+    params(("area_id" = String, Path, description = "The area", example = "powertrain")),
     responses((status = 200, description = "Its components", body = EntityList)))]
 pub(crate) async fn contains(
     State(state): State<SovdState>,
@@ -561,7 +561,7 @@ pub(crate) async fn functions(
 
 /// One function.
 #[utoipa::path(get, path = "/functions/{function_id}", tag = "discovery",
-    params(("function_id" = String, Path, description = "The function")),
+    params(("function_id" = String, Path, description = "The function", example = "charging")),
     responses((status = 200, description = "The function", body = EntityCapabilities)))]
 pub(crate) async fn function(
     State(state): State<SovdState>,
@@ -596,7 +596,7 @@ pub(crate) async fn function(
 
 /// The components a function depends on.
 #[utoipa::path(get, path = "/functions/{function_id}/depends-on", tag = "discovery",
-    params(("function_id" = String, Path, description = "The function")),
+    params(("function_id" = String, Path, description = "The function", example = "charging")),
     responses((status = 200, description = "Its components", body = EntityList)))]
 pub(crate) async fn depends_on(
     State(state): State<SovdState>,

@@ -202,7 +202,7 @@ impl FaultFilter {
 /// An entity's faults.
 #[utoipa::path(get, path = "/{collection}/{entity_id}/faults", tag = "faults",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity"),
+        ("entity_id" = String, Path, description = "The entity", example = "bms"),
         ("status[mask]" = Option<String>, Query, description = "Faults with any of these status bits (hex, 0x08)"),
         ("status[confirmedDTC]" = Option<String>, Query, description = "Faults with (1) or without (0) this bit; any status key works the same way"),
         ("severity" = Option<u8>, Query, description = "Faults at least this severe (1 critical .. 4 information)"),
@@ -255,8 +255,8 @@ fn parse_code(code: &str, entity: &str) -> Result<DtcCode, SovdError> {
 /// One fault with its environment data.
 #[utoipa::path(get, path = "/{collection}/{entity_id}/faults/{fault_code}", tag = "faults",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity"),
-        ("fault_code" = String, Path, description = "The trouble code"),
+        ("entity_id" = String, Path, description = "The entity", example = "bms"),
+        ("fault_code" = String, Path, description = "The trouble code", example = "P0A7E"),
         ("include-schema" = Option<bool>, Query, description = "Add the response's JSON schema")),
     responses((status = 200, description = "The fault", body = FaultDetails)))]
 pub(crate) async fn details(
@@ -319,7 +319,7 @@ pub(crate) async fn details(
 /// Clears all of an entity's faults. The caller must hold the entity's lock.
 #[utoipa::path(delete, path = "/{collection}/{entity_id}/faults", tag = "faults",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity")),
+        ("entity_id" = String, Path, description = "The entity", example = "bms")),
     responses((status = 204, description = "Cleared")))]
 pub(crate) async fn clear_all(
     State(state): State<SovdState>,
@@ -342,8 +342,8 @@ pub(crate) async fn clear_all(
 /// Clears one fault. The caller must hold the entity's lock.
 #[utoipa::path(delete, path = "/{collection}/{entity_id}/faults/{fault_code}", tag = "faults",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity"),
-        ("fault_code" = String, Path, description = "The trouble code")),
+        ("entity_id" = String, Path, description = "The entity", example = "bms"),
+        ("fault_code" = String, Path, description = "The trouble code", example = "P0A7E")),
     responses((status = 204, description = "Cleared")))]
 pub(crate) async fn clear_one(
     State(state): State<SovdState>,

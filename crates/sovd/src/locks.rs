@@ -126,7 +126,7 @@ fn info(lock: &Lock, caller: &Caller) -> LockInfo {
 /// Locks an entity (or renews the caller's lock).
 #[utoipa::path(post, path = "/{collection}/{entity_id}/locks", tag = "locks",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity")),
+        ("entity_id" = String, Path, description = "The entity", example = "bms")),
     request_body = LockRequest,
     responses((status = 201, description = "Locked", body = LockInfo,
             headers(("Location" = String, description = "The lock"))),
@@ -197,7 +197,7 @@ pub(crate) async fn create(
 /// An entity's locks.
 #[utoipa::path(get, path = "/{collection}/{entity_id}/locks", tag = "locks",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity")),
+        ("entity_id" = String, Path, description = "The entity", example = "bms")),
     responses((status = 200, description = "The locks", body = LockList)))]
 pub(crate) async fn list(
     State(state): State<SovdState>,
@@ -234,7 +234,7 @@ fn find<'a>(locks: &'a Locks, entity: &Resolved, lock_id: &str) -> Result<&'a Lo
 /// One lock.
 #[utoipa::path(get, path = "/{collection}/{entity_id}/locks/{lock_id}", tag = "locks",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity"),
+        ("entity_id" = String, Path, description = "The entity", example = "bms"),
         ("lock_id" = String, Path, description = "The lock")),
     responses((status = 200, description = "The lock", body = LockInfo)))]
 pub(crate) async fn get(
@@ -252,7 +252,7 @@ pub(crate) async fn get(
 /// Releases a lock (its owner only).
 #[utoipa::path(delete, path = "/{collection}/{entity_id}/locks/{lock_id}", tag = "locks",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity"),
+        ("entity_id" = String, Path, description = "The entity", example = "bms"),
         ("lock_id" = String, Path, description = "The lock")),
     responses((status = 204, description = "Released")))]
 pub(crate) async fn delete(

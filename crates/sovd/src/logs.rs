@@ -88,7 +88,7 @@ pub struct LogEntries {
 /// Where an entity's log entries are.
 #[utoipa::path(get, path = "/{collection}/{entity_id}/logs", tag = "logs",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity")),
+        ("entity_id" = String, Path, description = "The entity", example = "bms")),
     responses((status = 200, description = "Links", body = LogLinks)))]
 pub(crate) async fn links(
     State(state): State<SovdState>,
@@ -151,7 +151,7 @@ fn tail(path: &std::path::Path) -> std::io::Result<String> {
 /// components keep no log of their own here.
 #[utoipa::path(get, path = "/{collection}/{entity_id}/logs/entries", tag = "logs",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity"),
+        ("entity_id" = String, Path, description = "The entity", example = "bms"),
         ("severity" = Option<LogSeverity>, Query, description = "Entries at least this severe"),
         ("limit" = Option<usize>, Query, description = "At most this many entries (the newest; 1000 at most)")),
     responses((status = 200, description = "The entries", body = LogEntries)))]

@@ -92,7 +92,7 @@ const MODES: [(&str, &str); 2] = [
 /// An entity's modes.
 #[utoipa::path(get, path = "/{collection}/{entity_id}/modes", tag = "modes",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity")),
+        ("entity_id" = String, Path, description = "The entity", example = "bms")),
     responses((status = 200, description = "The modes", body = ModeList)))]
 pub(crate) async fn list(
     State(state): State<SovdState>,
@@ -128,8 +128,8 @@ fn mode_name(mode_id: &str) -> Result<&'static str, SovdError> {
 /// One mode's value.
 #[utoipa::path(get, path = "/{collection}/{entity_id}/modes/{mode_id}", tag = "modes",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity"),
-        ("mode_id" = String, Path, description = "session or vehicle")),
+        ("entity_id" = String, Path, description = "The entity", example = "bms"),
+        ("mode_id" = String, Path, description = "session or vehicle", example = "session")),
     responses((status = 200, description = "The mode", body = ModeValue)))]
 pub(crate) async fn get(
     State(state): State<SovdState>,
@@ -157,8 +157,8 @@ pub(crate) async fn get(
 /// Changes the diagnostic session; the caller must hold the entity's lock.
 #[utoipa::path(put, path = "/{collection}/{entity_id}/modes/{mode_id}", tag = "modes",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity"),
-        ("mode_id" = String, Path, description = "session")),
+        ("entity_id" = String, Path, description = "The entity", example = "bms"),
+        ("mode_id" = String, Path, description = "session", example = "session")),
     request_body = ModeRequest,
     responses((status = 200, description = "The new value", body = ModeValue)))]
 pub(crate) async fn put(

@@ -20,7 +20,7 @@ use crate::{
         description = "ASAM SOVD (ISO 17978-3) diagnostics of a Tomoe vehicle: discovery, data, faults, operations, locks, modes, logs, updates and cyclic subscriptions. Errors are application/problem+json with the SOVD error_code.",
         license(name = "Apache-2.0")
     ),
-    components(schemas(Problem)),
+    components(schemas(Problem, entities::Collection, logs::LogSeverity)),
     tags(
         (name = "discovery", description = "Entities and their relations"),
         (name = "data", description = "Signals and system information"),

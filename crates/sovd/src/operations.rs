@@ -216,7 +216,7 @@ fn description(operation: Operation) -> OperationDescription {
 /// An entity's operations.
 #[utoipa::path(get, path = "/{collection}/{entity_id}/operations", tag = "operations",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity")),
+        ("entity_id" = String, Path, description = "The entity", example = "bms")),
     responses((status = 200, description = "The operations", body = OperationList)))]
 pub(crate) async fn list(
     State(state): State<SovdState>,
@@ -236,8 +236,8 @@ pub(crate) async fn list(
 /// One operation.
 #[utoipa::path(get, path = "/{collection}/{entity_id}/operations/{operation_id}", tag = "operations",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity"),
-        ("operation_id" = String, Path, description = "The operation")),
+        ("entity_id" = String, Path, description = "The entity", example = "bms"),
+        ("operation_id" = String, Path, description = "The operation", example = "clear-fault-memory")),
     responses((status = 200, description = "The operation", body = OperationDetails)))]
 pub(crate) async fn get(
     State(state): State<SovdState>,
@@ -255,8 +255,8 @@ pub(crate) async fn get(
 /// entity's lock.
 #[utoipa::path(post, path = "/{collection}/{entity_id}/operations/{operation_id}/executions", tag = "operations",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity"),
-        ("operation_id" = String, Path, description = "The operation")),
+        ("entity_id" = String, Path, description = "The entity", example = "bms"),
+        ("operation_id" = String, Path, description = "The operation", example = "clear-fault-memory")),
     request_body(content = Option<ExecutionRequest>, description = "Optional timeout and parameters"),
     responses((status = 202, description = "Started", body = ExecutionStarted,
         headers(("Location" = String, description = "The execution")))))]
@@ -487,8 +487,8 @@ fn find_execution<'a>(
 /// An operation's executions.
 #[utoipa::path(get, path = "/{collection}/{entity_id}/operations/{operation_id}/executions", tag = "operations",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity"),
-        ("operation_id" = String, Path, description = "The operation")),
+        ("entity_id" = String, Path, description = "The entity", example = "bms"),
+        ("operation_id" = String, Path, description = "The operation", example = "clear-fault-memory")),
     responses((status = 200, description = "The executions", body = ExecutionList)))]
 pub(crate) async fn executions(
     State(state): State<SovdState>,
@@ -517,8 +517,8 @@ pub(crate) async fn executions(
 /// Where an execution stands.
 #[utoipa::path(get, path = "/{collection}/{entity_id}/operations/{operation_id}/executions/{execution_id}", tag = "operations",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity"),
-        ("operation_id" = String, Path, description = "The operation"),
+        ("entity_id" = String, Path, description = "The entity", example = "bms"),
+        ("operation_id" = String, Path, description = "The operation", example = "clear-fault-memory"),
         ("execution_id" = String, Path, description = "The execution")),
     responses((status = 200, description = "The execution", body = ExecutionStatus)))]
 pub(crate) async fn execution(
@@ -563,8 +563,8 @@ fn stop(execution: &mut Execution) {
 /// Controls an execution: `{"capability": "stop"}` stops it.
 #[utoipa::path(put, path = "/{collection}/{entity_id}/operations/{operation_id}/executions/{execution_id}", tag = "operations",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity"),
-        ("operation_id" = String, Path, description = "The operation"),
+        ("entity_id" = String, Path, description = "The entity", example = "bms"),
+        ("operation_id" = String, Path, description = "The operation", example = "clear-fault-memory"),
         ("execution_id" = String, Path, description = "The execution")),
     request_body = ExecutionControl,
     responses((status = 200, description = "Its state now", body = ExecutionStarted)))]
@@ -597,8 +597,8 @@ pub(crate) async fn control(
 /// Stops an execution if it runs, and forgets it.
 #[utoipa::path(delete, path = "/{collection}/{entity_id}/operations/{operation_id}/executions/{execution_id}", tag = "operations",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity"),
-        ("operation_id" = String, Path, description = "The operation"),
+        ("entity_id" = String, Path, description = "The entity", example = "bms"),
+        ("operation_id" = String, Path, description = "The operation", example = "clear-fault-memory"),
         ("execution_id" = String, Path, description = "The execution")),
     responses((status = 204, description = "Stopped and removed")))]
 pub(crate) async fn cancel(

@@ -162,7 +162,7 @@ fn observed(entity: &Resolved, resource: &str) -> Result<Observed, SovdError> {
 /// Subscribes to a resource of an entity.
 #[utoipa::path(post, path = "/{collection}/{entity_id}/cyclic-subscriptions", tag = "subscriptions",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity")),
+        ("entity_id" = String, Path, description = "The entity", example = "bms")),
     request_body = SubscriptionRequest,
     responses((status = 201, description = "Subscribed", body = SubscriptionInfo,
         headers(("Location" = String, description = "The subscription")))))]
@@ -221,7 +221,7 @@ pub(crate) async fn create(
 /// An entity's subscriptions.
 #[utoipa::path(get, path = "/{collection}/{entity_id}/cyclic-subscriptions", tag = "subscriptions",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity")),
+        ("entity_id" = String, Path, description = "The entity", example = "bms")),
     responses((status = 200, description = "The subscriptions", body = SubscriptionList)))]
 pub(crate) async fn list(
     State(state): State<SovdState>,
@@ -261,7 +261,7 @@ fn find(state: &SovdState, entity: &Resolved, id: &str) -> Result<Subscription, 
 /// One subscription.
 #[utoipa::path(get, path = "/{collection}/{entity_id}/cyclic-subscriptions/{subscription_id}", tag = "subscriptions",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity"),
+        ("entity_id" = String, Path, description = "The entity", example = "bms"),
         ("subscription_id" = String, Path, description = "The subscription")),
     responses((status = 200, description = "The subscription", body = SubscriptionInfo)))]
 pub(crate) async fn get(
@@ -279,7 +279,7 @@ pub(crate) async fn get(
 /// Ends a subscription.
 #[utoipa::path(delete, path = "/{collection}/{entity_id}/cyclic-subscriptions/{subscription_id}", tag = "subscriptions",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity"),
+        ("entity_id" = String, Path, description = "The entity", example = "bms"),
         ("subscription_id" = String, Path, description = "The subscription")),
     responses((status = 204, description = "Ended")))]
 pub(crate) async fn delete(
@@ -327,7 +327,7 @@ async fn sample(state: &SovdState, subscription: &Subscription) -> serde_json::V
 /// (or `"error"` when sampling fails), until it expires or is deleted.
 #[utoipa::path(get, path = "/{collection}/{entity_id}/cyclic-subscriptions/{subscription_id}/events", tag = "subscriptions",
     params(("collection" = Collection, Path, description = "components or apps"),
-        ("entity_id" = String, Path, description = "The entity"),
+        ("entity_id" = String, Path, description = "The entity", example = "bms"),
         ("subscription_id" = String, Path, description = "The subscription")),
     responses((status = 200, description = "Server-sent events", content_type = "text/event-stream", body = String)))]
 pub(crate) async fn events(

@@ -202,7 +202,7 @@ pub(crate) async fn list(
 
 /// One update package.
 #[utoipa::path(get, path = "/updates/{update_id}", tag = "updates",
-    params(("update_id" = String, Path, description = "The update")),
+    params(("update_id" = String, Path, description = "The update", example = "install-1")),
     responses((status = 200, description = "The update", body = UpdatePackage)))]
 pub(crate) async fn get(
     State(state): State<SovdState>,
@@ -228,7 +228,7 @@ pub(crate) async fn get(
 
 /// Where an update stands.
 #[utoipa::path(get, path = "/updates/{update_id}/status", tag = "updates",
-    params(("update_id" = String, Path, description = "The update")),
+    params(("update_id" = String, Path, description = "The update", example = "install-1")),
     responses((status = 200, description = "Its status", body = UpdateStatusInfo)))]
 pub(crate) async fn status(
     State(state): State<SovdState>,

@@ -502,6 +502,31 @@ async fn the_openapi_document_is_3_1_and_lists_problems() {
     assert!(
         faults["delete"]["responses"]["409"]["content"]["application/problem+json"].is_object()
     );
+    // Every reference resolves.
+    fn refs(value: &Json, out: &mut Vec<String>) {
+        match value {
+            Json::Object(map) => {
+                for (key, value) in map {
+                    match (key.as_str(), value) {
+                        ("$ref", Json::String(target)) => out.push(target.clone()),
+                        _ => refs(value, out),
+                    }
+                }
+            }
+            Json::Array(items) => items.iter().for_each(|item| refs(item, out)),
+            _ => {}
+        }
+    }
+    let mut targets = Vec::new();
+    refs(&document, &mut targets);
+    assert!(!targets.is_empty());
+    for target in targets {
+        let name = target.trim_start_matches("#/components/schemas/");
+        assert!(
+            document["components"]["schemas"][name].is_object(),
+            "unresolved reference {target}"
+        );
+    }
     let server = start(dev()).await;
     let (status, served) = get(&Client::new(), &format!("{}/docs", server.url)).await;
     assert_eq!(status, StatusCode::OK);
