@@ -36,11 +36,12 @@ pub use platform::{
     MONITOR_INTERVAL,
 };
 pub use publish::{publish_dtc_list, DTC_LIST_PATHS};
-pub use service::{start, DiagError, DiagnosticsSetup};
+pub use service::{start, DiagError, Diagnostics, DiagnosticsSetup};
 pub use spec::{
     is_entity_id, Condition, DiagnosticsSpec, EcuSpec, FaultRule, FunctionSpec, SpecError,
     DIAGNOSTICS_FILE, MAX_DEBOUNCE, MAX_DIAGNOSTICS_BYTES,
 };
 pub use supervision::{
-    run_can_supervision, CanSupervisor, SupervisedBus, MIN_TIMEOUT_S, TIMEOUT_FACTOR,
+    run_can_supervision, BusCounters, CanStats, CanSupervisor, SupervisedBus, MIN_TIMEOUT_S,
+    TIMEOUT_FACTOR,
 };

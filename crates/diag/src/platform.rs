@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tomoe_broker::Broker;
 use tomoe_runtime::{Runtime, WorkloadStatus};
-use tomoe_types::WorkloadState;
+use tomoe_types::{WorkloadHealth, WorkloadState};
 use tomoe_update::{Progress, UpdateStatus};
 
 use crate::dtc::{DtcCode, Severity};
@@ -78,6 +78,8 @@ pub enum PlatformFault {
     AppCrashLooping,
     /// An app exited with an error and is not restarted.
     AppFailed,
+    /// An app's health check fails.
+    AppUnhealthy,
     /// An update failed its health window and was rolled back.
     UpdateRolledBack,
     /// An update check or install failed.
@@ -92,9 +94,10 @@ pub enum PlatformFault {
 
 impl PlatformFault {
     /// Every platform fault.
-    pub const ALL: [PlatformFault; 7] = [
+    pub const ALL: [PlatformFault; 8] = [
         PlatformFault::AppCrashLooping,
         PlatformFault::AppFailed,
+        PlatformFault::AppUnhealthy,
         PlatformFault::UpdateRolledBack,
         PlatformFault::UpdateFailed,
         PlatformFault::MetadataRefused,
@@ -107,6 +110,7 @@ impl PlatformFault {
         let code = match self {
             PlatformFault::AppCrashLooping => "U3001",
             PlatformFault::AppFailed => "U3002",
+            PlatformFault::AppUnhealthy => "U3003",
             PlatformFault::UpdateRolledBack => "U3010",
             PlatformFault::UpdateFailed => "U3011",
             PlatformFault::MetadataRefused => "U3012",
@@ -121,6 +125,7 @@ impl PlatformFault {
         match self {
             PlatformFault::AppCrashLooping => "App crash-looping",
             PlatformFault::AppFailed => "App failed",
+            PlatformFault::AppUnhealthy => "App health check failing",
             PlatformFault::UpdateRolledBack => "Update rolled back",
             PlatformFault::UpdateFailed => "Update check or install failed",
             PlatformFault::MetadataRefused => "Update metadata failed verification",
@@ -132,7 +137,9 @@ impl PlatformFault {
     /// The component it belongs to.
     pub fn component(self) -> PlatformComponent {
         match self {
-            PlatformFault::AppCrashLooping | PlatformFault::AppFailed => PlatformComponent::Runtime,
+            PlatformFault::AppCrashLooping
+            | PlatformFault::AppFailed
+            | PlatformFault::AppUnhealthy => PlatformComponent::Runtime,
             PlatformFault::UpdateRolledBack
             | PlatformFault::UpdateFailed
             | PlatformFault::MetadataRefused => PlatformComponent::UpdateAgent,
@@ -148,7 +155,9 @@ impl PlatformFault {
             PlatformFault::AppCrashLooping
             | PlatformFault::AppFailed
             | PlatformFault::UpdateRolledBack => Severity::Error,
-            PlatformFault::UpdateFailed | PlatformFault::SubscriberLagged => Severity::Warning,
+            PlatformFault::UpdateFailed
+            | PlatformFault::SubscriberLagged
+            | PlatformFault::AppUnhealthy => Severity::Warning,
         }
     }
 
@@ -321,15 +330,21 @@ impl PlatformMonitor {
 
     fn check_workloads(&self, workloads: &[WorkloadStatus]) {
         let runtime = PlatformComponent::Runtime.entity();
-        for (fault, state) in [
-            (PlatformFault::AppCrashLooping, WorkloadState::CrashLooping),
-            (PlatformFault::AppFailed, WorkloadState::Failed),
-        ] {
-            let affected: Vec<&WorkloadStatus> =
-                workloads.iter().filter(|w| w.state == state).collect();
+        let crash_looping = |w: &WorkloadStatus| w.state == WorkloadState::CrashLooping;
+        let failed = |w: &WorkloadStatus| w.state == WorkloadState::Failed;
+        let unhealthy = |w: &WorkloadStatus| {
+            w.state == WorkloadState::Running && w.health == WorkloadHealth::Unhealthy
+        };
+        let checks: [(PlatformFault, &WorkloadTest); 3] = [
+            (PlatformFault::AppCrashLooping, &crash_looping),
+            (PlatformFault::AppFailed, &failed),
+            (PlatformFault::AppUnhealthy, &unhealthy),
+        ];
+        for (fault, fails) in checks {
+            let affected: Vec<&WorkloadStatus> = workloads.iter().filter(|w| fails(w)).collect();
             for workload in workloads {
                 let app = Entity::App(workload.name.clone());
-                if workload.state == state {
+                if fails(workload) {
                     store(
                         &self.memory,
                         fault.report(app, Some(workload_env(workload))),
@@ -357,6 +372,9 @@ impl PlatformMonitor {
     }
 }
 
+/// Whether a workload fails one of the runtime's tests.
+type WorkloadTest = dyn Fn(&WorkloadStatus) -> bool;
+
 fn workload_env(workload: &WorkloadStatus) -> BTreeMap<String, String> {
     environment([
         ("app", workload.name.clone()),
@@ -364,6 +382,7 @@ fn workload_env(workload: &WorkloadStatus) -> BTreeMap<String, String> {
         ("reason", workload.reason.clone()),
         ("last_exit", workload.last_exit.clone().unwrap_or_default()),
         ("restarts", workload.restarts.to_string()),
+        ("health", workload.health.to_string()),
         (
             "consecutive_failures",
             workload.consecutive_failures.to_string(),

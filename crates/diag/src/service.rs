@@ -57,16 +57,26 @@ impl DiagnosticsSpec {
     }
 }
 
+/// What [`start`] started: the fault memory and the CAN counters.
+#[derive(Debug, Clone)]
+pub struct Diagnostics {
+    /// The fault memory.
+    pub memory: FaultMemory,
+    /// What the CAN supervision counts per bus.
+    pub can: crate::CanStats,
+}
+
 /// Opens the fault memory and starts, as tasks of the current Tokio runtime, the
 /// fault rules, the CAN supervision, the platform monitor, the DTC list
 /// publisher and the operation cycles (one per start, then one whenever the
-/// vehicle leaves `OFF`). Returns the memory.
-pub fn start(setup: DiagnosticsSetup<'_>) -> Result<FaultMemory, DiagError> {
+/// vehicle leaves `OFF`).
+pub fn start(setup: DiagnosticsSetup<'_>) -> Result<Diagnostics, DiagError> {
     let memory = FaultMemory::open(setup.data_dir)?;
     let catalog_origin = setup.data_dir.display().to_string();
     setup.spec.check(setup.broker.catalog(), &catalog_origin)?;
     let rules = RuleSet::new(setup.spec, setup.broker.catalog())?;
     let supervisor = CanSupervisor::new(setup.spec, setup.buses)?;
+    let can = supervisor.stats();
     memory.new_operation_cycle()?;
     let permissions = Permissions::allow_all();
     tokio::spawn(run_rules(
@@ -103,5 +113,5 @@ pub fn start(setup: DiagnosticsSetup<'_>) -> Result<FaultMemory, DiagError> {
             previous = now;
         }
     });
-    Ok(memory)
+    Ok(Diagnostics { memory, can })
 }

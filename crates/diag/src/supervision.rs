@@ -3,6 +3,8 @@
 //! "lost communication" code until every message is back.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use tomoe_can::Frame;
 use tomoe_dbc::Database;
@@ -82,6 +84,46 @@ struct Ecu {
     lost: bool,
 }
 
+/// What the supervision counted on one bus since the start.
+#[derive(Debug, Default)]
+pub struct BusCounters {
+    /// Frames seen.
+    pub frames: AtomicU64,
+    /// Frames whose id the bus's DBC does not know.
+    pub unknown_ids: AtomicU64,
+    /// Frames shorter than their DBC message: they cannot be decoded.
+    pub decode_errors: AtomicU64,
+    /// Frames whose rolling counter (a DBC signal named `*COUNTER`) did not
+    /// advance by one.
+    pub counter_errors: AtomicU64,
+}
+
+/// The counters of every bus, by bus name; cheap to clone and shared with the API.
+#[derive(Debug, Clone, Default)]
+pub struct CanStats {
+    buses: Arc<Vec<(String, Arc<BusCounters>)>>,
+}
+
+impl CanStats {
+    /// The counters of bus `name`.
+    pub fn bus(&self, name: &str) -> Option<&BusCounters> {
+        self.buses
+            .iter()
+            .find(|(bus, _)| bus == name)
+            .map(|(_, counters)| counters.as_ref())
+    }
+}
+
+/// One bus as the supervisor reads it.
+#[derive(Debug)]
+struct WatchedBus {
+    channel: String,
+    database: Database,
+    counters: Arc<BusCounters>,
+    /// The last rolling counter value per message index.
+    counters_seen: HashMap<usize, u64>,
+}
+
 /// The supervisor of a profile's CAN messages. Time is given by the caller, in
 /// seconds on any monotonic base (a log's timestamps, or the time since start).
 #[derive(Debug)]
@@ -89,6 +131,8 @@ pub struct CanSupervisor {
     ecus: Vec<Ecu>,
     messages: Vec<Message>,
     by_frame: HashMap<(String, u32), usize>,
+    buses: Vec<WatchedBus>,
+    stats: CanStats,
 }
 
 impl CanSupervisor {
@@ -98,10 +142,30 @@ impl CanSupervisor {
         spec: &DiagnosticsSpec,
         buses: &[SupervisedBus<'_>],
     ) -> Result<CanSupervisor, SpecError> {
+        let watched: Vec<WatchedBus> = buses
+            .iter()
+            .map(|bus| WatchedBus {
+                channel: bus.channel.to_owned(),
+                database: bus.database.clone(),
+                counters: Arc::default(),
+                counters_seen: HashMap::new(),
+            })
+            .collect();
+        let stats = CanStats {
+            buses: Arc::new(
+                buses
+                    .iter()
+                    .zip(&watched)
+                    .map(|(bus, w)| (bus.name.to_owned(), w.counters.clone()))
+                    .collect(),
+            ),
+        };
         let mut supervisor = CanSupervisor {
             ecus: Vec::new(),
             messages: Vec::new(),
             by_frame: HashMap::new(),
+            buses: watched,
+            stats,
         };
         for ecu in &spec.ecus {
             let invalid = |reason: String| SpecError::Invalid {
@@ -153,6 +217,51 @@ impl CanSupervisor {
         }
     }
 
+    /// The counters, shared.
+    pub fn stats(&self) -> CanStats {
+        self.stats.clone()
+    }
+
+    /// Counts `frame` on its bus: unknown id, too short to decode, a rolling
+    /// counter that did not advance by one.
+    fn count(&mut self, frame: &Frame) {
+        let Some(bus) = self
+            .buses
+            .iter_mut()
+            .find(|bus| bus.channel.as_str() == frame.channel().as_ref())
+        else {
+            return;
+        };
+        bus.counters.frames.fetch_add(1, Ordering::Relaxed);
+        let Some(index) = bus
+            .database
+            .message_index_for(frame.id(), frame.is_extended())
+        else {
+            bus.counters.unknown_ids.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let message = &bus.database.messages()[index];
+        if frame.data().len() < message.size() {
+            bus.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let counter = message.signals().iter().find(|signal| {
+            signal.size() <= 8 && signal.name().to_ascii_uppercase().ends_with("COUNTER")
+        });
+        if let Some(raw) = counter.and_then(|signal| {
+            signal
+                .raw_bits(frame.data())
+                .map(|raw| (raw, 1u64 << signal.size()))
+        }) {
+            let (value, modulo) = raw;
+            if let Some(last) = bus.counters_seen.insert(index, value) {
+                if value != (last + 1) % modulo {
+                    bus.counters.counter_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
     /// Whether any message is supervised.
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()
@@ -160,6 +269,7 @@ impl CanSupervisor {
 
     /// Notes `frame`, seen at `now`; an ECU whose messages are all back passes.
     pub fn observe(&mut self, frame: &Frame, now: f64, reports: &mut Vec<FaultReport>) {
+        self.count(frame);
         let key = (frame.channel().to_string(), frame.id());
         let Some(&index) = self.by_frame.get(&key) else {
             return;
@@ -266,9 +376,6 @@ pub async fn run_can_supervision(
     memory: crate::FaultMemory,
     mut mode: tokio::sync::watch::Receiver<tomoe_types::VehicleMode>,
 ) {
-    if supervisor.is_empty() {
-        return;
-    }
     let start = tokio::time::Instant::now();
     let seconds = |instant: tokio::time::Instant| (instant - start).as_secs_f64();
     let mut reports = Vec::new();

@@ -107,3 +107,38 @@ fn a_message_missing_from_the_dbc_is_refused() {
     let error = CanSupervisor::new(&spec, &[bus]).unwrap_err().to_string();
     assert!(error.contains("no message NOPE"), "{error}");
 }
+
+#[test]
+fn frames_are_counted_with_unknown_ids_decode_errors_and_counter_skips() {
+    let dbc = "VERSION \"\"\n\nBU_: ECU\n\nBO_ 256 STATUS: 2 ECU\n SG_ VALUE : 0|8@1+ (1,0) [0|255] \"\" Vector__XXX\n SG_ COUNTER : 8|4@1+ (1,0) [0|15] \"\" Vector__XXX\n\n";
+    let database = Database::from_text(dbc, "test.dbc").unwrap();
+    let spec = DiagnosticsSpec::default();
+    let bus = SupervisedBus {
+        name: "pt",
+        channel: "can0",
+        database: &database,
+    };
+    let mut supervisor = CanSupervisor::new(&spec, &[bus]).unwrap();
+    let stats = supervisor.stats();
+    let mut reports = Vec::new();
+    let frame = |id: u32, data: &[u8]| tomoe_can::Frame::new("can0", id, false, data).unwrap();
+    // Counter 14, 15, 0 (wraps), 2 (skips 1), then a repeat of 2.
+    for (t, counter) in [14u8, 15, 0, 2, 2].into_iter().enumerate() {
+        supervisor.observe(&frame(0x100, &[7, counter]), t as f64, &mut reports);
+    }
+    supervisor.observe(&frame(0x100, &[7]), 6.0, &mut reports);
+    supervisor.observe(&frame(0x7FF, &[0; 8]), 7.0, &mut reports);
+    // Another channel is not this bus.
+    supervisor.observe(
+        &tomoe_can::Frame::new("can1", 0x100, false, &[0, 0]).unwrap(),
+        8.0,
+        &mut reports,
+    );
+    let counters = stats.bus("pt").unwrap();
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(load(&counters.frames), 7);
+    assert_eq!(load(&counters.counter_errors), 2);
+    assert_eq!(load(&counters.decode_errors), 1);
+    assert_eq!(load(&counters.unknown_ids), 1);
+    assert!(reports.is_empty());
+}

@@ -215,6 +215,13 @@ fn system_items(kind: &EntityKind) -> &'static [(&'static str, &'static str)] {
         EntityKind::Bus(_) => &[
             ("channel", "The interface the bus is on"),
             ("dbc", "The bus's DBC file"),
+            ("frames", "Frames seen since the start"),
+            ("unknown-ids", "Frames whose id the DBC does not know"),
+            ("decode-errors", "Frames shorter than their DBC message"),
+            (
+                "counter-errors",
+                "Frames whose rolling counter did not advance by one",
+            ),
         ],
         EntityKind::App => &[
             ("state", "Lifecycle state"),
@@ -307,6 +314,18 @@ impl SovdState {
             }
             (EntityKind::Bus(index), "channel") => json!(config.buses[*index].channel),
             (EntityKind::Bus(index), "dbc") => json!(config.buses[*index].dbc),
+            (EntityKind::Bus(index), counter) => {
+                let Some(counters) = config.can.bus(&config.buses[*index].name) else {
+                    return Ok(serde_json::Value::Null);
+                };
+                let value = match counter {
+                    "frames" => &counters.frames,
+                    "unknown-ids" => &counters.unknown_ids,
+                    "decode-errors" => &counters.decode_errors,
+                    _ => &counters.counter_errors,
+                };
+                json!(value.load(std::sync::atomic::Ordering::Relaxed))
+            }
             (EntityKind::App, _) => {
                 let runtime = config
                     .runtime

@@ -90,6 +90,8 @@ pub struct SovdConfig {
     pub diagnostics: DiagnosticsSpec,
     /// The profile's CAN buses.
     pub buses: Vec<BusInfo>,
+    /// What the CAN supervision counts per bus.
+    pub can: tomoe_diag::CanStats,
     /// The vehicle.
     pub vehicle: VehicleInfo,
     /// The app runtime, if one runs.

@@ -52,6 +52,7 @@ async fn start(access: AccessPolicy) -> Server {
             channel: "can0".into(),
             dbc: "pcan.dbc".into(),
         }],
+        can: tomoe_diag::CanStats::default(),
         vehicle: VehicleInfo::default(),
         runtime: None,
         updates: None,

@@ -135,7 +135,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             database: &b.database,
         })
         .collect();
-    let memory = tomoe_diag::start(tomoe_diag::DiagnosticsSetup {
+    let tomoe_diag::Diagnostics { memory, can } = tomoe_diag::start(tomoe_diag::DiagnosticsSetup {
         data_dir: &args.data_dir,
         spec: &diagnostics,
         buses: &supervised,
@@ -191,6 +191,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                 dbc: b.spec.dbc.clone(),
             })
             .collect(),
+        can,
         vehicle: tomoe_sovd::VehicleInfo {
             profile: profile.profile.id.clone(),
             description: format!(
