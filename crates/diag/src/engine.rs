@@ -196,6 +196,14 @@ impl RuleSet {
         }
     }
 
+    /// Starts every test over (a new operation cycle): each reports its result
+    /// again once its signals next change.
+    pub fn new_cycle(&mut self) {
+        for rule in &mut self.rules {
+            rule.phase = Phase::Unknown;
+        }
+    }
+
     fn evaluate(&mut self, position: usize, now: Instant, reports: &mut Vec<FaultReport>) {
         let rule = &self.rules[position];
         let mut inputs = [0.0; 2];
@@ -314,6 +322,7 @@ pub async fn run_rules(
                 () = sleep_until(deadline) => rules.tick(Instant::now(), &mut reports),
                 event = cleared.recv() => match event {
                     Ok(FaultEvent::Removed { entity, code }) => rules.forget(&entity, &code),
+                    Ok(FaultEvent::NewOperationCycle) => rules.new_cycle(),
                     Ok(FaultEvent::Changed(_)) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,

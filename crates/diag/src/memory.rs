@@ -183,6 +183,8 @@ pub struct FaultReport {
 pub enum FaultEvent {
     /// A fault was stored or its status changed.
     Changed(Fault),
+    /// A new operation cycle started: tests are to run again.
+    NewOperationCycle,
     /// A fault was cleared, aged out or displaced.
     Removed {
         /// Its entity.
@@ -384,7 +386,13 @@ impl FaultMemory {
                 },
                 existing,
             ) => {
-                if existing.is_some_and(|f| f.status.has(DtcStatus::TEST_FAILED)) {
+                // A failure that goes on into a new operation cycle is no new
+                // occurrence, but it is a failure of this cycle.
+                let continuing = existing.is_some_and(|f| f.status.has(DtcStatus::TEST_FAILED));
+                if existing.is_some_and(|f| {
+                    f.status
+                        .has(DtcStatus::TEST_FAILED | DtcStatus::TEST_FAILED_THIS_OPERATION_CYCLE)
+                }) {
                     return Ok(());
                 }
                 if existing.is_none() && faults.len() >= MAX_STORED_FAULTS {
@@ -438,20 +446,24 @@ impl FaultMemory {
                 );
                 fault.name = report.name.clone();
                 fault.severity = report.severity;
-                fault.occurrences = fault.occurrences.saturating_add(1);
                 fault.aging_counter = 0;
-                fault.last_failure_ms = now;
-                fault.environment = environment;
-                if fault.snapshots.is_empty() {
-                    fault.snapshots.push(snapshot);
+                if continuing {
+                    fault
                 } else {
-                    fault.snapshots.truncate(1);
-                    fault.snapshots.push(Snapshot {
-                        record: 2,
-                        ..snapshot
-                    });
+                    fault.occurrences = fault.occurrences.saturating_add(1);
+                    fault.last_failure_ms = now;
+                    fault.environment = environment;
+                    if fault.snapshots.is_empty() {
+                        fault.snapshots.push(snapshot);
+                    } else {
+                        fault.snapshots.truncate(1);
+                        fault.snapshots.push(Snapshot {
+                            record: 2,
+                            ..snapshot
+                        });
+                    }
+                    fault
                 }
-                fault
             }
         };
         self.write(std::slice::from_ref(&updated), displaced.as_slice())?;
@@ -540,6 +552,7 @@ impl FaultMemory {
             faults.insert(fault.key(), fault.clone());
             let _ = self.inner.events.send(FaultEvent::Changed(fault));
         }
+        let _ = self.inner.events.send(FaultEvent::NewOperationCycle);
         Ok(())
     }
 

@@ -217,6 +217,26 @@ impl CanSupervisor {
         }
     }
 
+    /// Reports the result of every ECU's test at the start of an operation cycle:
+    /// failing for an ECU still lost, passing for one whose messages all flow.
+    pub fn new_cycle(&mut self, now: f64, reports: &mut Vec<FaultReport>) {
+        for ecu in 0..self.ecus.len() {
+            let seen = self
+                .messages
+                .iter()
+                .any(|m| m.ecu == ecu && m.last_seen.is_some());
+            if !seen {
+                continue;
+            }
+            let missing = self
+                .messages
+                .iter()
+                .position(|m| m.ecu == ecu && m.missing_at(now));
+            self.ecus[ecu].lost = missing.is_some();
+            reports.push(self.report(ecu, missing, now));
+        }
+    }
+
     /// The counters, shared.
     pub fn stats(&self) -> CanStats {
         self.stats.clone()
@@ -380,6 +400,7 @@ pub async fn run_can_supervision(
     let seconds = |instant: tokio::time::Instant| (instant - start).as_secs_f64();
     let mut reports = Vec::new();
     let mut off = *mode.borrow() == tomoe_types::VehicleMode::Off;
+    let mut cycles = memory.subscribe();
     loop {
         let deadline = supervisor
             .next_deadline()
@@ -397,6 +418,13 @@ pub async fn run_can_supervision(
                     _ => std::future::pending().await,
                 }
             } => supervisor.check(seconds(tokio::time::Instant::now()), &mut reports),
+            event = cycles.recv() => match event {
+                Ok(crate::FaultEvent::NewOperationCycle) => {
+                    supervisor.new_cycle(seconds(tokio::time::Instant::now()), &mut reports)
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                _ => {}
+            },
             changed = mode.changed() => {
                 if changed.is_err() {
                     return;

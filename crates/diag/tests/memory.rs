@@ -170,3 +170,24 @@ fn environment_values_are_cut() {
     let stored = memory.faults_of(&Entity::App("app".into()));
     assert!(stored[0].environment["error"].len() <= tomoe_diag::MAX_ENVIRONMENT_VALUE_BYTES + 4);
 }
+
+#[test]
+fn a_failure_that_goes_on_fails_the_new_cycle_without_a_new_occurrence() {
+    let dir = tempfile::tempdir().unwrap();
+    let memory = FaultMemory::open(dir.path()).unwrap();
+    memory.report(report(failed(61.0))).unwrap();
+    let mut events = memory.subscribe();
+    memory.new_operation_cycle().unwrap();
+    let fault = memory.fault(&bms(), &code()).unwrap();
+    assert_eq!(fault.status, DtcStatus(0xED), "{}", fault.status);
+    let mut saw_cycle = false;
+    while let Ok(event) = events.try_recv() {
+        saw_cycle |= event == tomoe_diag::FaultEvent::NewOperationCycle;
+    }
+    assert!(saw_cycle, "subscribers hear of the new cycle");
+    memory.report(report(failed(62.0))).unwrap();
+    let fault = memory.fault(&bms(), &code()).unwrap();
+    assert_eq!(fault.status, DtcStatus(0xAF), "{}", fault.status);
+    assert_eq!(fault.occurrences, 1);
+    assert_eq!(fault.snapshots.len(), 1);
+}

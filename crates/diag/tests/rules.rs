@@ -163,3 +163,23 @@ fn bad_files_are_refused_with_what_and_where() {
         );
     }
 }
+
+#[test]
+fn a_new_cycle_makes_every_rule_report_again() {
+    let catalog = catalog();
+    let spec = DiagnosticsSpec::parse(SPEC, "test").unwrap();
+    let mut rules = RuleSet::new(&spec, &catalog).unwrap();
+    let temperature = catalog
+        .leaf("Vehicle.Powertrain.TractionBattery.Temperature.Max")
+        .unwrap()
+        .id;
+    let now = Instant::now();
+    let mut reports = Vec::new();
+    rules.update(temperature, Some(&Value::Float(30.0)), now, &mut reports);
+    rules.update(temperature, Some(&Value::Float(31.0)), now, &mut reports);
+    assert_eq!(reports.len(), 1, "a pass is reported once per cycle");
+    rules.new_cycle();
+    rules.update(temperature, Some(&Value::Float(31.0)), now, &mut reports);
+    assert_eq!(reports.len(), 2, "and again in the next cycle");
+    assert_eq!(reports[1].result, TestResult::Passed);
+}
