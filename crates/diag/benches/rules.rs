@@ -34,7 +34,10 @@ fn updates(c: &mut Criterion) {
         .leaf("Vehicle.Powertrain.TractionBattery.Temperature.Max")
         .unwrap()
         .id;
-    let unwatched = catalog.leaf("Vehicle.Cabin.Door.Row1.DriverSide.IsOpen").unwrap().id;
+    let unwatched = catalog
+        .leaf("Vehicle.Cabin.Door.Row1.DriverSide.IsOpen")
+        .unwrap()
+        .id;
     let mut group = c.benchmark_group("rule evaluation per signal update");
     for (name, spec) in [
         ("kona profile (6 rules; 2 read the signal)", kona()),
@@ -60,7 +63,14 @@ fn updates(c: &mut Criterion) {
     let mut reports = Vec::new();
     let now = Instant::now();
     group.bench_function("a signal no rule reads", |b| {
-        b.iter(|| rules.update(black_box(unwatched), Some(&Value::Bool(true)), now, &mut reports))
+        b.iter(|| {
+            rules.update(
+                black_box(unwatched),
+                Some(&Value::Bool(true)),
+                now,
+                &mut reports,
+            )
+        })
     });
     group.finish();
 }

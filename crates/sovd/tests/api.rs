@@ -533,3 +533,177 @@ async fn the_openapi_document_is_3_1_and_lists_problems() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(served, document);
 }
+
+#[tokio::test]
+async fn an_actuator_is_written_through_the_broker_by_the_lock_holder() {
+    let server = start(dev()).await;
+    let client = Client::new();
+    let path = "Vehicle.Powertrain.TractionBattery.Charging.ChargeLimit";
+    let leaf = server.broker.catalog().leaf(path).unwrap().id;
+    let url = format!("{}/components/bms/data/{path}", server.url);
+    // No provider yet, no lock: refused.
+    let response = client
+        .put(&url)
+        .json(&json!({"data": 80}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(&response, StatusCode::CONFLICT);
+    let mut provider = server.broker.open_provider();
+    provider.claim(&Permissions::allow_all(), &[leaf]).unwrap();
+    client
+        .post(format!("{}/components/bms/locks", server.url))
+        .json(&json!({"lock_expiration": 30}))
+        .send()
+        .await
+        .unwrap();
+    for (body, status) in [
+        (json!({"data": 101}), StatusCode::BAD_REQUEST),
+        (json!({"data": "eighty"}), StatusCode::BAD_REQUEST),
+        (json!({"value": 80}), StatusCode::BAD_REQUEST),
+    ] {
+        let response = client.put(&url).json(&body).send().await.unwrap();
+        assert_problem(&response, status);
+    }
+    let response = client
+        .put(&url)
+        .json(&json!({"data": 80}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let request = tokio::time::timeout(Duration::from_secs(2), provider.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(request.targets, vec![(leaf, Value::Uint32(80))]);
+}
+
+#[tokio::test]
+async fn modes_the_session_follows_the_lock_and_the_vehicle_mode_is_read_only() {
+    let server = start(dev()).await;
+    let client = Client::new();
+    let modes = format!("{}/components/vcu/modes", server.url);
+    let (_, vehicle) = get(&client, &format!("{modes}/vehicle")).await;
+    assert_eq!(vehicle["value"], "PARKED");
+    let response = client
+        .put(format!("{modes}/vehicle"))
+        .json(&json!({"value": "DRIVING"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(&response, StatusCode::CONFLICT);
+    let session = format!("{modes}/session");
+    let response = client
+        .put(&session)
+        .json(&json!({"value": "EXTENDED"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(&response, StatusCode::CONFLICT);
+    let lock: Json = client
+        .post(format!("{}/components/vcu/locks", server.url))
+        .json(&json!({"lock_expiration": 30}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let response = client
+        .put(&session)
+        .json(&json!({"value": "extended"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(get(&client, &session).await.1["value"], "EXTENDED");
+    let response = client
+        .delete(format!(
+            "{}/components/vcu/locks/{}",
+            server.url,
+            lock["id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(get(&client, &session).await.1["value"], "DEFAULT");
+}
+
+#[tokio::test]
+async fn a_cyclic_subscription_streams_server_sent_events_until_it_ends() {
+    let server = start(dev()).await;
+    let client = Client::new();
+    let soc = "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current";
+    let leaf = server.broker.catalog().leaf(soc).unwrap().id;
+    server
+        .broker
+        .publish(
+            &Permissions::allow_all(),
+            &[(leaf, Some(Value::Float(55.5)))],
+        )
+        .unwrap();
+    let subscriptions = format!("{}/components/bms/cyclic-subscriptions", server.url);
+    let response = client
+        .post(&subscriptions)
+        .json(&json!({"resource": format!("data/{soc}"), "interval": "fast", "duration": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let subscription: Json = response.json().await.unwrap();
+    assert_eq!(
+        subscription["observed_resource"],
+        format!("/sovd/v1/components/bms/data/{soc}")
+    );
+    let base = server.url.trim_end_matches("/sovd/v1");
+    let response = client
+        .get(format!(
+            "{base}{}",
+            subscription["event_source"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    // The stream ends by itself after the 1 s duration.
+    let body = tokio::time::timeout(Duration::from_secs(5), response.text())
+        .await
+        .expect("the stream ends when the subscription does")
+        .unwrap();
+    let events: Vec<Json> = body
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(|data| serde_json::from_str(data.trim()).unwrap())
+        .collect();
+    assert!(events.len() >= 3, "{body}");
+    assert_eq!(events[0]["payload"]["data"], json!(55.5));
+    assert!(events[0]["timestamp"].as_str().unwrap().ends_with('Z'));
+    for (body, expected) in [
+        (
+            json!({"resource": "logs", "interval": "fast", "duration": 1}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"resource": "faults", "interval": "often", "duration": 1}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"resource": "faults", "interval": "slow", "duration": 0}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"resource": "data/Vehicle.Nope", "interval": "slow", "duration": 5}),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let response = client
+            .post(&subscriptions)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(&response, expected);
+    }
+}

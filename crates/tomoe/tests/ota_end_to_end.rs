@@ -398,6 +398,39 @@ workloads:
             .contains("during its health window"),
         "{fault:#}"
     );
+    // The installs are SOVD update packages: the commit completed, the rollback failed.
+    let http = reqwest::blocking::Client::new();
+    let get = |path: &str| -> serde_json::Value {
+        http.get(format!("{sovd}{path}"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let installs = get("/updates");
+    let ids: Vec<&str> = installs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap())
+        .collect();
+    assert!(ids.len() >= 2, "{installs:#}");
+    let last = get(&format!("/updates/{}/status", ids[ids.len() - 1]));
+    assert_eq!(last["status"], "failed", "{last:#}");
+    assert_eq!(last["step"], "ROLLED_BACK", "{last:#}");
+    let before = get(&format!("/updates/{}/status", ids[ids.len() - 2]));
+    assert_eq!(before["status"], "completed", "{before:#}");
+    let package = get(&format!("/updates/{}", ids[ids.len() - 1]));
+    assert_eq!(package["update_name"], "app version 3", "{package:#}");
+    let run = ok(&[
+        "diag",
+        "run",
+        "update-agent",
+        "check-for-updates",
+        "--sovd",
+        &sovd,
+    ]);
+    assert!(run.contains("check-for-updates completed"), "{run}");
     // The rejected version is not tried again.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
