@@ -249,7 +249,7 @@ async fn faults(args: DiagFaultsArgs) -> anyhow::Result<()> {
             "{:<28} {:<6} {:<4} {:<7} {:<8} {}",
             entity.to_string(),
             fault["code"].as_str().unwrap_or_default(),
-            fault["severity"],
+            fault["severity"].as_u64().unwrap_or_default(),
             fault["status"]["mask"].as_str().unwrap_or_default(),
             fault["status"]["aggregatedStatus"]
                 .as_str()
