@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tomoe_broker::{BrokerError, Field};
 use tomoe_diag::PlatformComponent;
-use tomoe_vss::{EntryType, Leaf, PathPattern, Value};
+use tomoe_vss::{EntryType, Leaf, Value};
 use utoipa::ToSchema;
 
 use crate::caller::Caller;
@@ -244,20 +244,28 @@ impl SovdState {
             .collect();
         if let EntityKind::Ecu(index) = entity.kind {
             let catalog = self.config().broker.catalog();
-            let mut seen = std::collections::HashSet::new();
-            for pattern in &self.config().diagnostics.ecus[index].signals {
-                let Ok(pattern) = PathPattern::parse(pattern) else {
-                    continue;
-                };
-                let ids: Vec<_> = catalog.matching(&pattern).map(|leaf| leaf.id).collect();
-                for id in ids {
-                    if let Some(leaf) = catalog.leaf_by_id(id).filter(|_| seen.insert(id)) {
-                        items.push(Item::Signal(leaf));
-                    }
-                }
-            }
+            let (leaves, _) = self.ecu_signals(index);
+            items.extend(
+                leaves
+                    .iter()
+                    .filter_map(|id| catalog.leaf_by_id(*id))
+                    .map(Item::Signal),
+            );
         }
         items
+    }
+
+    /// The data resource `data_id` of `entity`, if it has one.
+    fn data_item(&self, entity: &Resolved, data_id: &str) -> Option<Item<'_>> {
+        if let EntityKind::Ecu(index) = entity.kind {
+            let leaf = self.config().broker.catalog().leaf(data_id)?;
+            let (_, owned) = self.ecu_signals(index);
+            return owned.contains(&leaf.id).then_some(Item::Signal(leaf));
+        }
+        system_items(&entity.kind)
+            .iter()
+            .find(|(id, _)| *id == data_id)
+            .map(|(id, name)| Item::System(id, name))
     }
 
     /// Reads system information `id` of `entity`.
@@ -495,21 +503,14 @@ pub(crate) async fn read_value(
     entity: &Resolved,
     data_id: &str,
 ) -> Result<ReadValue, SovdError> {
-    let items = state.data_items(entity);
-    let item = items
-        .iter()
-        .find(|item| match item {
-            Item::Signal(leaf) => leaf.path == data_id,
-            Item::System(id, _) => *id == data_id,
-        })
-        .ok_or_else(|| {
-            SovdError::not_found(format!(
-                "{} has no data {}",
-                entity.entity,
-                data_id.chars().take(200).collect::<String>()
-            ))
-            .at(format!("{}/data/{data_id}", entity.path))
-        })?;
+    let item = state.data_item(entity, data_id).ok_or_else(|| {
+        SovdError::not_found(format!(
+            "{} has no data {}",
+            entity.entity,
+            data_id.chars().take(200).collect::<String>()
+        ))
+        .at(format!("{}/data/{data_id}", entity.path))
+    })?;
     match item {
         Item::System(id, _) => Ok(ReadValue {
             id: (*id).to_owned(),
@@ -582,21 +583,18 @@ pub(crate) async fn write(
     caller.require_write("writing data")?;
     let entity = state.resolve(collection, &id).await?;
     let resource = format!("{}/data/{data_id}", entity.path);
-    let leaf = state
-        .data_items(&entity)
-        .into_iter()
-        .find_map(|item| match item {
-            Item::Signal(leaf) if leaf.path == data_id => Some(leaf),
-            _ => None,
-        })
-        .ok_or_else(|| {
-            SovdError::not_found(format!(
-                "{} has no writable data {}",
-                entity.entity,
-                data_id.chars().take(200).collect::<String>()
-            ))
-            .at(resource.clone())
-        })?;
+    let leaf = match state.data_item(&entity, &data_id) {
+        Some(Item::Signal(leaf)) => Some(leaf),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        SovdError::not_found(format!(
+            "{} has no writable data {}",
+            entity.entity,
+            data_id.chars().take(200).collect::<String>()
+        ))
+        .at(resource.clone())
+    })?;
     let request: WriteValue = json_body(&body, &resource)?.ok_or_else(|| {
         SovdError::bad_request(format!("{resource}: the body must be {{\"data\": VALUE}}"))
     })?;

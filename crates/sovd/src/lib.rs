@@ -121,6 +121,12 @@ pub struct SovdState {
 
 struct Inner {
     config: SovdConfig,
+    /// Per ECU of the diagnostics spec: the leaves its patterns select, in catalog
+    /// order, and the same as a set.
+    ecu_signals: Vec<(
+        Vec<tomoe_vss::LeafId>,
+        std::collections::HashSet<tomoe_vss::LeafId>,
+    )>,
     locks: Mutex<locks::Locks>,
     executions: Mutex<operations::Executions>,
     sessions: Mutex<modes::Sessions>,
@@ -130,8 +136,26 @@ struct Inner {
 impl SovdState {
     /// The state over `config`.
     pub fn new(config: SovdConfig) -> SovdState {
+        let catalog = config.broker.catalog();
+        let ecu_signals = config
+            .diagnostics
+            .ecus
+            .iter()
+            .map(|ecu| {
+                let mut set = std::collections::HashSet::new();
+                for pattern in &ecu.signals {
+                    if let Ok(pattern) = tomoe_vss::PathPattern::parse(pattern) {
+                        set.extend(catalog.matching(&pattern).map(|leaf| leaf.id));
+                    }
+                }
+                let mut list: Vec<tomoe_vss::LeafId> = set.iter().copied().collect();
+                list.sort();
+                (list, set)
+            })
+            .collect();
         SovdState {
             inner: Arc::new(Inner {
+                ecu_signals,
                 config,
                 locks: Mutex::default(),
                 executions: Mutex::default(),
@@ -143,6 +167,18 @@ impl SovdState {
 
     pub(crate) fn config(&self) -> &SovdConfig {
         &self.inner.config
+    }
+
+    /// The leaves ECU `index` owns (catalog order) and the same as a set.
+    pub(crate) fn ecu_signals(
+        &self,
+        index: usize,
+    ) -> (
+        &[tomoe_vss::LeafId],
+        &std::collections::HashSet<tomoe_vss::LeafId>,
+    ) {
+        let (list, set) = &self.inner.ecu_signals[index];
+        (list, set)
     }
 
     pub(crate) fn locks(&self) -> std::sync::MutexGuard<'_, locks::Locks> {
