@@ -84,7 +84,11 @@ if [[ -z "$sovd" ]]; then
 fi
 echo "schemathesis: testing $sovd/docs for ${budget} s" >&2
 
-"$venv/bin/schemathesis" run "$sovd/docs" \
+# Schemathesis keeps a cache of the failures it found in the working directory;
+# each run starts from none, in its own temporary directory.
+schemathesis="$PWD/$venv/bin/schemathesis"
+cd "$work"
+"$schemathesis" run "$sovd/docs" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
     --phases examples,coverage,fuzzing \
     --max-time "$budget" \
