@@ -3,11 +3,14 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tomoe_vss::{Catalog, EntryType, Leaf, LeafId, PathPattern, Value};
 
+use crate::actuation::{
+    ActuationProvider, ActuationRequest, AnswerReceiver, Confirmation, ProviderId, ProviderSlot,
+};
 use crate::health::{BrokerHealth, HealthCounters};
 use crate::queue::{fan_out, QueuedBatch, SubscriptionSlot};
 use crate::{Access, BrokerError, Permissions, Persistence, RefusedEntry, StoredDatapoint};
@@ -66,13 +69,6 @@ pub enum SubscriptionEvent {
     },
 }
 
-/// An actuation request routed to the provider that claimed the actuators.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ActuationRequest {
-    /// The actuators and the values requested for them.
-    pub targets: Vec<(LeafId, Value)>,
-}
-
 /// How [`Broker::publish_batch`] treats a batch with refused entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BatchPolicy {
@@ -118,26 +114,29 @@ pub struct Broker {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    catalog: Arc<Catalog>,
+pub(crate) struct Inner {
+    pub(crate) catalog: Arc<Catalog>,
     config: BrokerConfig,
     persistence: Option<Arc<dyn Persistence>>,
     /// Per leaf: whether its current value goes to the durable store.
     persist_current: Vec<bool>,
     /// Serializes writes that reach the store, so that disk and memory agree on order.
     persist_lock: Mutex<()>,
-    state: RwLock<State>,
+    pub(crate) state: RwLock<State>,
     next_handle: AtomicU64,
     health: HealthCounters,
 }
 
-struct State {
+pub(crate) struct State {
     current: Vec<Datapoint>,
     target: Vec<Datapoint>,
     subscriptions: HashMap<u64, SubscriptionSlot>,
-    providers: HashMap<u64, mpsc::Sender<ActuationRequest>>,
-    claims: HashMap<LeafId, u64>,
+    pub(crate) providers: HashMap<u64, ProviderSlot>,
+    pub(crate) claims: HashMap<LeafId, u64>,
 }
+
+/// A routed request: the provider's queue, whether it confirms, and the request.
+type Routed = (mpsc::Sender<ActuationRequest>, bool, ActuationRequest);
 
 impl std::fmt::Debug for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -378,7 +377,7 @@ impl Broker {
         self.apply(changes)?;
         let state = self.inner.state.read().expect("broker state lock poisoned");
         let routed = self.route(&state, updates, false)?;
-        for (sender, request) in routed {
+        for (sender, _, request) in routed {
             // Best effort: the target is stored; a full provider queue only loses the nudge.
             if sender.try_send(request).is_err() {
                 tracing::warn!("provider queue full; stored target not forwarded");
@@ -389,12 +388,49 @@ impl Broker {
 
     /// Requests actuation (the KUKSA v2 `Actuate`/`BatchActuate`): every actuator in
     /// the batch must have a provider, or nothing happens. Accepted targets are stored
-    /// and announced to target subscribers.
+    /// and announced to target subscribers. Returns once the requests are queued at
+    /// their providers; [`Broker::actuate_confirmed`] also waits for the answers of
+    /// confirming providers.
     pub fn actuate(
         &self,
         permissions: &Permissions,
         updates: &[(LeafId, Value)],
     ) -> Result<(), BrokerError> {
+        self.start_actuation(permissions, updates).map(drop)
+    }
+
+    /// Requests actuation like [`Broker::actuate`], then waits up to `timeout` for
+    /// every confirming provider's answer (a provider on another ECU, reached over
+    /// the network, answers once the actuator's own provider there took the
+    /// request). A failure, a provider that went away and no answer in time are
+    /// [`BrokerError::ProviderFailed`]; the stored targets stay as requested.
+    pub async fn actuate_confirmed(
+        &self,
+        permissions: &Permissions,
+        updates: &[(LeafId, Value)],
+        timeout: Duration,
+    ) -> Result<(), BrokerError> {
+        let pending = self.start_actuation(permissions, updates)?;
+        for (leaf, answer) in pending {
+            let path = self.leaf(leaf)?.path.clone();
+            let reason = match tokio::time::timeout(timeout, answer).await {
+                Ok(Ok(Ok(()))) => continue,
+                Ok(Ok(Err(reason))) => reason,
+                Ok(Err(_)) => "the provider went away before answering".to_owned(),
+                Err(_) => format!("the provider did not answer within {timeout:?}"),
+            };
+            return Err(BrokerError::ProviderFailed { path, reason });
+        }
+        Ok(())
+    }
+
+    /// Checks, routes and queues an actuation; returns, for each request sent to a
+    /// confirming provider, its first actuator and the answer to wait for.
+    fn start_actuation(
+        &self,
+        permissions: &Permissions,
+        updates: &[(LeafId, Value)],
+    ) -> Result<Vec<(LeafId, AnswerReceiver)>, BrokerError> {
         if updates.is_empty() {
             return Err(BrokerError::Empty);
         }
@@ -406,7 +442,7 @@ impl Broker {
         // Reserve a queue slot at every provider first, so that either all of them
         // get their request or none does.
         let mut permits = Vec::with_capacity(routed.len());
-        for (sender, request) in &routed {
+        for (sender, _, request) in &routed {
             let (leaf, _) = &request.targets[0];
             let path = self.leaf(*leaf)?.path.clone();
             let index = updates.iter().position(|(id, _)| id == leaf).unwrap_or(0);
@@ -426,10 +462,16 @@ impl Broker {
             .map(|(id, value)| (*id, Field::Target, Some(value.clone())))
             .collect();
         self.apply(changes)?;
-        for (permit, (_, request)) in permits.into_iter().zip(routed) {
+        let mut pending = Vec::new();
+        for (permit, (_, confirms, mut request)) in permits.into_iter().zip(routed) {
+            if confirms {
+                let (sender, receiver) = oneshot::channel();
+                request.confirmation = Some(Confirmation::new(sender));
+                pending.push((request.targets[0].0, receiver));
+            }
             permit.send(request);
         }
-        Ok(())
+        Ok(pending)
     }
 
     /// Checks every target; the error names the first refused entry.
@@ -467,14 +509,14 @@ impl Broker {
         state: &State,
         updates: &[(LeafId, Value)],
         require_provider: bool,
-    ) -> Result<Vec<(mpsc::Sender<ActuationRequest>, ActuationRequest)>, BrokerError> {
+    ) -> Result<Vec<Routed>, BrokerError> {
         let mut by_provider: Vec<(u64, ActuationRequest)> = Vec::new();
         for (index, (id, value)) in updates.iter().enumerate() {
             let provider = state.claims.get(id).filter(|handle| {
                 state
                     .providers
                     .get(handle)
-                    .is_some_and(|sender| !sender.is_closed())
+                    .is_some_and(ProviderSlot::is_live)
             });
             let Some(handle) = provider else {
                 if require_provider {
@@ -493,6 +535,7 @@ impl Broker {
                     *handle,
                     ActuationRequest {
                         targets: vec![(*id, value.clone())],
+                        confirmation: None,
                     },
                 )),
             }
@@ -500,7 +543,10 @@ impl Broker {
         Ok(by_provider
             .into_iter()
             .filter_map(|(handle, request)| {
-                state.providers.get(&handle).map(|s| (s.clone(), request))
+                state
+                    .providers
+                    .get(&handle)
+                    .map(|slot| (slot.sender.clone(), slot.confirms, request))
             })
             .collect())
     }
@@ -670,6 +716,17 @@ impl Broker {
     /// Opens an actuation provider with no claims yet; claim actuators with
     /// [`ActuationProvider::claim`]. Dropping the provider releases its claims.
     pub fn open_provider(&self) -> ActuationProvider {
+        self.open_provider_slot(false)
+    }
+
+    /// Opens a provider whose requests carry a [`Confirmation`] to answer: callers
+    /// of [`Broker::actuate_confirmed`] wait for it. For providers that pass requests
+    /// on (to another ECU) and learn whether they succeeded.
+    pub fn open_confirming_provider(&self) -> ActuationProvider {
+        self.open_provider_slot(true)
+    }
+
+    fn open_provider_slot(&self, confirms: bool) -> ActuationProvider {
         let (sender, receiver) = mpsc::channel(self.inner.config.provider_queue_capacity.max(1));
         let handle = self.inner.next_handle.fetch_add(1, Ordering::Relaxed);
         self.inner
@@ -677,12 +734,26 @@ impl Broker {
             .write()
             .expect("broker state lock poisoned")
             .providers
-            .insert(handle, sender);
-        ActuationProvider {
-            handle,
-            receiver,
-            broker: Arc::downgrade(&self.inner),
-        }
+            .insert(handle, ProviderSlot { sender, confirms });
+        ActuationProvider::new(handle, receiver, Arc::downgrade(&self.inner))
+    }
+
+    /// The actuators that a live provider has claimed, each with its provider.
+    pub fn claimed_actuators(&self) -> Vec<(LeafId, ProviderId)> {
+        let state = self.inner.state.read().expect("broker state lock poisoned");
+        let mut claimed: Vec<(LeafId, ProviderId)> = state
+            .claims
+            .iter()
+            .filter(|(_, handle)| {
+                state
+                    .providers
+                    .get(handle)
+                    .is_some_and(ProviderSlot::is_live)
+            })
+            .map(|(leaf, handle)| (*leaf, ProviderId::new(*handle)))
+            .collect();
+        claimed.sort_by_key(|(leaf, _)| leaf.0);
+        claimed
     }
 
     /// What the broker counted about its own health.
@@ -751,7 +822,7 @@ fn refused(catalog: &Catalog, index: usize, id: LeafId, reason: BrokerError) -> 
     }
 }
 
-fn not_an_actuator(leaf: &Leaf) -> BrokerError {
+pub(crate) fn not_an_actuator(leaf: &Leaf) -> BrokerError {
     BrokerError::NotAnActuator {
         path: leaf.path.clone(),
         entry_type: leaf.entry_type,
@@ -805,77 +876,6 @@ impl Drop for Subscription {
         if let Some(inner) = self.broker.upgrade() {
             if let Ok(mut state) = inner.state.write() {
                 state.subscriptions.remove(&self.handle);
-            }
-        }
-    }
-}
-
-/// A provider of actuators: receives the actuation requests for the actuators it claimed.
-pub struct ActuationProvider {
-    handle: u64,
-    receiver: mpsc::Receiver<ActuationRequest>,
-    broker: Weak<Inner>,
-}
-
-impl std::fmt::Debug for ActuationProvider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ActuationProvider")
-            .field("handle", &self.handle)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ActuationProvider {
-    /// Claims actuators. Needs actuate access to each; fails without claiming any if
-    /// one is not an actuator or another provider holds it. Claiming an actuator this
-    /// provider already holds is allowed.
-    pub fn claim(&self, permissions: &Permissions, ids: &[LeafId]) -> Result<(), BrokerError> {
-        let Some(inner) = self.broker.upgrade() else {
-            return Ok(());
-        };
-        for id in ids {
-            let leaf = inner
-                .catalog
-                .leaf_by_id(*id)
-                .ok_or(BrokerError::UnknownId { id: id.0.into() })?;
-            permissions.check(Access::Actuate, &leaf.path)?;
-            if leaf.entry_type != EntryType::Actuator {
-                return Err(not_an_actuator(leaf));
-            }
-        }
-        let mut state = inner.state.write().expect("broker state lock poisoned");
-        let contested: Vec<String> = ids
-            .iter()
-            .filter(|id| {
-                state.claims.get(id).is_some_and(|holder| {
-                    *holder != self.handle
-                        && state.providers.get(holder).is_some_and(|s| !s.is_closed())
-                })
-            })
-            .filter_map(|id| inner.catalog.leaf_by_id(*id).map(|l| l.path.clone()))
-            .collect();
-        if !contested.is_empty() {
-            return Err(BrokerError::AlreadyClaimed { paths: contested });
-        }
-        for id in ids {
-            state.claims.insert(*id, self.handle);
-        }
-        Ok(())
-    }
-
-    /// The next actuation request; `None` when the broker is gone.
-    pub async fn next(&mut self) -> Option<ActuationRequest> {
-        self.receiver.recv().await
-    }
-}
-
-impl Drop for ActuationProvider {
-    fn drop(&mut self) {
-        if let Some(inner) = self.broker.upgrade() {
-            if let Ok(mut state) = inner.state.write() {
-                state.providers.remove(&self.handle);
-                let handle = self.handle;
-                state.claims.retain(|_, holder| *holder != handle);
             }
         }
     }

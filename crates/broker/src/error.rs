@@ -69,6 +69,15 @@ pub enum BrokerError {
         /// The actuator.
         path: String,
     },
+    /// The provider took the request but could not carry it out (a provider on
+    /// another ECU, or the link to it, failed).
+    #[error("provider for \"{path}\" failed: {reason}")]
+    ProviderFailed {
+        /// The actuator.
+        path: String,
+        /// What the provider reported.
+        reason: String,
+    },
     /// Another provider has already claimed these actuators.
     #[error("providers for the following signals are already registered: {}", .paths.join(", "))]
     AlreadyClaimed {

@@ -41,6 +41,7 @@
 //! # }
 //! ```
 
+mod actuation;
 mod broker;
 mod budget;
 mod error;
@@ -49,12 +50,16 @@ mod permissions;
 mod persistence;
 mod queue;
 
+pub use actuation::{ActuationProvider, ActuationRequest, Confirmation, ProviderId};
 pub use broker::{
-    refused_publications, ActuationProvider, ActuationRequest, BatchOutcome, BatchPolicy, Broker,
-    BrokerConfig, Change, Datapoint, Field, Subscription, SubscriptionEvent, MAX_QUEUE_CAPACITY,
-    MAX_SUBSCRIBER_QUEUE_BYTES,
+    refused_publications, BatchOutcome, BatchPolicy, Broker, BrokerConfig, Change, Datapoint,
+    Field, Subscription, SubscriptionEvent, MAX_QUEUE_CAPACITY, MAX_SUBSCRIBER_QUEUE_BYTES,
 };
 pub use budget::MAX_ANSWER_BYTES;
+
+/// How long [`Broker::actuate_confirmed`] callers (the gRPC `Actuate` and
+/// `BatchActuate`, the SOVD data write) wait for a confirming provider's answer.
+pub const CONFIRMATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 pub use error::{Access, BrokerError, RefusedEntry};
 pub use health::BrokerHealth;
 pub use permissions::Permissions;

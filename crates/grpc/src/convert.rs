@@ -23,9 +23,9 @@ pub(crate) fn status_of(error: &BrokerError) -> Status {
     let error = error.reason();
     let code = match error {
         BrokerError::NotFound { .. } | BrokerError::UnknownId { .. } => Code::NotFound,
-        BrokerError::NoProvider { .. } | BrokerError::ProviderOverloaded { .. } => {
-            Code::Unavailable
-        }
+        BrokerError::NoProvider { .. }
+        | BrokerError::ProviderOverloaded { .. }
+        | BrokerError::ProviderFailed { .. } => Code::Unavailable,
         BrokerError::AlreadyClaimed { .. } => Code::AlreadyExists,
         BrokerError::PermissionDenied { .. } => Code::PermissionDenied,
         BrokerError::PermissionExpired => Code::Unauthenticated,
@@ -64,9 +64,9 @@ pub(crate) fn v1_error_of(error: &BrokerError) -> v1::Error {
         }
         BrokerError::PermissionDenied { .. } => (403, "forbidden"),
         BrokerError::PermissionExpired => (401, "unauthorized"),
-        BrokerError::NoProvider { .. } | BrokerError::ProviderOverloaded { .. } => {
-            (503, "unavailable")
-        }
+        BrokerError::NoProvider { .. }
+        | BrokerError::ProviderOverloaded { .. }
+        | BrokerError::ProviderFailed { .. } => (503, "unavailable"),
         BrokerError::Storage(_) => (500, "internal_error"),
         _ => (400, "bad_request"),
     };

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tomoe_broker::{
     ActuationProvider, BatchPolicy, Broker, BrokerError, Field, Permissions, SubscriptionEvent,
+    CONFIRMATION_TIMEOUT,
 };
 use tomoe_vss::{LeafId, Value};
 use tonic::{Request, Response, Status, Streaming};
@@ -223,7 +224,8 @@ impl proto::val_server::Val for V2Service {
         let permissions = self.authorizer.permissions(request.metadata())?;
         let target = self.actuation(request.into_inner())?;
         self.broker
-            .actuate(&permissions, &[target])
+            .actuate_confirmed(&permissions, &[target], CONFIRMATION_TIMEOUT)
+            .await
             .map_err(|e| status_of(&e))?;
         Ok(Response::new(proto::ActuateResponse {}))
     }
@@ -255,7 +257,8 @@ impl proto::val_server::Val for V2Service {
             .map(|r| self.actuation(r))
             .collect::<Result<Vec<_>, _>>()?;
         self.broker
-            .actuate(&permissions, &targets)
+            .actuate_confirmed(&permissions, &targets, CONFIRMATION_TIMEOUT)
+            .await
             .map_err(|e| status_of(&e))?;
         Ok(Response::new(proto::BatchActuateResponse {}))
     }

@@ -490,6 +490,7 @@ pub(crate) fn broker_error(error: BrokerError, path: &str) -> SovdError {
         }
         BrokerError::NoProvider { .. }
         | BrokerError::ProviderOverloaded { .. }
+        | BrokerError::ProviderFailed { .. }
         | BrokerError::NotAnActuator { .. }
         | BrokerError::AlreadyClaimed { .. } => SovdError::conflict(message),
         _ => SovdError::unavailable(message),
@@ -611,7 +612,12 @@ pub(crate) async fn write(
     state
         .config()
         .broker
-        .actuate(&caller.permissions, &[(leaf.id, value)])
+        .actuate_confirmed(
+            &caller.permissions,
+            &[(leaf.id, value)],
+            tomoe_broker::CONFIRMATION_TIMEOUT,
+        )
+        .await
         .map_err(|e| broker_error(e, &leaf.path).at(resource))?;
     Ok(StatusCode::NO_CONTENT)
 }
