@@ -54,3 +54,29 @@ pub const MODE_PATH: &str = "Vehicle.Tomoe.Mode";
 /// The actuator through which entitled workloads request a mode (`SERVICE`, or
 /// `NONE` to withdraw the request).
 pub const MODE_REQUEST_PATH: &str = "Vehicle.Tomoe.ModeRequest";
+
+/// Follows the mode that a state manager elsewhere publishes on [`MODE_PATH`] (on
+/// an ECU that runs no state manager of its own, fed by another ECU): the receiver
+/// holds the last mode read, `OFF` until one is, and `OFF` again while the signal
+/// is unavailable.
+pub fn follow_published_mode(
+    broker: &tomoe_broker::Broker,
+) -> Result<tokio::sync::watch::Receiver<Mode>, tomoe_broker::BrokerError> {
+    use tomoe_broker::{Field, Permissions, SubscriptionEvent};
+    let id = broker.resolve_path(MODE_PATH)?;
+    let mut subscription =
+        broker.subscribe(&Permissions::allow_all(), &[id], Field::Current, 0, true)?;
+    let (sender, receiver) = tokio::sync::watch::channel(Mode::Off);
+    tokio::spawn(async move {
+        while let Some(SubscriptionEvent::Changes(changes)) = subscription.next().await {
+            for change in changes {
+                let mode = match &change.datapoint.value {
+                    Some(tomoe_vss::Value::String(text)) => text.parse().unwrap_or(Mode::Off),
+                    _ => Mode::Off,
+                };
+                sender.send_if_modified(|current| std::mem::replace(current, mode) != mode);
+            }
+        }
+    });
+    Ok(receiver)
+}

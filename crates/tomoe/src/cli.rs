@@ -110,8 +110,86 @@ pub struct UpArgs {
     /// Public key (PEM) that verifies client JWTs; without it, loopback clients need no token
     #[arg(long, value_name = "FILE")]
     pub jwt_public_key: Option<PathBuf>,
+    /// Run one ECU of a vehicle split across computers: `zonal` (CAN side, no apps)
+    /// or `central` (apps, signals imported over Zenoh); needs a Zenoh endpoint
+    #[arg(long, value_enum, requires = "zenoh_endpoint")]
+    pub ecu: Option<EcuArg>,
+    #[command(flatten)]
+    pub zenoh: ZenohArgs,
     #[command(flatten)]
     pub ota: OtaAgentArgs,
+}
+
+/// The part of a vehicle `tomoe up --ecu` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EcuArg {
+    /// The CAN side: simulated or real vehicle, feeder, write-back; no apps
+    Zonal,
+    /// Broker, state manager, runtime and apps, the vehicle's signals imported
+    Central,
+}
+
+/// Options of the Zenoh bridge (`tomoe serve`, `tomoe up`).
+#[derive(Debug, Args)]
+#[group(id = "zenoh_endpoint", multiple = true, args = ["zenoh_listen", "zenoh_connect", "zenoh_config"])]
+pub struct ZenohArgs {
+    /// Listen for other ECUs and vehicles on this Zenoh endpoint (e.g. tcp/127.0.0.1:7447; repeatable)
+    #[arg(long, value_name = "ENDPOINT")]
+    pub zenoh_listen: Vec<String>,
+    /// Connect to this Zenoh endpoint, retrying until it answers (repeatable)
+    #[arg(long, value_name = "ENDPOINT")]
+    pub zenoh_connect: Vec<String>,
+    /// Zenoh role of this instance
+    #[arg(long, value_name = "MODE", default_value = "peer")]
+    pub zenoh_mode: tomoe_zenoh::ZenohMode,
+    /// Bridge file: export and import rules, endpoints (docs/distribution.md)
+    #[arg(long, value_name = "FILE")]
+    pub zenoh_config: Option<PathBuf>,
+    /// The vehicle's id in Zenoh keys (default: the profile's id with --ecu, else
+    /// one generated and kept in the data directory)
+    #[arg(long, value_name = "ID")]
+    pub vehicle_id: Option<String>,
+    /// This ECU's name within the vehicle (default: the --ecu role, else "main")
+    #[arg(long, value_name = "NAME")]
+    pub ecu_name: Option<String>,
+}
+
+impl ZenohArgs {
+    /// The bridge these options ask for, if any: `role` adds its rules, and names
+    /// the ECU and the vehicle (`default_vehicle`) unless given.
+    pub fn bridge_config(
+        &self,
+        data_dir: &std::path::Path,
+        role: Option<tomoe_zenoh::EcuRole>,
+        default_vehicle: Option<&str>,
+    ) -> anyhow::Result<Option<tomoe_zenoh::BridgeConfig>> {
+        if self.zenoh_listen.is_empty()
+            && self.zenoh_connect.is_empty()
+            && self.zenoh_config.is_none()
+        {
+            return Ok(None);
+        }
+        let vehicle = match (&self.vehicle_id, default_vehicle) {
+            (Some(id), _) => id.clone(),
+            (None, Some(id)) => id.to_owned(),
+            (None, None) => tomoe_zenoh::load_or_create_vehicle_id(data_dir)?,
+        };
+        let ecu = self
+            .ecu_name
+            .as_deref()
+            .unwrap_or(role.map_or("main", |r| r.as_str()));
+        let mut config = tomoe_zenoh::BridgeConfig::new(&vehicle, ecu)?;
+        config.mode = self.zenoh_mode;
+        if let Some(role) = role {
+            config.add_role_rules(role);
+        }
+        if let Some(file) = &self.zenoh_config {
+            config.merge_file(file)?;
+        }
+        config.listen.extend(self.zenoh_listen.iter().cloned());
+        config.connect.extend(self.zenoh_connect.iter().cloned());
+        Ok(Some(config))
+    }
 }
 
 /// Options of the update agent inside `tomoe up`: give all five of director,
@@ -432,6 +510,8 @@ pub struct ServeArgs {
     /// TLS private key (PEM); needs --tls-cert
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub zenoh: ZenohArgs,
 }
 
 impl ServeArgs {
@@ -469,6 +549,7 @@ impl ServeArgs {
             persist,
             authorization,
             tls,
+            zenoh: self.zenoh.bridge_config(&self.data_dir, None, None)?,
         })
     }
 }

@@ -24,6 +24,8 @@ pub struct BrokerSetup {
     pub authorization: Authorization,
     /// The server identity; plain text when absent.
     pub tls: Option<TlsConfig>,
+    /// The Zenoh bridge to other ECUs and vehicles, if any.
+    pub zenoh: Option<tomoe_zenoh::BridgeConfig>,
 }
 
 /// The token verifier of a public key file (PEM: RSA, EC or Ed25519).
@@ -52,17 +54,25 @@ pub struct PreparedBroker {
     pub listener: tokio::net::TcpListener,
     /// The line announcing where the broker listens.
     pub banner: String,
+    /// The Zenoh bridge, when one was asked for, and the line announcing it.
+    pub bridge: Option<(tomoe_zenoh::Bridge, String)>,
 }
 
 /// `tomoe serve`: serves until Ctrl-C or SIGTERM.
 pub async fn run(setup: BrokerSetup) -> anyhow::Result<()> {
     let prepared = prepare(setup).await?;
     out!("{}", prepared.banner).context("cannot write to standard output")?;
+    if let Some((_, line)) = &prepared.bridge {
+        out!("{line}").context("cannot write to standard output")?;
+    }
     prepared
         .server
         .run(prepared.listener, shutdown_signal())
         .await
         .context("the gRPC server stopped")?;
+    if let Some((bridge, _)) = prepared.bridge {
+        bridge.close().await;
+    }
     tracing::info!("broker stopped");
     Ok(())
 }
@@ -110,12 +120,38 @@ pub async fn prepare(setup: BrokerSetup) -> anyhow::Result<PreparedBroker> {
     let banner = format!(
         "tomoe broker listening on {scheme}://{address} ({leaves} signals from {origin}; store {store_path})"
     );
+    let bridge = match setup.zenoh {
+        Some(config) => {
+            let line = format!(
+                "  zenoh    vehicle {}, ECU {} ({}; listen {}; connect {})",
+                config.vehicle_id,
+                config.ecu,
+                config.mode.as_str(),
+                list(&config.listen),
+                list(&config.connect)
+            );
+            let bridge = tomoe_zenoh::Bridge::start(broker.clone(), config)
+                .await
+                .context("cannot start the Zenoh bridge")?;
+            Some((bridge, line))
+        }
+        None => None,
+    };
     Ok(PreparedBroker {
         broker,
         server,
         listener,
         banner,
+        bridge,
     })
+}
+
+fn list(endpoints: &[String]) -> String {
+    if endpoints.is_empty() {
+        "none".to_owned()
+    } else {
+        endpoints.join(", ")
+    }
 }
 
 /// The catalog of `--vss` and `--overlay`.

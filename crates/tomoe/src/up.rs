@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
+use futures::future::OptionFuture;
 use tomoe_broker::Permissions;
 use tomoe_can::{Bus, Pacing};
 use tomoe_sim::Cycle;
@@ -13,7 +14,8 @@ use tomoe_vehicle::{
 };
 use tracing::Instrument;
 
-use crate::cli::{CycleArg, UpArgs};
+use crate::cli::{CycleArg, EcuArg, UpArgs};
+use tomoe_zenoh::EcuRole;
 
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     if !args.speed.is_finite() || args.speed <= 0.0 {
@@ -27,6 +29,17 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     let (dir, profile) = Profile::find(&args.vehicle, &default_profiles_dir())?;
     let profile = LoadedProfile::load(&dir, profile).context("cannot load the vehicle profile")?;
+    let role = args.ecu.map(|ecu| match ecu {
+        EcuArg::Zonal => EcuRole::Zonal,
+        EcuArg::Central => EcuRole::Central,
+    });
+    // A zonal ECU runs no apps; a central one has no vehicle of its own.
+    let (runs_apps, runs_vehicle) = (role != Some(EcuRole::Zonal), role != Some(EcuRole::Central));
+    let zenoh = args.zenoh.bridge_config(
+        &args.data_dir,
+        role,
+        role.map(|_| profile.profile.id.as_str()),
+    )?;
     let insecure = args.jwt_public_key.is_none();
     if insecure && !args.address.ip().is_loopback() {
         bail!(
@@ -71,8 +84,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             },
         }),
         tls: None,
+        zenoh,
     };
-    let prepared = crate::serve::prepare(setup).await?;
+    let mut prepared = crate::serve::prepare(setup).await?;
+    let bridge = prepared.bridge.take();
     let broker = prepared.broker.clone();
     let address = prepared
         .listener
@@ -84,42 +99,25 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             .run(prepared.listener, crate::serve::shutdown_signal()),
     );
 
-    // The state manager derives the vehicle mode; the app runtime follows it.
-    let (_modes, mode) = tomoe_modes::StateManager::spawn(
-        broker.clone(),
-        Permissions::allow_all(),
-        tomoe_modes::ModeConfig::default(),
-    )
-    .map_err(|e| anyhow!("cannot start the state manager: {e}"))?;
-    if !args.runtime_address.ip().is_loopback() {
-        bail!(
-            "the app runtime's API controls what runs on the vehicle and has no authentication yet: it only listens on loopback addresses, not {}",
-            args.runtime_address
-        );
-    }
-    let runtime_listener = tokio::net::TcpListener::bind(args.runtime_address)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} for the app runtime",
-                args.runtime_address
-            )
-        })?;
-    let runtime_address = runtime_listener
-        .local_addr()
-        .context("cannot read the runtime's address")?;
-    let runtime = tomoe_runtime::Runtime::start(
-        tomoe_runtime::RuntimeConfig {
-            data_dir: args.data_dir.join("runtime"),
-            broker_url: format!("http://{address}"),
-            runtime_url: format!("http://{runtime_address}"),
-            log_limit_bytes: 1 << 20,
-            stop_timeout: Duration::from_secs(5),
-            tokens: Some(Arc::new(issuer)),
-        },
-        *mode.borrow(),
-    )
-    .context("cannot start the app runtime")?;
+    // The state manager derives the vehicle mode; the app runtime follows it. A
+    // zonal ECU follows the mode the central one publishes.
+    let mode = if runs_apps {
+        tomoe_modes::StateManager::spawn(
+            broker.clone(),
+            Permissions::allow_all(),
+            tomoe_modes::ModeConfig::default(),
+        )
+        .map_err(|e| anyhow!("cannot start the state manager: {e}"))?
+        .1
+    } else {
+        tomoe_modes::follow_published_mode(&broker)?
+    };
+    let (runtime, runtime_address) = if runs_apps {
+        let (runtime, at) = start_runtime(&args, issuer, address, *mode.borrow()).await?;
+        (Some(runtime), Some(at))
+    } else {
+        (None, None)
+    };
     // Vehicle frames and write-back frames meet on one in-process bus, which the
     // feeder and the CAN supervision read; with --live the write-back goes to the
     // real interfaces instead.
@@ -139,9 +137,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         data_dir: &args.data_dir,
         spec: &diagnostics,
         buses: &supervised,
-        frames: (!args.idle).then(|| bus.receiver()),
+        frames: (runs_vehicle && !args.idle).then(|| bus.receiver()),
         broker: broker.clone(),
-        runtime: Some(runtime.clone()),
+        runtime: runtime.clone(),
         mode: mode.clone(),
     })
     .context("cannot start diagnostics")?;
@@ -158,8 +156,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                     .join(tomoe_update::PRIMARY_PUBLIC_KEY_FILE)
                     .display()
             );
+            let runtime = runtime
+                .clone()
+                .context("a zonal ECU runs no apps: give the --ota-* options to the central one")?;
             let (agent, mut progress) =
-                tomoe_update::Agent::new(config, broker.clone(), runtime.clone(), mode.clone())
+                tomoe_update::Agent::new(config, broker.clone(), runtime, mode.clone())
                     .context("cannot start the OTA update agent")?;
             let tracker = tomoe_sovd::UpdateTracker::new(agent.check_trigger());
             updates = Some(tracker.clone());
@@ -199,7 +200,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
                 profile.profile.brand, profile.profile.model, profile.profile.year
             ),
         },
-        runtime: Some(runtime.clone()),
+        runtime: runtime.clone(),
         updates,
         mode: mode.clone(),
         access: sovd_access,
@@ -211,23 +212,19 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             tracing::error!(%error, "the HTTP server stopped");
         }
     });
-    runtime.follow_modes(mode);
-    let api = axum::serve(
-        runtime_listener,
-        tomoe_runtime::api::router(runtime.clone()),
-    )
-    .with_graceful_shutdown(crate::serve::shutdown_signal());
-    tokio::spawn(async move {
-        if let Err(error) = api.await {
-            tracing::error!(%error, "the runtime API stopped");
-        }
-    });
+    if let Some(runtime) = &runtime {
+        runtime.follow_modes(mode);
+    }
 
     let sink = BrokerSink::new(broker.clone(), Permissions::allow_all());
     let write_back = WriteBack::new(&profile, broker.catalog());
-    let input = vehicle_input(&args);
+    let input = if runs_vehicle {
+        vehicle_input(&args)
+    } else {
+        VehicleInput::Idle
+    };
     let write_back_sink = input.write_back_sink(&profile, &bus)?;
-    if !write_back.actuators().is_empty() {
+    if runs_vehicle && !write_back.actuators().is_empty() {
         tokio::spawn(write_back.run(broker.clone(), Permissions::allow_all(), write_back_sink));
     }
 
@@ -239,6 +236,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .collect();
     let source = match &args.replay {
         Some(log) => format!("replay of {}", log.display()),
+        None if !runs_vehicle => {
+            "none (central ECU: the vehicle's signals come over Zenoh)".to_owned()
+        }
         None if args.idle => "none (idle: signals come from clients)".to_owned(),
         None => {
             let cycle = clap::ValueEnum::to_possible_value(&args.cycle)
@@ -255,14 +255,20 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         broker.catalog().len(),
         args.data_dir.join(tomoe_store::DATABASE_FILE).display()
     )?;
-    out!("  runtime  http://{runtime_address}  (tomoe apply FILE, tomoe ps)")?;
+    match runtime_address {
+        Some(at) => out!("  runtime  http://{at}  (tomoe apply FILE, tomoe ps)")?,
+        None => out!("  runtime  none (zonal ECU: apps run on the central one)")?,
+    }
+    if let Some((_, line)) = &bridge {
+        out!("{line}")?;
+    }
     out!(
         "  diag     http://{http_address}/sovd/v1  (ASAM SOVD; {} ECUs, {} fault rules; tomoe diag faults)",
         diagnostics.ecus.len(),
         diagnostics.rules.len()
     )?;
     out!("  vehicle  {}: {} {} {}", p.id, p.brand, p.model, p.year)?;
-    if args.idle {
+    if args.idle || !runs_vehicle {
         out!("  source   {source}")?;
     } else {
         out!(
@@ -316,11 +322,66 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .context("the server task failed")?
         .context("the gRPC server stopped")?;
     // A clean stop stops the workloads too (a crash leaves them to be adopted).
-    if let Err(error) = runtime.shutdown().await {
+    if let Some(Err(error)) =
+        OptionFuture::from(runtime.map(|r| async move { r.shutdown().await })).await
+    {
         tracing::warn!(%error, "cannot stop the workloads");
+    }
+    if let Some((bridge, _)) = bridge {
+        bridge.close().await;
     }
     out!("Tomoe stopped")?;
     Ok(())
+}
+
+/// Starts the app runtime and its API on `--runtime-address`, the runtime's tokens
+/// signed by `issuer`, its apps pointed at the broker on `broker`.
+async fn start_runtime(
+    args: &UpArgs,
+    issuer: tomoe_auth::TokenIssuer,
+    broker: std::net::SocketAddr,
+    mode: tomoe_modes::Mode,
+) -> anyhow::Result<(tomoe_runtime::Runtime, std::net::SocketAddr)> {
+    if !args.runtime_address.ip().is_loopback() {
+        bail!(
+            "the app runtime's API controls what runs on the vehicle and has no authentication yet: it only listens on loopback addresses, not {}",
+            args.runtime_address
+        );
+    }
+    let runtime_listener = tokio::net::TcpListener::bind(args.runtime_address)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} for the app runtime",
+                args.runtime_address
+            )
+        })?;
+    let runtime_address = runtime_listener
+        .local_addr()
+        .context("cannot read the runtime's address")?;
+    let runtime = tomoe_runtime::Runtime::start(
+        tomoe_runtime::RuntimeConfig {
+            data_dir: args.data_dir.join("runtime"),
+            broker_url: format!("http://{broker}"),
+            runtime_url: format!("http://{runtime_address}"),
+            log_limit_bytes: 1 << 20,
+            stop_timeout: Duration::from_secs(5),
+            tokens: Some(Arc::new(issuer)),
+        },
+        mode,
+    )
+    .context("cannot start the app runtime")?;
+    let api = axum::serve(
+        runtime_listener,
+        tomoe_runtime::api::router(runtime.clone()),
+    )
+    .with_graceful_shutdown(crate::serve::shutdown_signal());
+    tokio::spawn(async move {
+        if let Err(error) = api.await {
+            tracing::error!(%error, "the runtime API stopped");
+        }
+    });
+    Ok((runtime, runtime_address))
 }
 
 /// The update agent's configuration, if `--ota-director` and its companions are given.

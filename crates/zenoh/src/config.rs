@@ -55,6 +55,27 @@ impl FromStr for ZenohMode {
     }
 }
 
+/// The part an ECU plays in a vehicle split across two computers (`tomoe up --ecu`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EcuRole {
+    /// Owns the CAN buses: vehicle signals, the CAN write-back's actuators. Exports
+    /// `Vehicle.**` and imports `Vehicle.Tomoe.**` (mode, app results) from `central`.
+    Zonal,
+    /// Runs the state manager, the app runtime and the apps. Exports
+    /// `Vehicle.Tomoe.**` and imports `Vehicle.**` from `zonal`.
+    Central,
+}
+
+impl EcuRole {
+    /// The role's name, also the ECU's default name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EcuRole::Zonal => "zonal",
+            EcuRole::Central => "central",
+        }
+    }
+}
+
 /// Signals this ECU accepts from one other ECU.
 #[derive(Debug, Clone)]
 pub struct ImportRule {
@@ -101,6 +122,20 @@ impl BridgeConfig {
             import: Vec::new(),
             lease_ms: DEFAULT_LEASE_MS,
         })
+    }
+
+    /// Adds the rules of `role`: what it exports and what it imports from the other.
+    pub fn add_role_rules(&mut self, role: EcuRole) {
+        let (export, from, import) = match role {
+            EcuRole::Zonal => ("Vehicle.**", EcuRole::Central, "Vehicle.Tomoe.**"),
+            EcuRole::Central => ("Vehicle.Tomoe.**", EcuRole::Zonal, "Vehicle.**"),
+        };
+        let pattern = |text| PathPattern::parse(text).expect("a valid built-in pattern");
+        self.export.push(pattern(export));
+        self.import.push(ImportRule {
+            from: from.as_str().to_owned(),
+            paths: vec![pattern(import)],
+        });
     }
 
     /// Adds the export and import rules (and endpoints) of a TOML file; see
@@ -274,6 +309,31 @@ mod tests {
         assert!(!zonal.exports("Vehicle.Powertrain.TractionBattery.Range"));
         assert!(zonal.may_import("central", "Vehicle.Powertrain.TractionBattery.Range"));
         assert!(!zonal.may_import("central", "Vehicle.Speed"));
+    }
+
+    #[test]
+    fn the_two_roles_split_the_vehicle_between_them() {
+        let mut zonal = BridgeConfig::new("kona-1", "zonal").unwrap();
+        zonal.add_role_rules(EcuRole::Zonal);
+        let mut central = BridgeConfig::new("kona-1", "central").unwrap();
+        central.add_role_rules(EcuRole::Central);
+        for path in [
+            "Vehicle.Speed",
+            "Vehicle.Tomoe.Mode",
+            "Vehicle.Tomoe.RangeEstimate",
+        ] {
+            assert_ne!(zonal.exports(path), central.exports(path), "{path}");
+            assert_eq!(
+                zonal.exports(path),
+                central.may_import("zonal", path),
+                "{path}"
+            );
+            assert_eq!(
+                central.exports(path),
+                zonal.may_import("central", path),
+                "{path}"
+            );
+        }
     }
 
     #[test]

@@ -29,7 +29,9 @@ mod stats;
 mod vehicle_id;
 
 pub use bridge::Bridge;
-pub use config::{BridgeConfig, ImportRule, ZenohMode, DEFAULT_LEASE_MS, MAX_CONFIG_BYTES};
+pub use config::{
+    BridgeConfig, EcuRole, ImportRule, ZenohMode, DEFAULT_LEASE_MS, MAX_CONFIG_BYTES,
+};
 pub use error::BridgeError;
 pub use stats::{BridgeStats, RefusalReason};
 pub use vehicle_id::load_or_create_vehicle_id;
