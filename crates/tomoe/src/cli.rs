@@ -112,7 +112,7 @@ pub struct UpArgs {
     pub jwt_public_key: Option<PathBuf>,
     /// Run one ECU of a vehicle split across computers: `zonal` (CAN side, no apps)
     /// or `central` (apps, signals imported over Zenoh); needs a Zenoh endpoint
-    #[arg(long, value_enum, requires = "zenoh_endpoint")]
+    #[arg(long, value_enum)]
     pub ecu: Option<EcuArg>,
     #[command(flatten)]
     pub zenoh: ZenohArgs,
@@ -131,7 +131,6 @@ pub enum EcuArg {
 
 /// Options of the Zenoh bridge (`tomoe serve`, `tomoe up`).
 #[derive(Debug, Args)]
-#[group(id = "zenoh_endpoint", multiple = true, args = ["zenoh_listen", "zenoh_connect", "zenoh_config"])]
 pub struct ZenohArgs {
     /// Listen for other ECUs and vehicles on this Zenoh endpoint (e.g. tcp/127.0.0.1:7447; repeatable)
     #[arg(long, value_name = "ENDPOINT")]
@@ -139,9 +138,9 @@ pub struct ZenohArgs {
     /// Connect to this Zenoh endpoint, retrying until it answers (repeatable)
     #[arg(long, value_name = "ENDPOINT")]
     pub zenoh_connect: Vec<String>,
-    /// Zenoh role of this instance
-    #[arg(long, value_name = "MODE", default_value = "peer")]
-    pub zenoh_mode: tomoe_zenoh::ZenohMode,
+    /// Zenoh role of this instance: peer (the default), client or router
+    #[arg(long, value_name = "MODE")]
+    pub zenoh_mode: Option<tomoe_zenoh::ZenohMode>,
     /// Bridge file: export and import rules, endpoints (docs/distribution.md)
     #[arg(long, value_name = "FILE")]
     pub zenoh_config: Option<PathBuf>,
@@ -155,40 +154,16 @@ pub struct ZenohArgs {
 }
 
 impl ZenohArgs {
-    /// The bridge these options ask for, if any: `role` adds its rules, and names
-    /// the ECU and the vehicle (`default_vehicle`) unless given.
-    pub fn bridge_config(
-        &self,
-        data_dir: &std::path::Path,
-        role: Option<tomoe_zenoh::EcuRole>,
-        default_vehicle: Option<&str>,
-    ) -> anyhow::Result<Option<tomoe_zenoh::BridgeConfig>> {
-        if self.zenoh_listen.is_empty()
-            && self.zenoh_connect.is_empty()
-            && self.zenoh_config.is_none()
-        {
-            return Ok(None);
+    /// The options as the bridge library takes them.
+    pub fn options(&self) -> tomoe_zenoh::BridgeOptions {
+        tomoe_zenoh::BridgeOptions {
+            listen: self.zenoh_listen.clone(),
+            connect: self.zenoh_connect.clone(),
+            mode: self.zenoh_mode,
+            file: self.zenoh_config.clone(),
+            vehicle_id: self.vehicle_id.clone(),
+            ecu_name: self.ecu_name.clone(),
         }
-        let vehicle = match (&self.vehicle_id, default_vehicle) {
-            (Some(id), _) => id.clone(),
-            (None, Some(id)) => id.to_owned(),
-            (None, None) => tomoe_zenoh::load_or_create_vehicle_id(data_dir)?,
-        };
-        let ecu = self
-            .ecu_name
-            .as_deref()
-            .unwrap_or(role.map_or("main", |r| r.as_str()));
-        let mut config = tomoe_zenoh::BridgeConfig::new(&vehicle, ecu)?;
-        config.mode = self.zenoh_mode;
-        if let Some(role) = role {
-            config.add_role_rules(role);
-        }
-        if let Some(file) = &self.zenoh_config {
-            config.merge_file(file)?;
-        }
-        config.listen.extend(self.zenoh_listen.iter().cloned());
-        config.connect.extend(self.zenoh_connect.iter().cloned());
-        Ok(Some(config))
     }
 }
 
@@ -549,7 +524,7 @@ impl ServeArgs {
             persist,
             authorization,
             tls,
-            zenoh: self.zenoh.bridge_config(&self.data_dir, None, None)?,
+            zenoh: self.zenoh.options().resolve(&self.data_dir, None, None)?,
         })
     }
 }

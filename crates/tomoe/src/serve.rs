@@ -122,14 +122,7 @@ pub async fn prepare(setup: BrokerSetup) -> anyhow::Result<PreparedBroker> {
     );
     let bridge = match setup.zenoh {
         Some(config) => {
-            let line = format!(
-                "  zenoh    vehicle {}, ECU {} ({}; listen {}; connect {})",
-                config.vehicle_id,
-                config.ecu,
-                config.mode.as_str(),
-                list(&config.listen),
-                list(&config.connect)
-            );
+            let line = format!("  zenoh    {config}");
             let bridge = tomoe_zenoh::Bridge::start(broker.clone(), config)
                 .await
                 .context("cannot start the Zenoh bridge")?;
@@ -144,14 +137,6 @@ pub async fn prepare(setup: BrokerSetup) -> anyhow::Result<PreparedBroker> {
         banner,
         bridge,
     })
-}
-
-fn list(endpoints: &[String]) -> String {
-    if endpoints.is_empty() {
-        "none".to_owned()
-    } else {
-        endpoints.join(", ")
-    }
 }
 
 /// The catalog of `--vss` and `--overlay`.

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
-use futures::future::OptionFuture;
 use tomoe_broker::Permissions;
 use tomoe_can::{Bus, Pacing};
 use tomoe_sim::Cycle;
@@ -35,11 +34,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     });
     // A zonal ECU runs no apps; a central one has no vehicle of its own.
     let (runs_apps, runs_vehicle) = (role != Some(EcuRole::Zonal), role != Some(EcuRole::Central));
-    let zenoh = args.zenoh.bridge_config(
+    let zenoh = args.zenoh.options().resolve(
         &args.data_dir,
         role,
         role.map(|_| profile.profile.id.as_str()),
     )?;
+    if role.is_some() && zenoh.is_none() {
+        bail!(
+            "--ecu needs a Zenoh endpoint: give --zenoh-listen, --zenoh-connect or --zenoh-config"
+        );
+    }
     let insecure = args.jwt_public_key.is_none();
     if insecure && !args.address.ip().is_loopback() {
         bail!(
@@ -322,10 +326,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .context("the server task failed")?
         .context("the gRPC server stopped")?;
     // A clean stop stops the workloads too (a crash leaves them to be adopted).
-    if let Some(Err(error)) =
-        OptionFuture::from(runtime.map(|r| async move { r.shutdown().await })).await
-    {
-        tracing::warn!(%error, "cannot stop the workloads");
+    if let Some(runtime) = runtime {
+        if let Err(error) = runtime.shutdown().await {
+            tracing::warn!(%error, "cannot stop the workloads");
+        }
     }
     if let Some((bridge, _)) = bridge {
         bridge.close().await;

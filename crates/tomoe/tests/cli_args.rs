@@ -94,3 +94,34 @@ fn an_unknown_vehicle_lists_the_known_ones() {
     assert!(stderr.contains("the profiles there:"), "{stderr}");
     assert!(stderr.contains("hyundai-kona-ev-2019"), "{stderr}");
 }
+
+#[test]
+fn an_ecu_role_without_a_zenoh_endpoint_and_a_bad_endpoint_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let loopback = [
+        "--address",
+        "127.0.0.1:0",
+        "--runtime-address",
+        "127.0.0.1:0",
+        "--http-address",
+        "127.0.0.1:0",
+        "--data-dir",
+        data,
+    ];
+    let (code, stdout, stderr) = cli(&[&["up", "--ecu", "zonal"][..], &loopback].concat());
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stderr.contains("--zenoh-listen"), "{stderr}");
+    let (code, stdout, stderr) = cli(&[
+        &["up", "--idle", "--zenoh-listen", "bogus/127.0.0.1:1"][..],
+        &loopback,
+    ]
+    .concat());
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(!stdout.contains("Tomoe is up"), "{stdout}");
+    assert!(stderr.contains("Zenoh"), "{stderr}");
+    let (code, _, stderr) = cli(&["serve", "--insecure", "--zenoh-mode", "mesh"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("mesh"), "{stderr}");
+}

@@ -17,7 +17,7 @@ use zenoh::query::{ConsolidationMode, QueryTarget};
 use zenoh::sample::{Sample, SampleKind};
 use zenoh::Session;
 
-use crate::codec::{self, MAX_VALUE_BYTES};
+use crate::codec::{self, DecodeError};
 use crate::keys::KeySpace;
 use crate::stats::Counters;
 use crate::{BridgeConfig, BridgeError, BridgeStats, RefusalReason};
@@ -268,29 +268,19 @@ impl Shared {
         }
         let value = match sample.kind() {
             SampleKind::Delete => None,
-            SampleKind::Put => {
-                let payload = sample.payload();
-                if payload.len() > MAX_VALUE_BYTES {
-                    self.counters.refuse(
-                        RefusalReason::Malformed,
-                        key,
-                        &format!("{} bytes", payload.len()),
-                    );
+            SampleKind::Put => match codec::decode(leaf, &sample.payload().to_bytes()) {
+                Ok(value) => value,
+                Err(error) => {
+                    let reason = match error {
+                        DecodeError::TooLarge(_) | DecodeError::NotJson(_) => {
+                            RefusalReason::Malformed
+                        }
+                        DecodeError::Invalid(_) => RefusalReason::InvalidValue,
+                    };
+                    self.counters.refuse(reason, key, &error.to_string());
                     return;
                 }
-                match codec::decode(leaf, &payload.to_bytes()) {
-                    Ok(value) => value,
-                    Err(detail) => {
-                        let reason = if detail.starts_with("not JSON") {
-                            RefusalReason::Malformed
-                        } else {
-                            RefusalReason::InvalidValue
-                        };
-                        self.counters.refuse(reason, key, &detail);
-                        return;
-                    }
-                }
-            }
+            },
         };
         let mut sources = self.sources.lock().expect("sources lock poisoned");
         match self

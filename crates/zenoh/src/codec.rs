@@ -15,22 +15,32 @@ pub fn encode(value: Option<&Value>) -> Vec<u8> {
     }
 }
 
-/// The value of a payload for `leaf`, checked against its datatype and limits; the
-/// error says what is wrong.
-pub fn decode(leaf: &Leaf, payload: &[u8]) -> Result<Option<Value>, String> {
+/// Why a payload is not a value of its signal.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Larger than [`MAX_VALUE_BYTES`].
+    #[error("{0} bytes, more than the {MAX_VALUE_BYTES} a value may have")]
+    TooLarge(usize),
+    /// Not JSON, or nested deeper than the parser allows.
+    #[error("not JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+    /// JSON, but not a value the signal can hold (type, range, allowed values).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The value of a payload for `leaf`, checked against its datatype and limits.
+pub fn decode(leaf: &Leaf, payload: &[u8]) -> Result<Option<Value>, DecodeError> {
     if payload.len() > MAX_VALUE_BYTES {
-        return Err(format!(
-            "{} bytes, more than the {MAX_VALUE_BYTES} a value may have",
-            payload.len()
-        ));
+        return Err(DecodeError::TooLarge(payload.len()));
     }
-    let json: serde_json::Value =
-        serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
+    let json: serde_json::Value = serde_json::from_slice(payload)?;
     if json.is_null() {
         return Ok(None);
     }
-    let value = Value::from_json(&json, leaf.datatype)?;
-    leaf.check_value(&value).map_err(|e| e.to_string())?;
+    let value = Value::from_json(&json, leaf.datatype).map_err(DecodeError::Invalid)?;
+    leaf.check_value(&value)
+        .map_err(|e| DecodeError::Invalid(e.to_string()))?;
     Ok(Some(value))
 }
 
@@ -46,11 +56,18 @@ mod tests {
         assert_eq!(payload, b"42.5");
         assert_eq!(decode(speed, &payload).unwrap(), Some(Value::Float(42.5)));
         assert_eq!(decode(speed, b"null").unwrap(), None);
-        assert!(decode(speed, b"{").unwrap_err().contains("not JSON"));
-        assert!(decode(speed, b"\"fast\"").is_err());
+        assert!(matches!(decode(speed, b"{"), Err(DecodeError::NotJson(_))));
+        assert!(matches!(
+            decode(speed, b"\"fast\""),
+            Err(DecodeError::Invalid(_))
+        ));
         let deep = "[".repeat(10_000);
-        assert!(decode(speed, deep.as_bytes()).is_err());
+        assert!(matches!(
+            decode(speed, deep.as_bytes()),
+            Err(DecodeError::NotJson(_))
+        ));
         let huge = vec![b' '; MAX_VALUE_BYTES + 1];
-        assert!(decode(speed, &huge).unwrap_err().contains("bytes"));
+        let error = decode(speed, &huge).unwrap_err();
+        assert!(matches!(error, DecodeError::TooLarge(_)) && error.to_string().contains("bytes"));
     }
 }

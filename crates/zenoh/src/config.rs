@@ -1,6 +1,6 @@
 //! What a bridge exports, imports and whom it talks to: a TOML file plus flags.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::Deserialize;
@@ -73,6 +73,65 @@ impl EcuRole {
             EcuRole::Zonal => "zonal",
             EcuRole::Central => "central",
         }
+    }
+}
+
+/// What a user asks of a bridge on the command line; [`BridgeOptions::resolve`]
+/// turns it into a [`BridgeConfig`].
+#[derive(Debug, Clone, Default)]
+pub struct BridgeOptions {
+    /// Endpoints to listen on.
+    pub listen: Vec<String>,
+    /// Endpoints to connect to.
+    pub connect: Vec<String>,
+    /// Zenoh role; overrides the file's.
+    pub mode: Option<ZenohMode>,
+    /// A bridge file with rules and endpoints.
+    pub file: Option<PathBuf>,
+    /// The vehicle's id.
+    pub vehicle_id: Option<String>,
+    /// This ECU's name.
+    pub ecu_name: Option<String>,
+}
+
+impl BridgeOptions {
+    /// The bridge these options ask for; `None` when they name no endpoint and no
+    /// file. `role` adds its rules and names the ECU unless a name is given; the
+    /// vehicle id is the one given, else `default_vehicle`, else the one kept in
+    /// `data_dir` (created the first time). Flags add to the file's endpoints and
+    /// override its mode.
+    pub fn resolve(
+        &self,
+        data_dir: &Path,
+        role: Option<EcuRole>,
+        default_vehicle: Option<&str>,
+    ) -> Result<Option<BridgeConfig>, BridgeError> {
+        if self.listen.is_empty() && self.connect.is_empty() && self.file.is_none() {
+            return Ok(None);
+        }
+        let vehicle = match (&self.vehicle_id, default_vehicle) {
+            (Some(id), _) => id.clone(),
+            (None, Some(id)) => id.to_owned(),
+            (None, None) => crate::load_or_create_vehicle_id(data_dir)?,
+        };
+        let ecu = match (&self.ecu_name, role) {
+            (Some(name), _) => name.as_str(),
+            (None, Some(role)) => role.as_str(),
+            (None, None) => "main",
+        };
+        let mut config = BridgeConfig::new(&vehicle, ecu)?;
+        if let Some(role) = role {
+            config.add_role_rules(role);
+        }
+        if let Some(file) = &self.file {
+            config.merge_file(file)?;
+        }
+        if let Some(mode) = self.mode {
+            config.mode = mode;
+        }
+        config.listen.extend(self.listen.iter().cloned());
+        config.connect.extend(self.connect.iter().cloned());
+        Ok(Some(config))
     }
 }
 
@@ -242,6 +301,25 @@ fn most_specific<'p>(patterns: impl Iterator<Item = &'p PathPattern>, path: &str
         .max()
 }
 
+impl std::fmt::Display for BridgeConfig {
+    /// One line for a banner: vehicle, ECU, mode and endpoints.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |endpoints: &[String]| match endpoints {
+            [] => "none".to_owned(),
+            some => some.join(", "),
+        };
+        write!(
+            f,
+            "vehicle {}, ECU {} ({}; listen {}; connect {})",
+            self.vehicle_id,
+            self.ecu,
+            self.mode.as_str(),
+            list(&self.listen),
+            list(&self.connect)
+        )
+    }
+}
+
 fn parse_pattern(text: &str, what: &str) -> Result<PathPattern, String> {
     PathPattern::parse(text).map_err(|e| format!("{what} pattern {text:?}: {e}"))
 }
@@ -334,6 +412,38 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    #[test]
+    fn options_name_the_ecu_and_flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(BridgeOptions::default()
+            .resolve(dir.path(), None, None)
+            .unwrap()
+            .is_none());
+        let file = dir.path().join("bridge.toml");
+        std::fs::write(
+            &file,
+            "mode = \"client\"\nconnect = [\"tcp/127.0.0.1:7447\"]",
+        )
+        .unwrap();
+        let options = BridgeOptions {
+            file: Some(file),
+            mode: Some(ZenohMode::Router),
+            listen: vec!["tcp/127.0.0.1:7448".into()],
+            ..BridgeOptions::default()
+        };
+        let config = options
+            .resolve(dir.path(), Some(EcuRole::Zonal), Some("kona-1"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            config.to_string(),
+            "vehicle kona-1, ECU zonal (router; listen tcp/127.0.0.1:7448; connect tcp/127.0.0.1:7447)"
+        );
+        let plain = options.resolve(dir.path(), None, None).unwrap().unwrap();
+        assert_eq!(plain.ecu, "main");
+        assert!(plain.vehicle_id.starts_with("tomoe-"));
     }
 
     #[test]

@@ -30,7 +30,7 @@ mod vehicle_id;
 
 pub use bridge::Bridge;
 pub use config::{
-    BridgeConfig, EcuRole, ImportRule, ZenohMode, DEFAULT_LEASE_MS, MAX_CONFIG_BYTES,
+    BridgeConfig, BridgeOptions, EcuRole, ImportRule, ZenohMode, DEFAULT_LEASE_MS, MAX_CONFIG_BYTES,
 };
 pub use error::BridgeError;
 pub use stats::{BridgeStats, RefusalReason};

@@ -84,6 +84,24 @@ async fn actuate(broker: &Broker, path: &str, value: Value) -> Result<(), Broker
         .await
 }
 
+/// Actuates until the outcome passes `accept` (the other ECU's provider tokens take
+/// a moment to arrive) or 10 s pass; returns the accepted outcome.
+async fn actuate_until(
+    broker: &Broker,
+    value: Value,
+    accept: impl Fn(&Result<(), BrokerError>) -> bool,
+) -> Result<(), BrokerError> {
+    let start = Instant::now();
+    loop {
+        let outcome = actuate(broker, HORN, value.clone()).await;
+        if accept(&outcome) {
+            return outcome;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{outcome:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signals_flow_both_ways_and_present_values_reach_a_late_joiner() {
     let endpoint = free_endpoint();
@@ -240,16 +258,9 @@ async fn actuation_crosses_ecus_and_liveness_follows_the_link() {
     publish(&zonal_broker, "Vehicle.Speed", Value::Float(30.0));
 
     // Once the central ECU learned who provides the horn, an app there actuates it.
-    let start = Instant::now();
-    loop {
-        match actuate(&central_broker, HORN, Value::Bool(true)).await {
-            Ok(()) => break,
-            Err(error) => {
-                assert!(start.elapsed() < Duration::from_secs(10), "{error}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
+    actuate_until(&central_broker, Value::Bool(true), Result::is_ok)
+        .await
+        .unwrap();
     let request = tokio::time::timeout(Duration::from_secs(5), provider.next())
         .await
         .unwrap()
@@ -274,16 +285,13 @@ async fn actuation_crosses_ecus_and_liveness_follows_the_link() {
             }
         }
     });
-    let start = Instant::now();
-    let error = loop {
-        match actuate(&central_broker, HORN, Value::Bool(true)).await {
-            Err(error) if error.to_string().contains("horn relay open") => break error,
-            other => {
-                assert!(start.elapsed() < Duration::from_secs(10), "{other:?}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
+    let error = actuate_until(&central_broker, Value::Bool(true), |outcome| {
+        outcome
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("horn relay open"))
+    })
+    .await
+    .unwrap_err();
     assert!(
         matches!(error, BrokerError::ProviderFailed { .. }),
         "{error}"
@@ -325,11 +333,9 @@ async fn actuation_crosses_ecus_and_liveness_follows_the_link() {
         current(&central_broker, "Vehicle.Speed") == Some(Value::Float(30.0))
     })
     .await;
-    let start = Instant::now();
-    while let Err(error) = actuate(&central_broker, HORN, Value::Bool(false)).await {
-        assert!(start.elapsed() < Duration::from_secs(10), "{error}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    actuate_until(&central_broker, Value::Bool(false), Result::is_ok)
+        .await
+        .unwrap();
     let request = tokio::time::timeout(Duration::from_secs(5), provider.next())
         .await
         .unwrap()
