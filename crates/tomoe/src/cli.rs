@@ -151,6 +151,10 @@ pub struct ZenohArgs {
     /// This ECU's name within the vehicle (default: the --ecu role, else "main")
     #[arg(long, value_name = "NAME")]
     pub ecu_name: Option<String>,
+    /// Make this ECU the vehicle's gateway to its backend: send the telemetry this
+    /// policy selects and serve the backend's commands (JWT-authorized)
+    #[arg(long, value_name = "FILE")]
+    pub telemetry_policy: Option<PathBuf>,
 }
 
 impl ZenohArgs {
@@ -517,6 +521,9 @@ impl ServeArgs {
             (Some(certificate), Some(key)) => Some(crate::serve::tls_files(certificate, key)?),
             _ => None,
         };
+        let zenoh = self.zenoh.options().resolve(&self.data_dir, None, None)?;
+        let telemetry =
+            crate::serve::telemetry_policy(self.zenoh.telemetry_policy.as_deref(), zenoh.as_ref())?;
         Ok(crate::serve::BrokerSetup {
             address: self.address,
             catalog,
@@ -524,7 +531,8 @@ impl ServeArgs {
             persist,
             authorization,
             tls,
-            zenoh: self.zenoh.options().resolve(&self.data_dir, None, None)?,
+            zenoh,
+            telemetry,
         })
     }
 }

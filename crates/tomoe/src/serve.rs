@@ -26,6 +26,23 @@ pub struct BrokerSetup {
     pub tls: Option<TlsConfig>,
     /// The Zenoh bridge to other ECUs and vehicles, if any.
     pub zenoh: Option<tomoe_zenoh::BridgeConfig>,
+    /// The telemetry policy that makes this ECU the vehicle's gateway to its backend.
+    pub telemetry: Option<tomoe_zenoh::TelemetryPolicy>,
+}
+
+/// The telemetry policy of `--telemetry-policy`, which needs a Zenoh bridge.
+pub fn telemetry_policy(
+    file: Option<&Path>,
+    zenoh: Option<&tomoe_zenoh::BridgeConfig>,
+) -> anyhow::Result<Option<tomoe_zenoh::TelemetryPolicy>> {
+    let Some(file) = file else { return Ok(None) };
+    anyhow::ensure!(
+        zenoh.is_some(),
+        "--telemetry-policy needs a Zenoh bridge: give --zenoh-listen, --zenoh-connect or --zenoh-config"
+    );
+    Ok(Some(
+        tomoe_zenoh::TelemetryPolicy::load(file).context("cannot load the telemetry policy")?,
+    ))
 }
 
 /// The token verifier of a public key file (PEM: RSA, EC or Ed25519).
@@ -91,6 +108,16 @@ pub async fn prepare(setup: BrokerSetup) -> anyhow::Result<PreparedBroker> {
     if setup.tls.is_none() {
         tracing::warn!("TLS is off: traffic is not encrypted");
     }
+    // Commands from the backend are held to the same keys as local clients; a
+    // caller without a token is always refused.
+    let gateway = setup.telemetry.map(|policy| tomoe_zenoh::Gateway {
+        policy,
+        verifiers: match &setup.authorization {
+            Authorization::Jwt(verifier) => vec![verifier.clone()],
+            Authorization::Tokens(policy) => policy.verifiers.clone(),
+            Authorization::AllowAll => Vec::new(),
+        },
+    });
     let (authorization, tls) = (setup.authorization, setup.tls);
     let store = tomoe_store::Store::open(&setup.data_dir).context("cannot open the data store")?;
     let store_path = store.path().display().to_string();
@@ -122,8 +149,16 @@ pub async fn prepare(setup: BrokerSetup) -> anyhow::Result<PreparedBroker> {
     );
     let bridge = match setup.zenoh {
         Some(config) => {
-            let line = format!("  zenoh    {config}");
-            let bridge = tomoe_zenoh::Bridge::start(broker.clone(), config)
+            let mut line = format!("  zenoh    {config}");
+            if let Some(gateway) = &gateway {
+                line.push_str(&format!(
+                    "\n  backend  telemetry ({} rules) on tomoe/{}/telemetry/**, commands on tomoe/{}/command/*",
+                    gateway.policy.rules().len(),
+                    config.vehicle_id,
+                    config.vehicle_id
+                ));
+            }
+            let bridge = tomoe_zenoh::Bridge::start(broker.clone(), config, gateway)
                 .await
                 .context("cannot start the Zenoh bridge")?;
             Some((bridge, line))

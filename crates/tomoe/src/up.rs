@@ -39,6 +39,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         role,
         role.map(|_| profile.profile.id.as_str()),
     )?;
+    let telemetry =
+        crate::serve::telemetry_policy(args.zenoh.telemetry_policy.as_deref(), zenoh.as_ref())?;
     if role.is_some() && zenoh.is_none() {
         bail!(
             "--ecu needs a Zenoh endpoint: give --zenoh-listen, --zenoh-connect or --zenoh-config"
@@ -89,6 +91,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }),
         tls: None,
         zenoh,
+        telemetry,
     };
     let mut prepared = crate::serve::prepare(setup).await?;
     let bridge = prepared.bridge.take();

@@ -20,7 +20,7 @@ use zenoh::Session;
 use crate::codec::{self, DecodeError};
 use crate::keys::KeySpace;
 use crate::stats::Counters;
-use crate::{BridgeConfig, BridgeError, BridgeStats, RefusalReason};
+use crate::{BridgeConfig, BridgeError, BridgeStats, Gateway, RefusalReason};
 
 /// How often the actuators claimed here are compared with the provider tokens.
 const PROVIDER_SCAN_INTERVAL: Duration = Duration::from_millis(250);
@@ -55,11 +55,11 @@ impl std::fmt::Debug for Bridge {
 }
 
 /// What the bridge's tasks share.
-struct Shared {
-    broker: Broker,
-    config: BridgeConfig,
-    keys: KeySpace,
-    counters: Counters,
+pub(crate) struct Shared {
+    pub(crate) broker: Broker,
+    pub(crate) config: BridgeConfig,
+    pub(crate) keys: KeySpace,
+    pub(crate) counters: Counters,
     /// Imported leaves and the ECU each value came from.
     sources: Mutex<HashMap<LeafId, String>>,
     /// Actuators provided on another ECU, claimed here by the forwarding provider.
@@ -67,8 +67,13 @@ struct Shared {
 }
 
 impl Bridge {
-    /// Opens the Zenoh session and starts exporting, importing and forwarding.
-    pub async fn start(broker: Broker, config: BridgeConfig) -> Result<Bridge, BridgeError> {
+    /// Opens the Zenoh session and starts exporting, importing and forwarding; with a
+    /// `gateway`, also sending telemetry and serving the backend's commands.
+    pub async fn start(
+        broker: Broker,
+        config: BridgeConfig,
+        gateway: Option<Gateway>,
+    ) -> Result<Bridge, BridgeError> {
         let session = zenoh::open(zenoh_config(&config)?)
             .await
             .map_err(|e| BridgeError::zenoh("cannot open the session", e))?;
@@ -146,6 +151,22 @@ impl Bridge {
                 shared.clone(),
                 providers,
                 forwarder,
+            )));
+        }
+        if let Some(gateway) = gateway {
+            let commands = session
+                .declare_queryable(keys.all_commands())
+                .await
+                .map_err(|e| BridgeError::zenoh("cannot serve the backend's commands", e))?;
+            tasks.push(tokio::spawn(crate::gateway::serve_commands(
+                commands,
+                shared.clone(),
+                Arc::new(gateway.verifiers),
+            )));
+            tasks.push(tokio::spawn(crate::gateway::publish_telemetry(
+                session.clone(),
+                shared.clone(),
+                gateway.policy,
             )));
         }
         tracing::info!(

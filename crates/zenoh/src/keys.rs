@@ -6,6 +6,9 @@
 //! tomoe/<vehicle>/ecu/<ecu>                      liveliness token of a bridge
 //! tomoe/<vehicle>/provider/<ecu>/Vehicle/...     liveliness token: <ecu> provides this actuator
 //! tomoe/<vehicle>/actuate/<ecu>                  queryable: actuate at <ecu>
+//! tomoe/<vehicle>/telemetry/Vehicle/Speed        telemetry for the backend (policy-filtered)
+//! tomoe/<vehicle>/command/actuate                queryable: a backend's actuation, JWT attached
+//! tomoe/<vehicle>/command/get                    queryable: a backend's read, JWT attached
 //! ```
 
 use crate::BridgeError;
@@ -114,6 +117,55 @@ impl KeySpace {
     pub fn actuate(&self, ecu: &str) -> String {
         format!("{}/actuate/{ecu}", self.root)
     }
+
+    /// The key of a signal's telemetry samples.
+    pub fn telemetry(&self, path: &str) -> String {
+        format!("{}/telemetry/{}", self.root, path.replace('.', "/"))
+    }
+
+    /// The VSS path of a telemetry key, or `None` when the key is not one.
+    pub fn path_of_telemetry(&self, key: &str) -> Option<String> {
+        let rest = key.strip_prefix(&self.root)?.strip_prefix("/telemetry/")?;
+        (!rest.is_empty()).then(|| rest.replace('/', "."))
+    }
+
+    /// Where a backend's commands of `kind` go.
+    pub fn command(&self, kind: CommandKind) -> String {
+        format!("{}/command/{}", self.root, kind.as_str())
+    }
+
+    /// Every command queryable.
+    pub fn all_commands(&self) -> String {
+        format!("{}/command/*", self.root)
+    }
+
+    /// The kind of command a key names.
+    pub fn command_of(&self, key: &str) -> Option<CommandKind> {
+        match key.strip_prefix(&self.root)?.strip_prefix("/command/")? {
+            "actuate" => Some(CommandKind::Actuate),
+            "get" => Some(CommandKind::Get),
+            _ => None,
+        }
+    }
+}
+
+/// What a backend asks of a vehicle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandKind {
+    /// Actuate: the payload is a JSON object of paths and target values.
+    Actuate,
+    /// Read: the payload is a JSON array of paths; the answer an object of values.
+    Get,
+}
+
+impl CommandKind {
+    /// The last key segment.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandKind::Actuate => "actuate",
+            CommandKind::Get => "get",
+        }
+    }
 }
 
 #[cfg(test)]
@@ -134,6 +186,16 @@ mod tests {
             keys.provider_of_token(&token),
             Some(("zonal".into(), "Vehicle.Body.Horn.IsActive".into()))
         );
+        let telemetry = keys.telemetry("Vehicle.Speed");
+        assert_eq!(telemetry, "tomoe/kona-1/telemetry/Vehicle/Speed");
+        assert_eq!(
+            keys.path_of_telemetry(&telemetry).as_deref(),
+            Some("Vehicle.Speed")
+        );
+        let command = keys.command(CommandKind::Get);
+        assert_eq!(command, "tomoe/kona-1/command/get");
+        assert_eq!(keys.command_of(&command), Some(CommandKind::Get));
+        assert_eq!(keys.command_of("tomoe/kona-1/command/reboot"), None);
     }
 
     #[test]

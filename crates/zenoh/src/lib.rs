@@ -17,6 +17,11 @@
 //!   (link lost, lease expired), its imported signals become unavailable and its
 //!   actuators lose their provider, until it comes back.
 //!
+//! - **backend**: with a [`Gateway`], the values a [`TelemetryPolicy`] selects go out
+//!   under `tomoe/<vehicle>/telemetry/...` (minimum interval, deadband), and the
+//!   backend's commands arrive as queries carrying the caller's JWT, verified like a
+//!   local client's.
+//!
 //! The key space and encoding are in [`keys`] and [`codec`]; `docs/distribution.md`
 //! describes the whole.
 
@@ -24,8 +29,10 @@ mod bridge;
 pub mod codec;
 mod config;
 mod error;
+mod gateway;
 pub mod keys;
 mod stats;
+pub mod telemetry;
 mod vehicle_id;
 
 pub use bridge::Bridge;
@@ -33,5 +40,7 @@ pub use config::{
     BridgeConfig, BridgeOptions, EcuRole, ImportRule, ZenohMode, DEFAULT_LEASE_MS, MAX_CONFIG_BYTES,
 };
 pub use error::BridgeError;
+pub use gateway::{CommandCode, Gateway, COMMAND_TIMEOUT, MAX_COMMAND_BYTES, MAX_COMMAND_PATHS};
 pub use stats::{BridgeStats, RefusalReason};
+pub use telemetry::{TelemetryFilter, TelemetryPolicy, TelemetryRule};
 pub use vehicle_id::load_or_create_vehicle_id;

@@ -45,6 +45,10 @@ pub(crate) struct Counters {
     pub actuations_forwarded: AtomicU64,
     pub actuations_served: AtomicU64,
     pub claim_conflicts: AtomicU64,
+    pub telemetry_sent: AtomicU64,
+    pub telemetry_bytes: AtomicU64,
+    pub commands_served: AtomicU64,
+    pub commands_refused: AtomicU64,
     pub peers: Mutex<BTreeSet<String>>,
 }
 
@@ -71,6 +75,10 @@ impl Counters {
             actuations_forwarded: self.actuations_forwarded.load(Ordering::Relaxed),
             actuations_served: self.actuations_served.load(Ordering::Relaxed),
             claim_conflicts: self.claim_conflicts.load(Ordering::Relaxed),
+            telemetry_sent: self.telemetry_sent.load(Ordering::Relaxed),
+            telemetry_bytes: self.telemetry_bytes.load(Ordering::Relaxed),
+            commands_served: self.commands_served.load(Ordering::Relaxed),
+            commands_refused: self.commands_refused.load(Ordering::Relaxed),
             peers: self
                 .peers
                 .lock()
@@ -95,6 +103,14 @@ pub struct BridgeStats {
     pub actuations_served: u64,
     /// Actuators that two ECUs both claimed to provide.
     pub claim_conflicts: u64,
+    /// Telemetry samples sent to the backend.
+    pub telemetry_sent: u64,
+    /// Their key and payload bytes (Zenoh's framing not counted).
+    pub telemetry_bytes: u64,
+    /// Backend commands carried out.
+    pub commands_served: u64,
+    /// Backend commands refused (token, scope, payload, provider).
+    pub commands_refused: u64,
     /// The ECUs whose bridges are reachable now.
     pub peers: Vec<String>,
 }

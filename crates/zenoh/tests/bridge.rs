@@ -107,11 +107,11 @@ async fn signals_flow_both_ways_and_present_values_reach_a_late_joiner() {
     let endpoint = free_endpoint();
     let zonal_broker = broker();
     publish(&zonal_broker, "Vehicle.Speed", Value::Float(12.5));
-    let zonal = Bridge::start(zonal_broker.clone(), zonal_config(&endpoint))
+    let zonal = Bridge::start(zonal_broker.clone(), zonal_config(&endpoint), None)
         .await
         .unwrap();
     let central_broker = broker();
-    let central = Bridge::start(central_broker.clone(), central_config(&endpoint))
+    let central = Bridge::start(central_broker.clone(), central_config(&endpoint), None)
         .await
         .unwrap();
 
@@ -172,7 +172,9 @@ async fn bad_samples_are_refused_counted_and_never_stored() {
             "listen = [\"{endpoint}\"]\n[[import]]\nfrom = \"zonal\"\npaths = [\"Vehicle.Speed\", \"Vehicle.Cabin.Door.Row1.DriverSide.IsOpen\"]"
         ))
         .unwrap();
-    let central = Bridge::start(central_broker.clone(), config).await.unwrap();
+    let central = Bridge::start(central_broker.clone(), config, None)
+        .await
+        .unwrap();
 
     // An independent session sends what an attacker or a broken ECU would.
     let mut raw = zenoh::Config::default();
@@ -248,11 +250,11 @@ async fn actuation_crosses_ecus_and_liveness_follows_the_link() {
     // The zonal ECU's provider of the horn answers every request.
     let mut provider = zonal_broker.open_provider();
     provider.claim(&Permissions::allow_all(), &[horn]).unwrap();
-    let zonal = Bridge::start(zonal_broker.clone(), zonal_config(&endpoint))
+    let zonal = Bridge::start(zonal_broker.clone(), zonal_config(&endpoint), None)
         .await
         .unwrap();
     let central_broker = broker();
-    let central = Bridge::start(central_broker.clone(), central_config(&endpoint))
+    let central = Bridge::start(central_broker.clone(), central_config(&endpoint), None)
         .await
         .unwrap();
     publish(&zonal_broker, "Vehicle.Speed", Value::Float(30.0));
@@ -326,7 +328,7 @@ async fn actuation_crosses_ecus_and_liveness_follows_the_link() {
     );
 
     // It comes back on the same endpoint: values and actuation resume by themselves.
-    let zonal = Bridge::start(zonal_broker.clone(), zonal_config(&endpoint))
+    let zonal = Bridge::start(zonal_broker.clone(), zonal_config(&endpoint), None)
         .await
         .unwrap();
     eventually("signals back", Duration::from_secs(10), || {
