@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -252,6 +253,12 @@ def recorder(zonal_session: zenoh.Session):
         subscriber.undeclare()
 
 
+def _f32(value: float) -> float:
+    """`value` rounded to the 32-bit float a VSS `float` signal holds: kuksa-client shows
+    the float widened to a double, Zenoh carries its shortest decimal form."""
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
 def _number(payload: bytes, what: str) -> float:
     try:
         value = json.loads(payload)
@@ -334,11 +341,11 @@ def test_kuksa_client_reads_the_values_sent_over_zenoh(zonal_kuksa: VSSClient, r
     while time.monotonic() < deadline and len(matched) < 3:
         value = _current(zonal_kuksa, SPEED)
         if value is not None:
-            reads.append((time.monotonic(), value))
+            reads.append((time.monotonic(), _f32(value)))
         now = time.monotonic()
         pending = []
         for at, read in reads:
-            published = [_number(s.payload, key) for s in recorder.of(key) if abs(s.at - at) <= MATCH_WINDOW]
+            published = [_f32(_number(s.payload, key)) for s in recorder.of(key) if abs(s.at - at) <= MATCH_WINDOW]
             if read in published:
                 if read != 0:
                     matched.add(read)

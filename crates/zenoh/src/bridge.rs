@@ -14,7 +14,7 @@ use zenoh::bytes::Encoding;
 use zenoh::key_expr::KeyExpr;
 use zenoh::liveliness::LivelinessToken;
 use zenoh::query::{ConsolidationMode, QueryTarget};
-use zenoh::sample::{Sample, SampleKind};
+use zenoh::sample::{Locality, Sample, SampleKind};
 use zenoh::Session;
 
 use crate::codec::{self, DecodeError};
@@ -90,6 +90,7 @@ impl Bridge {
         let importer = shared.clone();
         let signals = session
             .declare_subscriber(keys.all_signals())
+            .allowed_origin(Locality::Remote)
             .callback(move |sample| importer.import(&sample))
             .await
             .map_err(|e| BridgeError::zenoh("cannot subscribe to the vehicle's signals", e))?;
@@ -266,7 +267,14 @@ impl Shared {
                 .refuse(RefusalReason::NoSender, key, "no ECU name attached");
             return;
         };
+        // This ECU's own samples never reach its subscriber (remote origin only): one
+        // naming this ECU comes from someone else.
         if sender == self.config.ecu {
+            self.counters.refuse(
+                RefusalReason::NotPermitted,
+                key,
+                &format!("another sender claims to be this ECU ({sender})"),
+            );
             return;
         }
         let catalog = self.broker.catalog();
@@ -556,6 +564,7 @@ async fn watch_peers(
 async fn fetch_present_values(session: &Session, shared: &Shared) {
     let replies = match session
         .get(shared.keys.all_signals())
+        .allowed_destination(Locality::Remote)
         .target(QueryTarget::All)
         .consolidation(ConsolidationMode::None)
         .timeout(FETCH_TIMEOUT)
@@ -600,7 +609,13 @@ async fn forward_actuation(
                 let id = leaf.id;
                 let mut remote = shared.remote_actuators.lock().expect("remote lock poisoned");
                 match token.kind() {
-                    SampleKind::Put => match forwarder.claim(&all, &[id]) {
+                    SampleKind::Put => match remote.get(&id) {
+                        Some(owner) if *owner != ecu => {
+                            shared.counters.claim_conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            tracing::error!(ecu, owner, path, "two ECUs provide one actuator; the later one is ignored");
+                        }
+                        Some(_) => {}
+                        None => match forwarder.claim(&all, &[id]) {
                         Ok(()) => {
                             tracing::debug!(ecu, path, "actuator provided by another ECU");
                             remote.insert(id, ecu);
@@ -609,6 +624,7 @@ async fn forward_actuation(
                             shared.counters.claim_conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             tracing::error!(ecu, path, %error, "two ECUs provide one actuator; the remote one is ignored");
                         }
+                        },
                     },
                     SampleKind::Delete => {
                         if remote.get(&id) == Some(&ecu) {

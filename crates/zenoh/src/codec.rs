@@ -7,12 +7,16 @@ use tomoe_vss::{Leaf, Value};
 /// Largest payload accepted for one signal value.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 
-/// The payload of `value`.
+/// The payload of `value`. A `float` is written in the shortest form that reads back
+/// as the same 32-bit number (`12.3`, not `12.300000190734863`).
 pub fn encode(value: Option<&Value>) -> Vec<u8> {
-    match value {
-        Some(value) => serde_json::to_vec(&value.to_json()).unwrap_or_else(|_| b"null".to_vec()),
-        None => b"null".to_vec(),
-    }
+    let json = match value {
+        Some(Value::Float(v)) if v.is_finite() => serde_json::to_vec(v),
+        Some(Value::FloatArray(v)) if v.iter().all(|x| x.is_finite()) => serde_json::to_vec(v),
+        Some(value) => serde_json::to_vec(&value.to_json()),
+        None => return b"null".to_vec(),
+    };
+    json.unwrap_or_else(|_| b"null".to_vec())
 }
 
 /// Why a payload is not a value of its signal.
@@ -54,6 +58,9 @@ mod tests {
         let speed = catalog.leaf("Vehicle.Speed").unwrap();
         let payload = encode(Some(&Value::Float(42.5)));
         assert_eq!(payload, b"42.5");
+        let short = encode(Some(&Value::Float(12.3)));
+        assert_eq!(short, b"12.3");
+        assert_eq!(decode(speed, &short).unwrap(), Some(Value::Float(12.3)));
         assert_eq!(decode(speed, &payload).unwrap(), Some(Value::Float(42.5)));
         assert_eq!(decode(speed, b"null").unwrap(), None);
         assert!(matches!(decode(speed, b"{"), Err(DecodeError::NotJson(_))));

@@ -197,7 +197,7 @@ async fn bad_samples_are_refused_counted_and_never_stored() {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let sends: [(String, Vec<u8>, Option<&str>); 7] = [
+    let sends: [(String, Vec<u8>, Option<&str>); 8] = [
         (speed.clone(), b"{not json".to_vec(), Some("zonal")),
         (speed.clone(), b"\"fast\"".to_vec(), Some("zonal")),
         (
@@ -207,6 +207,8 @@ async fn bad_samples_are_refused_counted_and_never_stored() {
         ),
         (speed.clone(), b"99.0".to_vec(), None),
         (speed.clone(), b"99.0".to_vec(), Some("intruder")),
+        // A sender that claims to be the receiving ECU itself.
+        (speed.clone(), b"99.0".to_vec(), Some("central")),
         (key("Vehicle.NoSuchSignal"), b"1".to_vec(), Some("zonal")),
         (
             key("Vehicle.Cabin.Door.Row1.DriverSide.IsOpen"),
@@ -226,7 +228,7 @@ async fn bad_samples_are_refused_counted_and_never_stored() {
         stats.refused(RefusalReason::Malformed) >= 2
             && stats.refused(RefusalReason::InvalidValue) >= 2
             && stats.refused(RefusalReason::NoSender) >= 1
-            && stats.refused(RefusalReason::NotPermitted) >= 1
+            && stats.refused(RefusalReason::NotPermitted) >= 2
             && stats.refused(RefusalReason::UnknownPath) >= 1
     })
     .await;
@@ -336,6 +338,61 @@ async fn actuation_crosses_ecus_and_liveness_follows_the_link() {
     })
     .await;
     actuate_until(&central_broker, Value::Bool(false), Result::is_ok)
+        .await
+        .unwrap();
+    let request = tokio::time::timeout(Duration::from_secs(5), provider.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(request.targets, vec![(horn, Value::Bool(false))]);
+    zonal.close().await;
+    central.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_ecu_claiming_an_actuator_is_ignored_and_counted() {
+    let endpoint = free_endpoint();
+    let zonal_broker = broker();
+    let horn = zonal_broker.resolve_path(HORN).unwrap();
+    let mut provider = zonal_broker.open_provider();
+    provider.claim(&Permissions::allow_all(), &[horn]).unwrap();
+    let zonal = Bridge::start(zonal_broker.clone(), zonal_config(&endpoint), None)
+        .await
+        .unwrap();
+    // The central ECU accepts the body's signals from two zonal ECUs.
+    let central_broker = broker();
+    let mut config = central_config(&endpoint);
+    config
+        .merge_str("[[import]]\nfrom = \"zonal2\"\npaths = [\"Vehicle.Body.**\"]")
+        .unwrap();
+    let central = Bridge::start(central_broker.clone(), config, None)
+        .await
+        .unwrap();
+    actuate_until(&central_broker, Value::Bool(true), Result::is_ok)
+        .await
+        .unwrap();
+    assert!(provider.next().await.is_some());
+
+    // A second ECU announces the same actuator: the first keeps it.
+    let mut raw = zenoh::Config::default();
+    raw.insert_json5("connect/endpoints", &format!("[\"{endpoint}\"]"))
+        .unwrap();
+    raw.insert_json5("scouting/multicast/enabled", "false")
+        .unwrap();
+    let session = zenoh::open(raw).await.unwrap();
+    let _token = session
+        .liveliness()
+        .declare_token(format!(
+            "tomoe/{VEHICLE}/provider/zonal2/{}",
+            HORN.replace('.', "/")
+        ))
+        .await
+        .unwrap();
+    eventually("the conflict counted", Duration::from_secs(5), || {
+        central.stats().claim_conflicts == 1
+    })
+    .await;
+    actuate(&central_broker, HORN, Value::Bool(false))
         .await
         .unwrap();
     let request = tokio::time::timeout(Duration::from_secs(5), provider.next())
