@@ -51,6 +51,13 @@ struct Args {
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:55555")]
     broker: String,
 
+    /// gRPC URL of another broker for the subscribers (default: the provider's
+    /// broker). Measures the path between two brokers, for example two ECUs joined
+    /// by Zenoh: the provider publishes on one, the subscribers read on the other.
+    /// Both must serve the same catalog.
+    #[arg(long, value_name = "URL")]
+    subscribe_broker: Option<String>,
+
     /// Number of signals to publish and subscribe to: the first N float/double
     /// sensors under `Vehicle` whose min/max admit the values 0..2^24.
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
@@ -194,6 +201,37 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<report::Results> {
     .context("ListMetadata timed out")??
     .into();
 
+    // The subscribers' broker: the provider's, or another one serving the same
+    // signals under the same ids.
+    let subscribe_endpoint = match &args.subscribe_broker {
+        None => endpoint.clone(),
+        Some(other) => {
+            let endpoint = Endpoint::from_shared(other.clone())
+                .with_context(|| format!("invalid broker URL {other:?}"))?
+                .connect_timeout(Duration::from_secs(5))
+                .tcp_nodelay(true);
+            let channel = tokio::time::timeout(Duration::from_secs(10), endpoint.connect())
+                .await
+                .with_context(|| format!("connecting to {other} timed out"))?
+                .with_context(|| format!("cannot connect to {other}"))?;
+            let theirs = tokio::time::timeout(
+                CALL_TIMEOUT,
+                signals::choose(channel, args.signals as usize),
+            )
+            .await
+            .context("ListMetadata timed out")??;
+            let same = theirs.len() == signals.len()
+                && theirs
+                    .iter()
+                    .zip(signals.iter())
+                    .all(|(a, b)| a.path == b.path && a.id == b.id);
+            ensure!(
+                same,
+                "{other} does not serve the signals of {url} under the same ids: the two brokers need the same catalog"
+            );
+            endpoint
+        }
+    };
     let fast = (args.subscribers - args.slow_subscribers) as usize;
     let log = Arc::new(SendLog::new());
     let progress = Arc::new(Progress::new(fast));
@@ -211,7 +249,7 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<report::Results> {
         readiness.push(ready_rx);
         tasks.push(tokio::spawn(subscriber::run(
             spec,
-            endpoint.clone(),
+            subscribe_endpoint.clone(),
             signals.clone(),
             log.clone(),
             progress.clone(),
@@ -256,7 +294,7 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<report::Results> {
     let drain_deadline = Instant::now() + DRAIN_TIMEOUT;
     while progress
         .slowest()
-        .is_some_and(|received| received < published.batches)
+        .is_some_and(|received| received < published.updates)
         && Instant::now() < drain_deadline
     {
         tokio::select! {
@@ -284,7 +322,10 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<report::Results> {
     provider.close(&mut published).await;
 
     Ok(report::Results {
-        url: url.to_owned(),
+        url: match &args.subscribe_broker {
+            Some(other) => format!("{url}, subscribers at {other}"),
+            None => url.to_owned(),
+        },
         server: format!("{} {}", info.name, info.version),
         spawned: args.spawn.is_some(),
         signals: signals.len(),

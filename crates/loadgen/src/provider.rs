@@ -189,10 +189,9 @@ impl Provider {
             // Stay within `window` batches of the slowest fast subscriber, so that
             // pacing, not the broker's queue limit, decides the fast subscribers' fate.
             let mut waited = false;
-            while progress
-                .slowest()
-                .is_some_and(|received| report.batches.saturating_sub(received) >= plan.window)
-            {
+            while progress.slowest().is_some_and(|received| {
+                report.updates.saturating_sub(received) >= plan.window * batch as u64
+            }) {
                 waited = true;
                 tokio::select! {
                     () = progress.changed() => {}

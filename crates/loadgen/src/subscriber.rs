@@ -35,7 +35,9 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(15);
 /// Progress of the fast subscribers, which paces the provider.
 #[derive(Debug)]
 pub(crate) struct Progress {
-    /// Messages (one per published batch) each fast subscriber has received.
+    /// Updates (signal values) each fast subscriber has received. Counted in updates,
+    /// not messages: a broker may split a batch into several messages (a bridge
+    /// between two brokers does).
     received: Vec<AtomicU64>,
     /// Whether each fast subscriber is still subscribed.
     alive: Vec<AtomicBool>,
@@ -53,7 +55,7 @@ impl Progress {
         }
     }
 
-    /// Messages received by the fast subscriber that is furthest behind, among those
+    /// Updates received by the fast subscriber that is furthest behind, among those
     /// still subscribed; `None` when none is.
     pub(crate) fn slowest(&self) -> Option<u64> {
         self.received
@@ -69,8 +71,8 @@ impl Progress {
         self.changed.notified().await;
     }
 
-    fn advance(&self, slot: usize) {
-        self.received[slot].fetch_add(1, Ordering::AcqRel);
+    fn advance(&self, slot: usize, updates: u64) {
+        self.received[slot].fetch_add(updates, Ordering::AcqRel);
         self.changed.notify_one();
     }
 
@@ -267,11 +269,13 @@ pub(crate) async fn run(
         let now = Instant::now();
         report.messages += 1;
         let mut message_seq = None;
+        let mut message_updates = 0;
         for datapoint in response.entries.values() {
             let Some(seq) = decode(datapoint) else {
                 continue;
             };
             message_seq = Some(seq);
+            message_updates += 1;
             report.last_seq = Some(seq);
             if draining.is_some() {
                 report.drained_updates += 1;
@@ -290,7 +294,7 @@ pub(crate) async fn run(
             }
         }
         if let Some(slot) = slot {
-            progress.advance(slot);
+            progress.advance(slot, message_updates);
         }
         if let (Some(delay), None) = (delay, draining) {
             tokio::select! {

@@ -49,6 +49,33 @@ impl SimulatedVehicle {
     }
 }
 
+impl SimulatedVehicle {
+    /// Drives `duration_s` seconds of vehicle time as fast as the machine goes, with
+    /// no clock and no broker: `each` gets the vehicle time after every step and the
+    /// VSS values a broker would receive then (what `feeder` decodes from the step's
+    /// frames, and the direct values; first the static ones at time 0). For offline
+    /// estimates such as a telemetry policy's bandwidth.
+    pub fn drive_offline(
+        mut self,
+        feeder: &mut crate::Feeder,
+        duration_s: f64,
+        mut each: impl FnMut(f64, Vec<(tomoe_vss::LeafId, Option<tomoe_vss::Value>)>),
+    ) {
+        each(0.0, self.static_values());
+        let mut vehicle_time = 0.0;
+        while vehicle_time < duration_s {
+            vehicle_time += STEP;
+            let output = self.step(STEP, vehicle_time);
+            for frame in &output.frames {
+                feeder.process(frame);
+            }
+            let mut values = std::mem::take(&mut feeder.pending);
+            values.extend(output.direct);
+            each(vehicle_time, values);
+        }
+    }
+}
+
 async fn publish_direct(
     sink: &mut impl ValueSink,
     values: Vec<(tomoe_vss::LeafId, Option<tomoe_vss::Value>)>,

@@ -42,5 +42,7 @@ pub use config::{
 pub use error::BridgeError;
 pub use gateway::{CommandCode, Gateway, COMMAND_TIMEOUT, MAX_COMMAND_BYTES, MAX_COMMAND_PATHS};
 pub use stats::{BridgeStats, RefusalReason};
-pub use telemetry::{TelemetryFilter, TelemetryPolicy, TelemetryRule};
+pub use telemetry::{
+    TelemetryFilter, TelemetryMeter, TelemetryPolicy, TelemetryRule, TelemetryUsage,
+};
 pub use vehicle_id::load_or_create_vehicle_id;

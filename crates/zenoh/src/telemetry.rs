@@ -239,6 +239,94 @@ impl TelemetryFilter {
     }
 }
 
+/// Counts what a policy would send: samples and bytes per signal, for estimates of
+/// a vehicle's telemetry bandwidth over a drive (simulated or replayed).
+#[derive(Debug)]
+pub struct TelemetryMeter {
+    filter: TelemetryFilter,
+    keys: crate::keys::KeySpace,
+    ecu_bytes: u64,
+    paths: HashMap<LeafId, String>,
+    counts: HashMap<LeafId, (u64, u64)>,
+}
+
+/// What a policy sent over a span of time.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TelemetryUsage {
+    /// The span, in seconds.
+    pub seconds: f64,
+    /// Samples sent.
+    pub samples: u64,
+    /// Their bytes: key, JSON payload and attachment (the sending ECU's name).
+    /// Zenoh's framing (a few bytes per sample, less with batching) is not counted,
+    /// nor is the key when Zenoh replaces a declared key with a number.
+    pub bytes: u64,
+    /// Per signal that sent anything: path, samples, bytes; most bytes first.
+    pub signals: Vec<(String, u64, u64)>,
+}
+
+impl TelemetryMeter {
+    /// A meter for `policy` on `catalog`, as vehicle `vehicle`'s ECU `ecu` sends.
+    pub fn new(
+        policy: &TelemetryPolicy,
+        catalog: &Catalog,
+        vehicle: &str,
+        ecu: &str,
+    ) -> TelemetryMeter {
+        let filter = TelemetryFilter::new(policy, catalog);
+        let paths = filter
+            .leaves()
+            .into_iter()
+            .filter_map(|leaf| catalog.leaf_by_id(leaf).map(|l| (leaf, l.path.clone())))
+            .collect();
+        TelemetryMeter {
+            filter,
+            keys: crate::keys::KeySpace::new(vehicle),
+            ecu_bytes: ecu.len() as u64,
+            paths,
+            counts: HashMap::new(),
+        }
+    }
+
+    /// New values at `now`: counts what the filter sends of them, and what was held
+    /// back and is due by then.
+    pub fn record(&mut self, values: Vec<(LeafId, Option<Value>)>, now: Duration) {
+        let mut sent = self.filter.due(now);
+        for (leaf, value) in values {
+            if let Some(value) = self.filter.offer(leaf, value, now) {
+                sent.push((leaf, value));
+            }
+        }
+        for (leaf, value) in sent {
+            let Some(path) = self.paths.get(&leaf) else {
+                continue;
+            };
+            let bytes = crate::codec::encode(value.as_ref()).len() as u64
+                + self.keys.telemetry(path).len() as u64
+                + self.ecu_bytes;
+            let count = self.counts.entry(leaf).or_default();
+            count.0 += 1;
+            count.1 += bytes;
+        }
+    }
+
+    /// What was sent in the `elapsed` time recorded so far.
+    pub fn usage(&self, elapsed: Duration) -> TelemetryUsage {
+        let mut signals: Vec<(String, u64, u64)> = self
+            .counts
+            .iter()
+            .map(|(leaf, (samples, bytes))| (self.paths[leaf].clone(), *samples, *bytes))
+            .collect();
+        signals.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+        TelemetryUsage {
+            seconds: elapsed.as_secs_f64(),
+            samples: signals.iter().map(|s| s.1).sum(),
+            bytes: signals.iter().map(|s| s.2).sum(),
+            signals,
+        }
+    }
+}
+
 /// Whether `new` is worth sending after `sent`: availability changed, a numeric value
 /// moved by at least the deadband (any change without one), anything else changed.
 fn differs(sent: Option<&Value>, new: Option<&Value>, deadband: Option<f64>) -> bool {
