@@ -125,3 +125,50 @@ fn an_ecu_role_without_a_zenoh_endpoint_and_a_bad_endpoint_are_refused() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("mesh"), "{stderr}");
 }
+
+#[test]
+fn a_telemetry_policy_needs_a_bridge_and_a_bad_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/telemetry-policy.toml"
+    );
+    let (code, stdout, stderr) = cli(&[
+        "serve",
+        "--insecure",
+        "--address",
+        "127.0.0.1:0",
+        "--data-dir",
+        data,
+        "--telemetry-policy",
+        example,
+    ]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stderr.contains("needs a Zenoh bridge"), "{stderr}");
+    let bad = dir.path().join("policy.toml");
+    std::fs::write(
+        &bad,
+        "[[signal]]\npaths = [\"Vehicle.Speed\"]\ndeadband = -2\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = cli(&[
+        "serve",
+        "--insecure",
+        "--address",
+        "127.0.0.1:0",
+        "--data-dir",
+        data,
+        "--zenoh-listen",
+        "tcp/127.0.0.1:0",
+        "--telemetry-policy",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(!stdout.contains("listening"), "{stdout}");
+    assert!(
+        stderr.contains("policy.toml") && stderr.contains("deadband = -2"),
+        "{stderr}"
+    );
+}
