@@ -25,6 +25,9 @@ use crate::{BridgeConfig, BridgeError, BridgeStats, Gateway, RefusalReason};
 /// How often the actuators claimed here are compared with the provider tokens.
 const PROVIDER_SCAN_INTERVAL: Duration = Duration::from_millis(250);
 
+/// How often refusals beyond the first few of each kind are summed up in the log.
+const REFUSAL_REPORT_INTERVAL: Duration = Duration::from_secs(60);
+
 /// How long a request for present values waits for answers.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -123,6 +126,7 @@ impl Bridge {
                 .map_err(|e| BridgeError::zenoh("cannot serve actuation", e))?;
             tasks.push(tokio::spawn(serve_actuation(actuate, shared.clone())));
         }
+        tasks.push(tokio::spawn(report_refusals(shared.clone())));
         let forwarder = shared.broker.open_confirming_provider();
         tasks.push(tokio::spawn(announce_providers(
             session.clone(),
@@ -353,6 +357,28 @@ impl Shared {
 
     fn imports_from(&self, ecu: &str) -> bool {
         ecu != self.config.ecu && self.config.import.iter().any(|rule| rule.from == ecu)
+    }
+}
+
+/// Sums up in the log the refusals that were no longer logged one by one (only the
+/// first ten of each reason are), once a minute while there are any.
+async fn report_refusals(shared: Arc<Shared>) {
+    let mut interval = tokio::time::interval(REFUSAL_REPORT_INTERVAL);
+    interval.tick().await;
+    let mut reported = shared.counters.snapshot().refused;
+    loop {
+        interval.tick().await;
+        let now = shared.counters.snapshot().refused;
+        let total = |refused: &[(RefusalReason, u64)]| refused.iter().map(|(_, n)| n).sum::<u64>();
+        let new = total(&now) - total(&reported);
+        if new > 0 && now.iter().any(|(_, n)| *n > 10) {
+            tracing::warn!(
+                new,
+                totals = ?now,
+                "refused more samples from Zenoh in the last {REFUSAL_REPORT_INTERVAL:?}"
+            );
+        }
+        reported = now;
     }
 }
 
