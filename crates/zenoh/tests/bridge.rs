@@ -217,7 +217,10 @@ async fn bad_samples_are_refused_counted_and_never_stored() {
         ),
     ];
     for (key, payload, sender) in sends {
-        let put = session.put(key.as_str(), payload);
+        // Blocking, not dropped when the link is busy: each one must arrive.
+        let put = session
+            .put(key.as_str(), payload)
+            .congestion_control(zenoh::qos::CongestionControl::Block);
         match sender {
             Some(sender) => put.attachment(sender).await.unwrap(),
             None => put.await.unwrap(),
