@@ -12,6 +12,14 @@ package from PyPI, pinned in requirements.txt) against real `tomoe up` processes
   unknown path, sender or path not allowed, malformed, invalid value) is refused and
   logged on stderr, leaves the stored value alone and does not stop or wedge the
   receiver.
+- Backend: plain `tomoe up --telemetry-policy ... --jwt-public-key ...` is the
+  vehicle's gateway; the Python session plays the fleet backend. It receives the
+  telemetry the policy selects (Speed no faster than its interval, nothing the policy
+  leaves out) under `tomoe/<vehicle>/telemetry/...`, and sends `command/get` and
+  `command/actuate` queries with a JWT (minted with PyJWT from the test keys in
+  crates/tomoe/tests/fixtures/jwt) attached: answered when the token's scope allows
+  them, refused with a JSON error (`unauthenticated`, `permission_denied`,
+  `not_found`, `invalid_argument`) otherwise.
 
 Processes are started on free loopback ports with temporary data directories and
 stopped afterwards; multicast scouting is off on both sides, so nothing leaves
@@ -29,8 +37,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, List, Optional
 
+import jwt
 import pytest
 import zenoh
 from kuksa_client.grpc import VSSClient
@@ -75,7 +84,7 @@ def _key(path: str) -> str:
 
 @dataclass
 class Tomoe:
-    """One running `tomoe up --ecu ...`."""
+    """One running `tomoe up`."""
 
     process: subprocess.Popen
     command: List[str]
@@ -100,9 +109,10 @@ class Tomoe:
         )
 
 
-def _start_tomoe(work: Path, ecu: str, extra: List[str]):
-    """Starts `tomoe up --ecu <ecu>` listening for Zenoh on a free port; a generator
-    for a fixture: yields a Tomoe once it printed "Tomoe is up", stops it afterwards."""
+def _start_tomoe(work: Path, ecu: Optional[str], extra: List[str], vehicle: str = VEHICLE):
+    """Starts `tomoe up --ecu <ecu>` (plain `tomoe up` without an ECU role) listening
+    for Zenoh on a free port; a generator for a fixture: yields a Tomoe once it printed
+    "Tomoe is up", stops it afterwards."""
     binary = _tomoe_bin()
     if not binary.is_file():
         pytest.fail(
@@ -112,9 +122,10 @@ def _start_tomoe(work: Path, ecu: str, extra: List[str]):
         )
     broker_port, zenoh_port = _free_port(), _free_port()
     endpoint = f"tcp/{HOST}:{zenoh_port}"
+    name = "tomoe up" if ecu is None else f"tomoe up --ecu {ecu}"
     command = [
-        str(binary), "up", "--ecu", ecu, *extra,
-        "--zenoh-listen", endpoint, "--vehicle-id", VEHICLE,
+        str(binary), "up", *([] if ecu is None else ["--ecu", ecu]), *extra,
+        "--zenoh-listen", endpoint, "--vehicle-id", vehicle,
         "--address", f"{HOST}:{broker_port}",
         "--runtime-address", f"{HOST}:{_free_port()}",
         "--http-address", f"{HOST}:{_free_port()}",
@@ -132,12 +143,12 @@ def _start_tomoe(work: Path, ecu: str, extra: List[str]):
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while "Tomoe is up" not in stdout_path.read_text(errors="replace"):
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"tomoe up --ecu {ecu} did not start:\n{tomoe.output()}", pytrace=False)
+                pytest.fail(f"{name} did not start:\n{tomoe.output()}", pytrace=False)
             time.sleep(0.05)
         yield tomoe
         if process.poll() is not None:
             pytest.fail(
-                f"tomoe up --ecu {ecu} died during the tests (exit code {process.returncode})\n"
+                f"{name} died during the tests (exit code {process.returncode})\n"
                 f"{tomoe.output()}",
                 pytrace=False,
             )
@@ -507,3 +518,238 @@ def test_receiver_still_imports_after_a_burst_of_bad_samples(
     replies = list(central_session.get(_key(MODE), timeout=QUERY_TIMEOUT))
     modes = [r.ok.payload.to_bytes() for r in replies if r.ok is not None]
     assert len(modes) == 1, f"the query for {MODE} at the central ECU got {len(modes)} answers: {replies}"
+
+
+# --------------------------------------------------------------------------- backend
+
+BACKEND_VEHICLE = "backend-test"
+MAIN = "main"  # the ECU name of a plain `tomoe up` (crates/tomoe/src/cli.rs)
+JWT_KEYS = REPO_ROOT / "crates" / "tomoe" / "tests" / "fixtures" / "jwt"
+GEAR = "Vehicle.Powertrain.Transmission.SelectedGear"
+CHARGE_LIMIT = "Vehicle.Powertrain.TractionBattery.Charging.ChargeLimit"
+SPEED_INTERVAL = 0.5  # min_interval_ms of Vehicle.Speed in TELEMETRY_POLICY
+TELEMETRY_POLICY = f"""
+[[signal]]
+paths = ["{SPEED}"]
+min_interval_ms = {int(SPEED_INTERVAL * 1000)}
+deadband = 1.0
+
+[[signal]]
+paths = ["{GEAR}"]
+"""
+TELEMETRY_KEYS = {  # everything the policy lets out; StateOfCharge and the rest stay in
+    f"tomoe/{BACKEND_VEHICLE}/telemetry/{path.replace('.', '/')}": path for path in (SPEED, GEAR)
+}
+TELEMETRY_WINDOW = 4.0  # seconds in which Speed may arrive at most WINDOW / INTERVAL + 1 times
+TELEMETRY_OBSERVE = 6.0  # seconds watched after the first Speed sample (a stop lasts up to 4 s at --speed 10)
+COMMAND_TIMEOUT = 5.0  # crates/zenoh/src/gateway.rs COMMAND_TIMEOUT: the vehicle's wait plus the way
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory):
+    """Plain `tomoe up` as the vehicle's gateway: telemetry by TELEMETRY_POLICY, commands
+    verified with signing.pub (and the data directory's own key)."""
+    work = tmp_path_factory.mktemp("gateway")
+    policy = work / "telemetry-policy.toml"
+    policy.write_text(TELEMETRY_POLICY)
+    extra = [
+        "--speed", "10",
+        "--telemetry-policy", str(policy),
+        "--jwt-public-key", str(JWT_KEYS / "signing.pub"),
+    ]
+    yield from _start_tomoe(work, None, extra, vehicle=BACKEND_VEHICLE)
+
+
+@pytest.fixture(scope="module")
+def backend(gateway: Tomoe):
+    """The fleet backend's Zenoh session."""
+    session = _open_session(gateway.zenoh_endpoint)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+@pytest.fixture
+def telemetry(backend: zenoh.Session):
+    """Everything the backend receives under tomoe/<vehicle>/telemetry/** while a test runs."""
+    recorder = Recorder()
+    subscriber = backend.declare_subscriber(f"tomoe/{BACKEND_VEHICLE}/telemetry/**", recorder)
+    try:
+        yield recorder
+    finally:
+        subscriber.undeclare()
+
+
+def _token(scope: str, key: str = "signing.key", lifetime: int = 300) -> str:
+    """A backend's JWT, as crates/tomoe/tests/support/mod.rs `token` makes them: RS256,
+    signed with the fixture `key`, granting `scope` (KUKSA syntax), expiring `lifetime`
+    seconds from now (negative: already expired)."""
+    now = int(time.time())
+    claims = {
+        "sub": "fleet-backend",
+        "iss": "tomoe-interop",
+        "aud": ["kuksa.val"],
+        "iat": now,
+        "exp": now + lifetime,
+        "scope": scope,
+    }
+    return jwt.encode(claims, (JWT_KEYS / key).read_text(), algorithm="RS256")
+
+
+@dataclass
+class Answer:
+    """The one answer to a command: `ok` the JSON of a good reply, or `err` the JSON
+    error object of an error reply."""
+
+    ok: object = None
+    err: Optional[dict] = None
+
+
+def _command(session: zenoh.Session, kind: str, payload, token: Optional[str]) -> Answer:
+    """Sends one `command/<kind>` query with `token` attached (none without one). A query
+    that gets no reply at all is sent again until WAIT_TIMEOUT: right after connecting,
+    the backend may not know the vehicle's queryable yet."""
+    key = f"tomoe/{BACKEND_VEHICLE}/command/{kind}"
+    options = {} if token is None else {"attachment": token}
+    deadline = time.monotonic() + WAIT_TIMEOUT
+    while True:
+        replies = list(session.get(key, payload=payload, timeout=COMMAND_TIMEOUT, **options))
+        if replies:
+            break
+        if time.monotonic() > deadline:
+            pytest.fail(f"no reply to {key} within {WAIT_TIMEOUT:.0f} s")
+        time.sleep(0.1)
+    assert len(replies) == 1, f"{key} got {len(replies)} replies, expected 1"
+    reply = replies[0]
+    if reply.ok is not None:
+        sample = reply.ok
+        assert str(sample.encoding) == "application/json", f"{key}: the answer's encoding is {sample.encoding}"
+        text = sample.payload.to_bytes()
+        try:
+            return Answer(ok=json.loads(text))
+        except ValueError as exc:
+            pytest.fail(f"{key}: the answer {text[:200]!r} is not JSON ({exc})")
+    error = reply.err
+    assert str(error.encoding) == "application/json", f"{key}: the error's encoding is {error.encoding}"
+    text = error.payload.to_bytes()
+    try:
+        body = json.loads(text)
+    except ValueError as exc:
+        pytest.fail(f"{key}: the error {text[:200]!r} is not JSON ({exc})")
+    assert isinstance(body, dict) and set(body) == {"code", "message"}, (
+        f"{key}: the error {text[:200]!r} is not a JSON object of code and message"
+    )
+    assert isinstance(body["message"], str) and body["message"], f"{key}: the error {body} has no message"
+    return Answer(err=body)
+
+
+def _answered(answer: Answer, what: str):
+    assert answer.err is None, f"{what} was refused: {answer.err}"
+    return answer.ok
+
+
+def test_backend_receives_the_telemetry_the_policy_selects(gateway: Tomoe, telemetry: Recorder):
+    speed_key = next(key for key, path in TELEMETRY_KEYS.items() if path == SPEED)
+    first = telemetry.wait(speed_key, 1)
+    assert first, f"no telemetry sample on {speed_key} within {WAIT_TIMEOUT:.0f} s\n{gateway.output()}"
+    time.sleep(max(0.0, first[0].at + TELEMETRY_OBSERVE - time.monotonic()))
+    with telemetry.lock:
+        everything = list(telemetry.samples)
+    speeds = [s for s in everything if s.key == speed_key]
+
+    # The policy's signals and nothing else: a vehicle this busy changes StateOfCharge,
+    # CurrentPower, Acceleration... every few frames.
+    outside = sorted({s.key for s in everything} - set(TELEMETRY_KEYS))
+    assert not outside, f"telemetry the policy does not select arrived: {outside[:10]}"
+    for sample in everything:
+        assert sample.kind == zenoh.SampleKind.PUT, f"{sample.key}: a {sample.kind} sample, expected PUT"
+        assert sample.encoding == "application/json", f"{sample.key}: encoding {sample.encoding!r}"
+        assert sample.attachment == MAIN.encode(), (
+            f"{sample.key}: attachment {sample.attachment!r}, expected the ECU name {MAIN!r}"
+        )
+        _number(sample.payload, sample.key)  # Speed a float, SelectedGear an int8
+
+    # Speed flows, never faster than one sample per interval (a late delivery may close
+    # up on the next one: one sample of margin per window).
+    assert len(speeds) >= 2, (
+        f"{len(speeds)} samples on {speed_key} in {TELEMETRY_OBSERVE:.0f} s, expected the moving "
+        f"vehicle's speed: {[s.payload for s in speeds]}"
+    )
+    allowed = int(TELEMETRY_WINDOW / SPEED_INTERVAL) + 1
+    for sample in speeds:
+        window = [s for s in speeds if sample.at <= s.at < sample.at + TELEMETRY_WINDOW]
+        assert len(window) <= allowed + 1, (
+            f"{len(window)} samples on {speed_key} within {TELEMETRY_WINDOW:.0f} s, at most {allowed} "
+            f"allowed by min_interval_ms = {int(SPEED_INTERVAL * 1000)}: arrived at "
+            f"{[round(s.at - sample.at, 3) for s in window]} s"
+        )
+
+
+def test_get_with_a_read_token_answers_the_value(backend: zenoh.Session):
+    answer = _command(backend, "get", json.dumps([SPEED]), _token(f"read:{SPEED}"))
+    values = _answered(answer, f"get {SPEED} with a read:{SPEED} token")
+    assert isinstance(values, dict) and list(values) == [SPEED], f"get {SPEED} answered {values!r}"
+    speed = values[SPEED]
+    assert isinstance(speed, (int, float)) and not isinstance(speed, bool), (
+        f"get {SPEED} answered {speed!r}, expected a number"
+    )
+
+
+def test_actuate_with_an_actuate_token_is_accepted(backend: zenoh.Session):
+    """The simulated vehicle's CAN write-back provides ChargeLimit in a plain `tomoe up`."""
+    answer = _command(
+        backend, "actuate", json.dumps({CHARGE_LIMIT: 80}), _token(f"actuate:{CHARGE_LIMIT}")
+    )
+    assert _answered(answer, f"actuate {CHARGE_LIMIT} = 80") == {}, f"actuate answered {answer.ok!r}, expected {{}}"
+
+
+@dataclass
+class Refused:
+    """One command the gateway must refuse, and the error it answers with."""
+
+    id: str
+    kind: str  # get or actuate
+    payload: bytes
+    token: Optional[Callable[[], str]]  # mints the attached token; None: nothing attached
+    code: str
+    detail: str  # part of the error's message
+
+
+def _read_speed() -> str:
+    return _token(f"read:{SPEED}")
+
+
+REFUSED_COMMANDS = [
+    Refused("get-outside-the-scope", "get", json.dumps([SOC_DISPLAYED]).encode(), _read_speed,
+            "permission_denied", SOC_DISPLAYED),
+    # One path outside the scope refuses the whole command.
+    Refused("get-partly-outside-the-scope", "get", json.dumps([SPEED, SOC_DISPLAYED]).encode(), _read_speed,
+            "permission_denied", SOC_DISPLAYED),
+    Refused("no-token", "get", json.dumps([SPEED]).encode(), None, "unauthenticated", "no token"),
+    Refused("other-key", "get", json.dumps([SPEED]).encode(), lambda: _token(f"read:{SPEED}", key="other.key"),
+            "unauthenticated", "signature"),
+    Refused("expired", "get", json.dumps([SPEED]).encode(), lambda: _token(f"read:{SPEED}", lifetime=-60),
+            "unauthenticated", "expired"),
+    Refused("actuate-with-a-read-token", "actuate", json.dumps({CHARGE_LIMIT: 80}).encode(),
+            lambda: _token(f"read:{CHARGE_LIMIT}"), "permission_denied", CHARGE_LIMIT),
+    Refused("get-not-json", "get", b'["Vehicle.Speed"', _read_speed, "invalid_argument", "not JSON"),
+    Refused("actuate-not-json", "actuate", b"{ChargeLimit: 80}", lambda: _token(f"actuate:{CHARGE_LIMIT}"),
+            "invalid_argument", "not JSON"),
+    Refused("get-unknown-path", "get", b'["Vehicle.ThisSignal.DoesNotExist"]',
+            lambda: _token("read:Vehicle.ThisSignal.DoesNotExist"), "not_found", "no such signal"),
+]
+
+
+@pytest.mark.parametrize("refused", REFUSED_COMMANDS, ids=[r.id for r in REFUSED_COMMANDS])
+def test_command_is_refused_with_a_json_error(gateway: Tomoe, backend: zenoh.Session, refused: Refused):
+    token = None if refused.token is None else refused.token()
+    answer = _command(backend, refused.kind, refused.payload, token)
+    assert answer.err is not None, (
+        f"{refused.kind} {refused.payload[:100]!r} was answered {answer.ok!r}, expected a {refused.code} error"
+    )
+    assert answer.err["code"] == refused.code, f"refused with {answer.err}, expected code {refused.code!r}"
+    assert refused.detail in answer.err["message"], (
+        f"refused with {answer.err}, expected a message with {refused.detail!r}"
+    )
+    gateway.assert_alive()
