@@ -9,6 +9,8 @@
 //!   `tomoe serve`, the URLs `tomoe up` announces), and [`sibling_binary`], another
 //!   binary of the workspace that a test runs.
 //! - [`net`]: loopback addresses, such as a URL where nothing listens.
+//! - [`postgres`]: a throwaway PostgreSQL cluster on loopback ([`PostgresServer`]),
+//!   required where `TOMOE_REQUIRE_POSTGRES=1`.
 //! - `http` (feature `http`): small HTTP servers on loopback, among them a stand-in
 //!   for the app runtime's heartbeat endpoint.
 //! - `broker` (feature `broker`): an in-process broker with the default catalog,
@@ -46,9 +48,11 @@ pub mod broker;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod net;
+pub mod postgres;
 pub mod process;
 pub mod shared;
 
 pub use net::closed_port_url;
+pub use postgres::PostgresServer;
 pub use process::{sibling_binary, terminate, url_in, Process, Stop, WaitError, READY_TIMEOUT};
 pub use shared::{shared, shared_data, shared_data_dir, shared_path, REQUIRE_SHARED_VARIABLE};

@@ -1,0 +1,45 @@
+//! Errors of the fleet backend.
+
+/// Why a fleet operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FleetError {
+    /// The database cannot be reached.
+    #[error("cannot connect to the fleet database {url}")]
+    Connect {
+        /// The database URL, password hidden.
+        url: String,
+        /// The cause.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The schema cannot be brought up to date.
+    #[error("cannot apply the fleet database migrations")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    /// A query failed.
+    #[error("fleet database error")]
+    Database(#[from] sqlx::Error),
+    /// Input that is not valid: what and why.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The field, for example `ecus[1].hardware_id`.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No vehicle has this id.
+    #[error("no vehicle {0:?} is registered")]
+    UnknownVehicle(String),
+    /// A vehicle with this id is registered already.
+    #[error("vehicle {0:?} is registered already")]
+    AlreadyRegistered(String),
+}
+
+impl FleetError {
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> FleetError {
+        FleetError::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}

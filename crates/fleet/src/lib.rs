@@ -1,0 +1,85 @@
+//! The alliance's fleet backend: what every vehicle is, runs and reports, kept in
+//! PostgreSQL.
+//!
+//! - **inventory** ([`Fleet::register`], [`Fleet::vehicle`], [`Fleet::vehicles`]):
+//!   each vehicle with its brand, model and profile, the hardware id of each ECU,
+//!   the common parts installed (a battery pack's catalog id), and the primary ECU's
+//!   public key that signs its version manifests.
+//!
+//! The schema lives in `crates/fleet/migrations`, applied by [`Fleet::connect`];
+//! `docs/fleet.md` describes the data model.
+
+mod error;
+mod inventory;
+
+pub use error::FleetError;
+pub use inventory::{
+    EcuRecord, PartRecord, Registration, VehicleFilter, VehicleRecord, VehicleSummary, MAX_ECUS,
+    MAX_PARTS,
+};
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+/// Most connections one backend node opens to the database.
+pub const MAX_CONNECTIONS: u32 = 16;
+
+/// The fleet backend's state: a pool of connections to its PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    pool: PgPool,
+}
+
+impl Fleet {
+    /// Connects to the database at `url` (`postgres://user@host:port/db`) and brings
+    /// its schema up to date.
+    pub async fn connect(url: &str) -> Result<Fleet, FleetError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(|source| FleetError::Connect {
+                url: redact(url),
+                source,
+            })?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(FleetError::Migrate)?;
+        Ok(Fleet { pool })
+    }
+
+    /// The connection pool, for the other parts of the backend.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// `url` without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            super::redact("postgres://fleet:s3cret@db:5432/tomoe"),
+            "postgres://fleet:***@db:5432/tomoe"
+        );
+        assert_eq!(
+            super::redact("postgres://fleet@db/tomoe"),
+            "postgres://fleet@db/tomoe"
+        );
+    }
+}

@@ -1,0 +1,278 @@
+//! A throwaway PostgreSQL cluster for tests: `initdb` in a temporary directory, a
+//! server on a free loopback port, stopped (fast shutdown) and removed when dropped.
+//!
+//! The server binaries are Debian's (`/usr/lib/postgresql/<version>/bin`), or those
+//! in `TOMOE_PG_BINDIR`. PostgreSQL refuses to run as root: as root, the cluster
+//! belongs to the `postgres` user and its programs run through `runuser`.
+//!
+//! Where PostgreSQL is not installed, [`PostgresServer::start`] returns `None` and says
+//! so on stderr, unless `TOMOE_REQUIRE_POSTGRES=1` (as in CI and `scripts/test`),
+//! which makes it panic instead.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// How long the server may take to accept connections.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running throwaway PostgreSQL server.
+#[derive(Debug)]
+pub struct PostgresServer {
+    child: Child,
+    bin: PathBuf,
+    port: u16,
+    dir: PathBuf,
+}
+
+/// Databases created so far in this process, for unique names.
+static DATABASES: AtomicU32 = AtomicU32::new(0);
+
+impl PostgresServer {
+    /// Starts a fresh cluster, or returns `None` (after saying why) where PostgreSQL
+    /// is not installed and not required.
+    ///
+    /// # Panics
+    ///
+    /// When PostgreSQL is required but missing, or does not start.
+    pub fn start() -> Option<PostgresServer> {
+        let Some(bin) = bin_dir() else {
+            let required = std::env::var_os("TOMOE_REQUIRE_POSTGRES").is_some_and(|v| v == "1");
+            assert!(
+                !required,
+                "TOMOE_REQUIRE_POSTGRES=1 but no PostgreSQL server binaries were found \
+                 (apt-get install postgresql, or set TOMOE_PG_BINDIR)"
+            );
+            eprintln!(
+                "skipped: PostgreSQL is not installed (apt-get install postgresql; \
+                 TOMOE_REQUIRE_POSTGRES=1 makes this a failure)"
+            );
+            return None;
+        };
+        let root = is_root();
+        let user = root.then(|| "postgres".to_owned());
+        let dir = std::env::temp_dir().join(format!(
+            "tomoe-pg-{}-{}",
+            std::process::id(),
+            DATABASES.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the cluster directory");
+        if let Some(user) = &user {
+            let status = Command::new("chown")
+                .arg(format!("{user}:"))
+                .arg(&dir)
+                .status()
+                .expect("run chown");
+            assert!(status.success(), "cannot give {} to {user}", dir.display());
+        }
+        let data = dir.join("data");
+        let output = as_user(user.as_deref(), &bin.join("initdb"))
+            .args([
+                "--auth=trust",
+                "--username=postgres",
+                "--no-sync",
+                "--encoding=UTF8",
+            ])
+            .arg("-D")
+            .arg(&data)
+            .output()
+            .expect("run initdb");
+        assert!(
+            output.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let port = free_port();
+        let child = as_user(user.as_deref(), &bin.join("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-k"])
+            .arg(&dir)
+            .args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                // A test cluster: durability is not the point, speed is.
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=200",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start postgres");
+        let server = PostgresServer {
+            child,
+            bin,
+            port,
+            dir,
+        };
+        server.wait_ready();
+        Some(server)
+    }
+
+    /// The port the server listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Creates a new, empty database and returns its URL.
+    ///
+    /// # Panics
+    ///
+    /// When the database cannot be created.
+    pub fn create_database(&self) -> String {
+        let name = format!(
+            "test_{}_{}",
+            std::process::id(),
+            DATABASES.fetch_add(1, Ordering::Relaxed)
+        );
+        let output = self
+            .psql()
+            .args(["-d", "postgres", "-c", &format!("CREATE DATABASE {name}")])
+            .output()
+            .expect("run psql");
+        assert!(
+            output.status.success(),
+            "cannot create database {name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        self.url(&name)
+    }
+
+    /// The URL of database `name`.
+    pub fn url(&self, name: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// `psql` against this server, as its superuser.
+    pub fn psql(&self) -> Command {
+        let mut command = Command::new(self.bin.join("psql"));
+        command.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+        ]);
+        command
+    }
+
+    fn wait_ready(&self) {
+        let start = Instant::now();
+        loop {
+            let ready = Command::new(self.bin.join("pg_isready"))
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q"])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                return;
+            }
+            assert!(
+                start.elapsed() < START_TIMEOUT,
+                "PostgreSQL did not accept connections on port {} within {START_TIMEOUT:?}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        // Fast shutdown: open sessions are ended, not waited for.
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            kill(Pid::from_raw(pid), Signal::SIGINT).ok();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.child.kill().ok();
+        self.child.wait().ok();
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+/// The directory of the server binaries, if PostgreSQL is installed.
+fn bin_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("TOMOE_PG_BINDIR") {
+        let dir = PathBuf::from(dir);
+        return dir.join("initdb").is_file().then_some(dir);
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").is_file().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// `program`, run as `user` when given (through `runuser`), else as this process.
+fn as_user(user: Option<&str>, program: &Path) -> Command {
+    match user {
+        Some(user) => {
+            let mut command = Command::new("runuser");
+            command.args(["-u", user, "--"]).arg(program);
+            command
+        }
+        None => Command::new(program),
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_starts_creates_databases_and_goes_away() {
+        let Some(server) = PostgresServer::start() else {
+            return;
+        };
+        let url = server.create_database();
+        let name = url.rsplit('/').next().unwrap().to_owned();
+        let output = server
+            .psql()
+            .args(["-d", &name, "-At", "-c", "SELECT 40 + 2"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "42");
+        let dir = server.dir.clone();
+        drop(server);
+        assert!(!dir.exists());
+    }
+}
