@@ -71,7 +71,9 @@ impl PostgresServer {
             assert!(status.success(), "cannot give {} to {user}", dir.display());
         }
         let data = dir.join("data");
+        // Run from the cluster's directory: the postgres user may not enter ours.
         let output = as_user(user.as_deref(), &bin.join("initdb"))
+            .current_dir(&dir)
             .args([
                 "--auth=trust",
                 "--username=postgres",
@@ -89,6 +91,7 @@ impl PostgresServer {
         );
         let port = free_port();
         let child = as_user(user.as_deref(), &bin.join("postgres"))
+            .current_dir(&dir)
             .arg("-D")
             .arg(&data)
             .args(["-p", &port.to_string(), "-k"])
