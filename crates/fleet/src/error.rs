@@ -30,6 +30,17 @@ pub enum FleetError {
     /// No vehicle has this id.
     #[error("no vehicle {0:?} is registered")]
     UnknownVehicle(String),
+    /// A manifest older than the last one stored: a replay, or a vehicle whose
+    /// clock went back.
+    #[error("a manifest of {vehicle} signed at {signed_at} is older than the last one stored ({last}): refused as a replay")]
+    Replayed {
+        /// The vehicle.
+        vehicle: String,
+        /// The refused manifest's time.
+        signed_at: chrono::DateTime<chrono::Utc>,
+        /// The stored manifest's time.
+        last: chrono::DateTime<chrono::Utc>,
+    },
     /// A vehicle with this id is registered already.
     #[error("vehicle {0:?} is registered already")]
     AlreadyRegistered(String),

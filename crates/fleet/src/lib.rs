@@ -4,13 +4,17 @@
 //! - **inventory** ([`Fleet::register`], [`Fleet::vehicle`], [`Fleet::vehicles`]):
 //!   each vehicle with its brand, model and profile, the hardware id of each ECU,
 //!   the common parts installed (a battery pack's catalog id), and the primary ECU's
-//!   public key that signs its version manifests.
+//!   public key that signs its version manifests;
+//! - **what vehicles run** ([`Fleet::report_manifest`], [`Fleet::installed`]): each
+//!   signed version manifest verified against the registered key, refused when older
+//!   than the last (a replay), stored, and the image of each ECU kept current.
 //!
 //! The schema lives in `crates/fleet/migrations`, applied by [`Fleet::connect`];
 //! `docs/fleet.md` describes the data model.
 
 mod error;
 mod inventory;
+mod manifests;
 
 pub use error::FleetError;
 pub use inventory::{

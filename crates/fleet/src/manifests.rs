@@ -1,0 +1,207 @@
+//! Vehicle version manifests: verified against the vehicle's registered primary key,
+//! refused when older than the last one, stored, and turned into what each ECU runs.
+
+use chrono::{DateTime, Utc};
+use ed25519_dalek::pkcs8::DecodePublicKey;
+use serde::Serialize;
+
+use crate::{Fleet, FleetError};
+
+/// Largest manifest accepted, in bytes (as the file-based director takes).
+pub const MAX_MANIFEST_BYTES: usize = 256 * 1024;
+
+/// What the backend answers to a stored manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManifestReceipt {
+    /// The vehicle.
+    pub vehicle: String,
+    /// ECUs reported.
+    pub ecus: usize,
+    /// Whether it was new (`false`: the same manifest was sent again).
+    pub new: bool,
+}
+
+/// What one ECU runs, according to the latest manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct InstalledImage {
+    /// The ECU.
+    pub ecu_id: String,
+    /// The image's target name.
+    pub filename: String,
+    /// Its SHA-256, if reported.
+    pub sha256: Option<String>,
+    /// Its length in bytes.
+    pub length: i64,
+    /// Its release counter.
+    pub release_counter: i64,
+    /// Why the ECU refused its last update, if it did.
+    pub attacks_detected: String,
+    /// The manifest's time.
+    pub reported_at: DateTime<Utc>,
+}
+
+impl Fleet {
+    /// Verifies and stores a signed manifest `body` sent by vehicle `vehicle`.
+    /// Refused, with nothing stored, when the vehicle is unknown, the signature is not
+    /// its primary's, it is for another vehicle, names an ECU the vehicle does not
+    /// have, or is older than the last one stored (a replay).
+    pub async fn report_manifest(
+        &self,
+        vehicle: &str,
+        body: &[u8],
+    ) -> Result<ManifestReceipt, FleetError> {
+        if body.len() > MAX_MANIFEST_BYTES {
+            return Err(FleetError::invalid(
+                "manifest",
+                format!("{} bytes, more than {MAX_MANIFEST_BYTES}", body.len()),
+            ));
+        }
+        let mut tx = self.pool.begin().await?;
+        // The vehicle's row is locked until the manifest is stored: two manifests of
+        // one vehicle are checked against each other in turn.
+        let key: Option<String> =
+            sqlx::query_scalar("SELECT primary_key FROM vehicles WHERE id = $1 FOR UPDATE")
+                .bind(vehicle)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let key = key.ok_or_else(|| FleetError::UnknownVehicle(vehicle.to_owned()))?;
+        let key = ed25519_dalek::VerifyingKey::from_public_key_pem(&key).map_err(|e| {
+            FleetError::invalid(
+                "primary_key",
+                format!("the registered key is unusable: {e}"),
+            )
+        })?;
+        let manifest = tomoe_ota::verify_manifest(body, &key)
+            .map_err(|e| FleetError::invalid("manifest", e.to_string()))?;
+        if manifest.vin != vehicle {
+            return Err(FleetError::invalid(
+                "manifest.vin",
+                format!("the manifest is for {:?}, not {vehicle:?}", manifest.vin),
+            ));
+        }
+        let signed_at: DateTime<Utc> = manifest.timestamp.into();
+        let ecus: Vec<String> = sqlx::query_scalar("SELECT ecu_id FROM ecus WHERE vehicle_id = $1")
+            .bind(vehicle)
+            .fetch_all(&mut *tx)
+            .await?;
+        for (index, report) in manifest.ecu_version_reports.iter().enumerate() {
+            if !ecus.contains(&report.ecu_identifier) {
+                return Err(FleetError::invalid(
+                    format!("manifest.ecu_version_reports[{index}]"),
+                    format!(
+                        "{:?} is not an ECU of {vehicle} (registered: {})",
+                        report.ecu_identifier,
+                        ecus.join(", ")
+                    ),
+                ));
+            }
+        }
+        let last: Option<(DateTime<Utc>, serde_json::Value)> = sqlx::query_as(
+            "SELECT signed_at, body FROM manifests WHERE vehicle_id = $1
+             ORDER BY signed_at DESC LIMIT 1",
+        )
+        .bind(vehicle)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let json: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|e| FleetError::invalid("manifest", e.to_string()))?;
+        if let Some((last_at, last_body)) = last {
+            if signed_at < last_at || (signed_at == last_at && last_body != json) {
+                return Err(FleetError::Replayed {
+                    vehicle: vehicle.to_owned(),
+                    signed_at,
+                    last: last_at,
+                });
+            }
+            if signed_at == last_at {
+                // The same manifest again (a retry): nothing new.
+                sqlx::query("UPDATE vehicles SET last_seen = now() WHERE id = $1")
+                    .bind(vehicle)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                return Ok(ManifestReceipt {
+                    vehicle: vehicle.to_owned(),
+                    ecus: manifest.ecu_version_reports.len(),
+                    new: false,
+                });
+            }
+        }
+        sqlx::query("INSERT INTO manifests (vehicle_id, signed_at, body) VALUES ($1, $2, $3)")
+            .bind(vehicle)
+            .bind(signed_at)
+            .bind(&json)
+            .execute(&mut *tx)
+            .await?;
+        for report in &manifest.ecu_version_reports {
+            let image = &report.installed_image;
+            sqlx::query(
+                "INSERT INTO installed (vehicle_id, ecu_id, filename, sha256, length,
+                                        release_counter, attacks_detected, reported_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (vehicle_id, ecu_id) DO UPDATE SET
+                    filename = excluded.filename, sha256 = excluded.sha256,
+                    length = excluded.length, release_counter = excluded.release_counter,
+                    attacks_detected = excluded.attacks_detected,
+                    reported_at = excluded.reported_at",
+            )
+            .bind(vehicle)
+            .bind(&report.ecu_identifier)
+            .bind(&image.filename)
+            .bind(image.hashes.get("sha256"))
+            .bind(i64::try_from(image.length).unwrap_or(i64::MAX))
+            .bind(i64::try_from(report.release_counter).unwrap_or(i64::MAX))
+            .bind(&report.attacks_detected)
+            .bind(signed_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE vehicles SET last_seen = now() WHERE id = $1")
+            .bind(vehicle)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(
+            vehicle,
+            ecus = manifest.ecu_version_reports.len(),
+            "stored a vehicle manifest"
+        );
+        Ok(ManifestReceipt {
+            vehicle: vehicle.to_owned(),
+            ecus: manifest.ecu_version_reports.len(),
+            new: true,
+        })
+    }
+
+    /// What each ECU of `vehicle` runs, by ECU, according to its latest manifest.
+    pub async fn installed(&self, vehicle: &str) -> Result<Vec<InstalledImage>, FleetError> {
+        self.vehicle_exists(vehicle).await?;
+        Ok(sqlx::query_as::<_, InstalledImage>(
+            "SELECT ecu_id, filename, sha256, length, release_counter, attacks_detected, reported_at
+             FROM installed WHERE vehicle_id = $1 ORDER BY ecu_id",
+        )
+        .bind(vehicle)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// How many manifests of `vehicle` are stored.
+    pub async fn manifest_count(&self, vehicle: &str) -> Result<i64, FleetError> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM manifests WHERE vehicle_id = $1")
+                .bind(vehicle)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn vehicle_exists(&self, vehicle: &str) -> Result<(), FleetError> {
+        let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM vehicles WHERE id = $1")
+            .bind(vehicle)
+            .fetch_optional(&self.pool)
+            .await?;
+        found
+            .map(|_| ())
+            .ok_or_else(|| FleetError::UnknownVehicle(vehicle.to_owned()))
+    }
+}
