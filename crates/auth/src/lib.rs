@@ -147,6 +147,19 @@ pub enum DiagAccess {
     Write,
 }
 
+/// What a token allows on the fleet backend's operator API, from its `fleet` and
+/// `fleet:write` scope entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum FleetAccess {
+    /// No access to the fleet backend.
+    #[default]
+    None,
+    /// `fleet`: read the inventory, what vehicles run and report, campaigns.
+    Read,
+    /// `fleet:write`: also register vehicles and run campaigns.
+    Write,
+}
+
 /// Everything a verified token grants.
 #[derive(Debug, Clone)]
 pub struct Grant {
@@ -154,6 +167,8 @@ pub struct Grant {
     pub permissions: Permissions,
     /// Diagnostic access.
     pub diag: DiagAccess,
+    /// Fleet backend access.
+    pub fleet: FleetAccess,
     /// The token's subject (`sub`), which identifies a diagnostic client.
     pub subject: Option<String>,
 }
@@ -230,8 +245,9 @@ impl TokenVerifier {
             }
         })?;
         let expires_at = UNIX_EPOCH + Duration::from_secs(data.claims.exp);
-        let (permissions, diag) = parse_grant(&data.claims.scope)?;
+        let (permissions, diag, fleet) = parse_grant(&data.claims.scope)?;
         Ok(Grant {
+            fleet,
             permissions: permissions.expiring_at(expires_at),
             diag,
             subject: data.claims.sub,
@@ -369,13 +385,14 @@ pub fn bearer_token(header: &str) -> Result<&str, AuthError> {
 /// diagnostic entries `diag` and `diag:write` are accepted and grant no broker
 /// permission (see [`parse_grant`]).
 pub fn parse_scope(scope: &str) -> Result<Permissions, AuthError> {
-    parse_grant(scope).map(|(permissions, _)| permissions)
+    parse_grant(scope).map(|(permissions, _, _)| permissions)
 }
 
-/// Parses a scope string into broker permissions and diagnostic access.
-pub fn parse_grant(scope: &str) -> Result<(Permissions, DiagAccess), AuthError> {
+/// Parses a scope string into broker permissions, diagnostic access and fleet access.
+pub fn parse_grant(scope: &str) -> Result<(Permissions, DiagAccess, FleetAccess), AuthError> {
     let mut permissions = Permissions::none();
     let mut diag = DiagAccess::None;
+    let mut fleet = FleetAccess::None;
     for entry in scope.split_whitespace() {
         let invalid = |reason: String| AuthError::InvalidScope {
             entry: entry.to_owned(),
@@ -393,6 +410,19 @@ pub fn parse_grant(scope: &str) -> Result<(Permissions, DiagAccess), AuthError> 
             _ if entry.starts_with("diag:") => {
                 return Err(invalid(
                     "the diagnostic scopes are \"diag\" and \"diag:write\"".into(),
+                ))
+            }
+            "fleet" => {
+                fleet = fleet.max(FleetAccess::Read);
+                continue;
+            }
+            "fleet:write" => {
+                fleet = FleetAccess::Write;
+                continue;
+            }
+            _ if entry.starts_with("fleet:") => {
+                return Err(invalid(
+                    "the fleet scopes are \"fleet\" and \"fleet:write\"".into(),
                 ))
             }
             _ => {}
@@ -416,7 +446,7 @@ pub fn parse_grant(scope: &str) -> Result<(Permissions, DiagAccess), AuthError> 
             }
         };
     }
-    Ok((permissions, diag))
+    Ok((permissions, diag, fleet))
 }
 
 #[cfg(test)]
@@ -439,6 +469,19 @@ mod tests {
             Access::Actuate,
             "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked"
         ));
+    }
+
+    #[test]
+    fn fleet_scopes_grant_no_signal_access() {
+        let (permissions, diag, fleet) = parse_grant("fleet").unwrap();
+        assert_eq!(fleet, FleetAccess::Read);
+        assert_eq!(diag, DiagAccess::None);
+        assert!(!permissions.allows(Access::Read, "Vehicle.Speed"));
+        assert_eq!(
+            parse_grant("fleet fleet:write").unwrap().2,
+            FleetAccess::Write
+        );
+        assert!(parse_scope("fleet:admin").is_err());
     }
 
     #[test]

@@ -9,10 +9,14 @@
 //!   signed version manifest verified against the registered key, refused when older
 //!   than the last (a replay), stored, and the image of each ECU kept current.
 //!
+//! [`http::router`] serves it over HTTP: the operator API (JWT scopes `fleet`,
+//! `fleet:write`) and the director's manifest endpoint.
+//!
 //! The schema lives in `crates/fleet/migrations`, applied by [`Fleet::connect`];
 //! `docs/fleet.md` describes the data model.
 
 mod error;
+pub mod http;
 mod inventory;
 mod manifests;
 
@@ -21,6 +25,7 @@ pub use inventory::{
     EcuRecord, PartRecord, Registration, VehicleFilter, VehicleRecord, VehicleSummary, MAX_ECUS,
     MAX_PARTS,
 };
+pub use manifests::{InstalledImage, ManifestReceipt, MAX_MANIFEST_BYTES};
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
