@@ -165,7 +165,7 @@ async fn operators_register_and_list_vehicles_as_their_token_allows() {
     for (url, token, status) in [
         (format!("{vehicles}?limit=0"), &reader, 400),
         (format!("{vehicles}?colour=red"), &reader, 400),
-        (format!("{vehicles}"), &driver, 403),
+        (vehicles.clone(), &driver, 403),
         (format!("{vehicles}/leaf-1"), &reader, 200),
         (format!("{vehicles}/leaf-99"), &reader, 404),
     ] {
