@@ -59,6 +59,9 @@ pub enum Command {
     /// Diagnostics (ASAM SOVD): components, data, faults, operations, locks
     #[command(subcommand)]
     Diag(crate::diag::DiagCommand),
+    /// The alliance's fleet backend on PostgreSQL: inventory, version manifests
+    #[command(subcommand)]
+    Fleet(crate::fleet::FleetCommand),
 }
 
 /// Options of `tomoe up`.

@@ -16,6 +16,7 @@ mod can;
 mod cli;
 mod client;
 mod diag;
+mod fleet;
 mod ota;
 mod parts;
 mod profile;
@@ -98,6 +99,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Parts(PartsCommand::Matrix(args)) => parts::matrix(args),
         Command::Ota(command) => ota::run(command).await,
         Command::Diag(command) => diag::run(command).await,
+        Command::Fleet(command) => fleet::run(command).await,
     }
 }
 

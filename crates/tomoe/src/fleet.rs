@@ -1,0 +1,60 @@
+//! `tomoe fleet`: the alliance's fleet backend (`tomoe_fleet`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+/// The commands of `tomoe fleet`.
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// Run the fleet backend on a PostgreSQL database: inventory, manifests, operator API
+    Serve(FleetServeArgs),
+}
+
+/// Options of `tomoe fleet serve`.
+#[derive(Debug, Args)]
+pub struct FleetServeArgs {
+    /// The PostgreSQL database, e.g. postgres://fleet@db.example:5432/tomoe (migrations are applied at start)
+    #[arg(
+        long,
+        env = "TOMOE_FLEET_DATABASE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database: String,
+    /// Address of the HTTP API
+    #[arg(long, default_value = "127.0.0.1:8470")]
+    pub address: SocketAddr,
+    /// Public key (PEM) that signs operators' tokens (scopes fleet, fleet:write); repeatable
+    #[arg(long, value_name = "FILE", required = true)]
+    pub jwt_public_key: Vec<PathBuf>,
+}
+
+pub async fn run(command: FleetCommand) -> anyhow::Result<()> {
+    match command {
+        FleetCommand::Serve(args) => serve(args).await,
+    }
+}
+
+async fn serve(args: FleetServeArgs) -> anyhow::Result<()> {
+    let verifiers = args
+        .jwt_public_key
+        .iter()
+        .map(|key| crate::serve::verifier(key))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let fleet = tomoe_fleet::Fleet::connect(&args.database).await?;
+    let listener = tokio::net::TcpListener::bind(args.address)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.address))?;
+    let address = listener.local_addr().context("cannot read the address")?;
+    let app = tomoe_fleet::http::router(fleet, tomoe_fleet::http::AccessPolicy { verifiers });
+    out!("tomoe fleet backend listening on http://{address} (operator API /fleet/v1, director /director)")?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(crate::serve::shutdown_signal())
+        .await
+        .context("the fleet backend stopped")?;
+    out!("tomoe fleet backend stopped")?;
+    Ok(())
+}
