@@ -7,7 +7,10 @@
 //!   public key that signs its version manifests;
 //! - **what vehicles run** ([`Fleet::report_manifest`], [`Fleet::installed`]): each
 //!   signed version manifest verified against the registered key, refused when older
-//!   than the last (a replay), stored, and the image of each ECU kept current.
+//!   than the last (a replay), stored, and the image of each ECU kept current;
+//! - **telemetry** ([`Fleet::ingest_telemetry`], [`Fleet::latest_telemetry`],
+//!   [`Fleet::mean_by_model`]): values of the paths each vehicle's policy selects, in a
+//!   table partitioned by day with retention ([`Fleet::drop_old_telemetry`]).
 //!
 //! [`http::router`] serves it over HTTP: the operator API (JWT scopes `fleet`,
 //! `fleet:write`) and the director's manifest endpoint.
@@ -19,6 +22,7 @@ mod error;
 pub mod http;
 mod inventory;
 mod manifests;
+mod telemetry;
 
 pub use error::FleetError;
 pub use inventory::{
@@ -26,6 +30,10 @@ pub use inventory::{
     MAX_PARTS,
 };
 pub use manifests::{InstalledImage, ManifestReceipt, MAX_MANIFEST_BYTES};
+pub use telemetry::{
+    IngestOutcome, LatestValue, ModelMean, TelemetrySample, MAX_CLOCK_AHEAD_SECS,
+    MAX_TELEMETRY_VALUE_BYTES,
+};
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
@@ -36,6 +44,8 @@ pub const MAX_CONNECTIONS: u32 = 16;
 #[derive(Debug, Clone)]
 pub struct Fleet {
     pool: PgPool,
+    /// The days whose telemetry partition is known to exist.
+    partitions: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<chrono::NaiveDate>>>,
 }
 
 impl Fleet {
@@ -55,7 +65,10 @@ impl Fleet {
             .run(&pool)
             .await
             .map_err(FleetError::Migrate)?;
-        Ok(Fleet { pool })
+        Ok(Fleet {
+            pool,
+            partitions: Default::default(),
+        })
     }
 
     /// The connection pool, for the other parts of the backend.
