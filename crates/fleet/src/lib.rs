@@ -31,7 +31,7 @@ pub use inventory::{
 };
 pub use manifests::{InstalledImage, ManifestReceipt, MAX_MANIFEST_BYTES};
 pub use telemetry::{
-    IngestOutcome, LatestValue, ModelMean, TelemetrySample, MAX_CLOCK_AHEAD_SECS,
+    IngestOutcome, LatestValue, ModelMean, TelemetrySample, MAX_CLOCK_AHEAD_SECS, MAX_INGEST_BATCH,
     MAX_TELEMETRY_VALUE_BYTES,
 };
 

@@ -293,6 +293,59 @@ impl Fleet {
     }
 }
 
+/// Most samples stored in one batch.
+pub const MAX_INGEST_BATCH: usize = 1000;
+
+impl Fleet {
+    /// Stores the telemetry `samples` brings (from a [`tomoe_zenoh::backend::TelemetryReceiver`]),
+    /// a batch at a time, each sample timed on arrival, until the channel closes.
+    /// Refused samples are logged at debug level and counted in the log once a batch.
+    pub async fn ingest_received(
+        &self,
+        mut samples: tokio::sync::mpsc::Receiver<tomoe_zenoh::backend::ReceivedTelemetry>,
+    ) {
+        let mut batch = Vec::with_capacity(MAX_INGEST_BATCH);
+        while let Some(first) = samples.recv().await {
+            let now = Utc::now();
+            let sample = |received: tomoe_zenoh::backend::ReceivedTelemetry| TelemetrySample {
+                vehicle: received.vehicle,
+                path: received.path,
+                at: now,
+                value: received.value,
+            };
+            batch.push(sample(first));
+            while batch.len() < MAX_INGEST_BATCH {
+                match samples.try_recv() {
+                    Ok(received) => batch.push(sample(received)),
+                    Err(_) => break,
+                }
+            }
+            match self.ingest_telemetry(&batch).await {
+                Ok(outcome) if !outcome.refused.is_empty() => {
+                    for (index, reason) in &outcome.refused {
+                        tracing::debug!(
+                            vehicle = batch[*index].vehicle,
+                            reason,
+                            "refused telemetry"
+                        );
+                    }
+                    tracing::warn!(
+                        refused = outcome.refused.len(),
+                        stored = outcome.stored,
+                        first = outcome.refused[0].1,
+                        "refused telemetry samples"
+                    );
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(%error, samples = batch.len(), "cannot store telemetry; the batch is lost");
+                }
+            }
+            batch.clear();
+        }
+    }
+}
+
 /// The partition table of `day`.
 fn partition_name(day: NaiveDate) -> String {
     format!("telemetry_{}", day.format("%Y%m%d"))

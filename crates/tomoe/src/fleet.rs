@@ -30,6 +30,15 @@ pub struct FleetServeArgs {
     /// Public key (PEM) that signs operators' tokens (scopes fleet, fleet:write); repeatable
     #[arg(long, value_name = "FILE", required = true)]
     pub jwt_public_key: Vec<PathBuf>,
+    /// Receive the vehicles' telemetry on this Zenoh endpoint (e.g. tcp/0.0.0.0:7447; repeatable)
+    #[arg(long, value_name = "ENDPOINT")]
+    pub zenoh_listen: Vec<String>,
+    /// Connect to this Zenoh router for the vehicles' telemetry (repeatable)
+    #[arg(long, value_name = "ENDPOINT")]
+    pub zenoh_connect: Vec<String>,
+    /// Zenoh role of the backend: router (the default), peer or client
+    #[arg(long, value_name = "MODE", default_value = "router")]
+    pub zenoh_mode: tomoe_zenoh::ZenohMode,
 }
 
 pub async fn run(command: FleetCommand) -> anyhow::Result<()> {
@@ -49,12 +58,37 @@ async fn serve(args: FleetServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.address))?;
     let address = listener.local_addr().context("cannot read the address")?;
+    let mut telemetry = None;
+    if !args.zenoh_listen.is_empty() || !args.zenoh_connect.is_empty() {
+        let mut receiver = tomoe_zenoh::backend::TelemetryReceiver::open(
+            args.zenoh_mode,
+            &args.zenoh_listen,
+            &args.zenoh_connect,
+        )
+        .await
+        .context("cannot join the vehicles' Zenoh network")?;
+        if let Some(samples) = receiver.take_samples() {
+            let fleet = fleet.clone();
+            tokio::spawn(async move { fleet.ingest_received(samples).await });
+        }
+        telemetry = Some(receiver);
+    }
     let app = tomoe_fleet::http::router(fleet, tomoe_fleet::http::AccessPolicy { verifiers });
     out!("tomoe fleet backend listening on http://{address} (operator API /fleet/v1, director /director)")?;
+    if telemetry.is_some() {
+        let endpoints = [args.zenoh_listen.as_slice(), args.zenoh_connect.as_slice()].concat();
+        out!(
+            "  telemetry from tomoe/*/telemetry/** over Zenoh ({})",
+            endpoints.join(", ")
+        )?;
+    }
     axum::serve(listener, app)
         .with_graceful_shutdown(crate::serve::shutdown_signal())
         .await
         .context("the fleet backend stopped")?;
+    if let Some(receiver) = telemetry {
+        receiver.close().await;
+    }
     out!("tomoe fleet backend stopped")?;
     Ok(())
 }

@@ -218,20 +218,33 @@ impl Drop for Bridge {
     }
 }
 
-/// The Zenoh configuration of a bridge: its endpoints and mode, multicast scouting
-/// off (peers are named, nothing is sent to addresses no one configured) and a
-/// short lease, so that a lost link is noticed within about a second.
+/// The Zenoh configuration of a bridge.
 fn zenoh_config(config: &BridgeConfig) -> Result<zenoh::Config, BridgeError> {
+    session_config(
+        config.mode,
+        &config.listen,
+        &config.connect,
+        config.lease_ms,
+    )
+}
+
+/// The Zenoh configuration Tomoe uses everywhere: the endpoints and mode given,
+/// multicast scouting off (peers are named, nothing is sent to addresses no one
+/// configured) and a short lease, so that a lost link is noticed within about a
+/// second.
+pub(crate) fn session_config(
+    mode: crate::ZenohMode,
+    listen: &[String],
+    connect: &[String],
+    lease_ms: u64,
+) -> Result<zenoh::Config, BridgeError> {
     let mut zenoh = zenoh::Config::default();
     let settings = [
-        ("mode", serde_json::json!(config.mode.as_str())),
-        ("listen/endpoints", serde_json::json!(config.listen)),
-        ("connect/endpoints", serde_json::json!(config.connect)),
+        ("mode", serde_json::json!(mode.as_str())),
+        ("listen/endpoints", serde_json::json!(listen)),
+        ("connect/endpoints", serde_json::json!(connect)),
         ("scouting/multicast/enabled", serde_json::json!(false)),
-        (
-            "transport/link/tx/lease",
-            serde_json::json!(config.lease_ms),
-        ),
+        ("transport/link/tx/lease", serde_json::json!(lease_ms)),
         (
             "connect/retry",
             serde_json::json!({"period_init_ms": 250, "period_max_ms": 1000, "period_increase_factor": 2}),

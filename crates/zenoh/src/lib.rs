@@ -25,6 +25,7 @@
 //! The key space and encoding are in [`keys`] and [`codec`]; `docs/distribution.md`
 //! describes the whole.
 
+pub mod backend;
 mod bridge;
 pub mod codec;
 mod config;
