@@ -47,9 +47,10 @@ async fn telemetry_flows_from_a_vehicle_into_the_database() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("tcp/{}", listener.local_addr().unwrap())
     };
-    let mut receiver = TelemetryReceiver::open(ZenohMode::Router, std::slice::from_ref(&endpoint), &[])
-        .await
-        .unwrap();
+    let mut receiver =
+        TelemetryReceiver::open(ZenohMode::Router, std::slice::from_ref(&endpoint), &[])
+            .await
+            .unwrap();
     let samples = receiver.take_samples().unwrap();
     let ingest = {
         let fleet = fleet.clone();
