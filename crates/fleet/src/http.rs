@@ -107,6 +107,20 @@ impl From<FleetError> for Problem {
             FleetError::Replayed { .. } => {
                 Problem::new(StatusCode::CONFLICT, "replayed manifest", error.to_string())
             }
+            // Data the database refuses (class 22: a NUL byte, a value out of range)
+            // or a constraint it enforces (class 23): the client's input, not a failure.
+            FleetError::Database(sqlx::Error::Database(db))
+                if db
+                    .code()
+                    .is_some_and(|c| c.starts_with("22") || c.starts_with("23")) =>
+            {
+                let status = if db.code().is_some_and(|c| c.starts_with("23")) {
+                    StatusCode::CONFLICT
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                Problem::new(status, "invalid input", db.message().to_owned())
+            }
             _ => {
                 tracing::error!(error = %error, source = ?std::error::Error::source(&error), "fleet database failure");
                 Problem::new(

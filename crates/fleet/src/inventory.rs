@@ -179,13 +179,17 @@ impl Registration {
     }
 }
 
-/// An id: one plain segment, as Zenoh keys and repository paths need.
-fn check_id(field: &str, id: &str) -> Result<(), FleetError> {
-    let valid = (1..=64).contains(&id.len())
+/// Whether `id` is one plain segment, as Zenoh keys and repository paths need.
+pub(crate) fn is_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
         && id
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if valid {
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// An id, or an error naming `field`.
+fn check_id(field: &str, id: &str) -> Result<(), FleetError> {
+    if is_id(id) {
         Ok(())
     } else {
         Err(FleetError::invalid(
@@ -255,6 +259,9 @@ impl Fleet {
 
     /// A vehicle in full.
     pub async fn vehicle(&self, id: &str) -> Result<VehicleRecord, FleetError> {
+        if !is_id(id) {
+            return Err(FleetError::UnknownVehicle(id.chars().take(80).collect()));
+        }
         let row = sqlx::query_as::<_, VehicleRow>(
             "SELECT id, brand, model, profile, primary_key, registered_at, last_seen
              FROM vehicles WHERE id = $1",

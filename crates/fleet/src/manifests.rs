@@ -1,7 +1,7 @@
 //! Vehicle version manifests: verified against the vehicle's registered primary key,
 //! refused when older than the last one, stored, and turned into what each ECU runs.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use ed25519_dalek::pkcs8::DecodePublicKey;
 use serde::Serialize;
 
@@ -50,6 +50,11 @@ impl Fleet {
         vehicle: &str,
         body: &[u8],
     ) -> Result<ManifestReceipt, FleetError> {
+        if !crate::inventory::is_id(vehicle) {
+            return Err(FleetError::UnknownVehicle(
+                vehicle.chars().take(80).collect(),
+            ));
+        }
         if body.len() > MAX_MANIFEST_BYTES {
             return Err(FleetError::invalid(
                 "manifest",
@@ -79,7 +84,17 @@ impl Fleet {
                 format!("the manifest is for {:?}, not {vehicle:?}", manifest.vin),
             ));
         }
+        // The database keeps microseconds: compare at that precision.
         let signed_at: DateTime<Utc> = manifest.timestamp.into();
+        let signed_at = signed_at
+            .with_nanosecond(signed_at.nanosecond() / 1000 * 1000)
+            .unwrap_or(signed_at);
+        if signed_at > Utc::now() + chrono::Duration::seconds(crate::MAX_CLOCK_AHEAD_SECS) {
+            return Err(FleetError::invalid(
+                "manifest.timestamp",
+                format!("{signed_at} is ahead of the backend's clock"),
+            ));
+        }
         let ecus: Vec<String> = sqlx::query_scalar("SELECT ecu_id FROM ecus WHERE vehicle_id = $1")
             .bind(vehicle)
             .fetch_all(&mut *tx)
@@ -114,12 +129,9 @@ impl Fleet {
                 });
             }
             if signed_at == last_at {
-                // The same manifest again (a retry): nothing new.
-                sqlx::query("UPDATE vehicles SET last_seen = now() WHERE id = $1")
-                    .bind(vehicle)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
+                // The same manifest again (a retry, or a captured copy): nothing new,
+                // and no sign of life either.
+                tx.rollback().await?;
                 return Ok(ManifestReceipt {
                     vehicle: vehicle.to_owned(),
                     ecus: manifest.ecu_version_reports.len(),
@@ -196,6 +208,11 @@ impl Fleet {
     }
 
     async fn vehicle_exists(&self, vehicle: &str) -> Result<(), FleetError> {
+        if !crate::inventory::is_id(vehicle) {
+            return Err(FleetError::UnknownVehicle(
+                vehicle.chars().take(80).collect(),
+            ));
+        }
         let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM vehicles WHERE id = $1")
             .bind(vehicle)
             .fetch_optional(&self.pool)

@@ -135,6 +135,11 @@ impl Fleet {
                             "{}: {size} bytes, more than {MAX_TELEMETRY_VALUE_BYTES}",
                             sample.path
                         ))
+                    } else if has_nul(&sample.value) {
+                        Some(format!(
+                            "{}: the value holds a NUL character, which cannot be stored",
+                            sample.path
+                        ))
                     } else if sample.at > latest_allowed {
                         Some(format!(
                             "{}: its time {} is ahead of the backend's clock",
@@ -193,7 +198,7 @@ impl Fleet {
         }
         let next = day.succ_opt().unwrap_or(day);
         let statement = format!(
-            "CREATE TABLE IF NOT EXISTS {} PARTITION OF telemetry FOR VALUES FROM ('{day}') TO ('{next}')",
+            "CREATE TABLE IF NOT EXISTS {} PARTITION OF telemetry FOR VALUES FROM ('{day} 00:00:00+00') TO ('{next} 00:00:00+00')",
             partition_name(day)
         );
         if let Err(error) = sqlx::query(&statement).execute(&self.pool).await {
@@ -210,12 +215,14 @@ impl Fleet {
     /// Drops the days of telemetry older than `keep_days` before today; returns the
     /// partitions dropped.
     pub async fn drop_old_telemetry(&self, keep_days: u32) -> Result<Vec<String>, FleetError> {
-        let oldest_kept = Utc::now().date_naive() - Duration::days(i64::from(keep_days));
+        let oldest_kept = Utc::now()
+            .date_naive()
+            .checked_sub_days(chrono::Days::new(u64::from(keep_days)))
+            .unwrap_or(NaiveDate::MIN);
         let partitions: Vec<String> = sqlx::query_scalar(
             "SELECT c.relname::text FROM pg_inherits i
              JOIN pg_class c ON c.oid = i.inhrelid
-             JOIN pg_class p ON p.oid = i.inhparent
-             WHERE p.relname = 'telemetry'",
+             WHERE i.inhparent = 'telemetry'::regclass",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -224,6 +231,7 @@ impl Fleet {
             let Some(day) = name
                 .strip_prefix("telemetry_")
                 .and_then(|d| NaiveDate::parse_from_str(d, "%Y%m%d").ok())
+                .filter(|day| partition_name(*day) == name)
             else {
                 continue;
             };
@@ -279,7 +287,7 @@ impl Fleet {
         since: DateTime<Utc>,
     ) -> Result<Vec<ModelMean>, FleetError> {
         Ok(sqlx::query_as::<_, ModelMean>(
-            "SELECT v.brand, v.model, count(*) AS vehicles, avg((l.value #>> '{}')::float8) AS mean
+            "SELECT v.brand, v.model, count(*) AS vehicles, avg((l.value #>> '{}')::numeric)::float8 AS mean
              FROM (SELECT DISTINCT ON (vehicle_id) vehicle_id, value FROM telemetry
                    WHERE path = $1 AND at >= $2 AND jsonb_typeof(value) = 'number'
                    ORDER BY vehicle_id, at DESC) l
@@ -306,11 +314,10 @@ impl Fleet {
     ) {
         let mut batch = Vec::with_capacity(MAX_INGEST_BATCH);
         while let Some(first) = samples.recv().await {
-            let now = Utc::now();
             let sample = |received: tomoe_zenoh::backend::ReceivedTelemetry| TelemetrySample {
                 vehicle: received.vehicle,
                 path: received.path,
-                at: now,
+                at: received.received_at.into(),
                 value: received.value,
             };
             batch.push(sample(first));
@@ -343,6 +350,16 @@ impl Fleet {
             }
             batch.clear();
         }
+    }
+}
+
+/// Whether a JSON value holds U+0000 in a string or key (PostgreSQL's JSONB cannot).
+fn has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(has_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
     }
 }
 

@@ -168,6 +168,8 @@ async fn operators_register_and_list_vehicles_as_their_token_allows() {
         (vehicles.clone(), &driver, 403),
         (format!("{vehicles}/leaf-1"), &reader, 200),
         (format!("{vehicles}/leaf-99"), &reader, 404),
+        (format!("{vehicles}/leaf%00"), &reader, 404),
+        (format!("{vehicles}?brand=%00"), &reader, 400),
     ] {
         let response = http.get(&url).bearer_auth(token).send().await.unwrap();
         assert_eq!(response.status().as_u16(), status, "{url}");

@@ -81,7 +81,7 @@ async fn manifests_are_verified_ordered_and_stored() {
         .await
         .unwrap();
     // Whole seconds: the manifest carries its time to the second.
-    let t0 = humantime::parse_rfc3339("2027-01-15T08:00:00Z").unwrap();
+    let t0 = humantime::parse_rfc3339("2026-01-15T08:00:00Z").unwrap();
     let first = signed(
         &manifest(
             "ekx-1",
@@ -193,6 +193,19 @@ async fn manifests_are_verified_ordered_and_stored() {
             "\"infotainment\" is not an ECU of ekx-1",
         ),
         ("nobody", first.clone(), "no vehicle \"nobody\""),
+        ("no\0body", first.clone(), "no vehicle"),
+        (
+            "ekx-1",
+            signed(
+                &manifest(
+                    "ekx-1",
+                    SystemTime::now() + Duration::from_secs(3600),
+                    &[("central", "apps/x", 3)],
+                ),
+                &key,
+            ),
+            "ahead of the backend's clock",
+        ),
         (
             "ekx-1",
             b"{\"signed\": [".to_vec(),

@@ -98,13 +98,14 @@ async fn only_what_the_policy_selects_is_stored_and_read_back() {
         sample("ghost", SOC, 5, json!(10.0)),
         sample("leaf-1", "Vehicle.Speed", 5, json!("x".repeat(70 * 1024))),
         sample("leaf-1", "Vehicle.Speed", -60, json!(1.0)),
+        sample("leaf-1", "Vehicle.Speed", 5, json!({"a\u{0}": [1, "b"]})),
     ];
     let outcome = fleet.ingest_telemetry(&batch).await.unwrap();
     assert_eq!(outcome.stored, 7);
     let reasons: Vec<&str> = outcome.refused.iter().map(|(_, r)| r.as_str()).collect();
     assert_eq!(
         outcome.refused.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
-        [7, 8, 9, 10, 11]
+        [7, 8, 9, 10, 11, 12]
     );
     for (reason, expected) in reasons.iter().zip([
         "is not in the telemetry policy of leaf-1",
@@ -112,6 +113,7 @@ async fn only_what_the_policy_selects_is_stored_and_read_back() {
         "no vehicle \"ghost\"",
         "more than 65536",
         "ahead of the backend's clock",
+        "NUL character",
     ]) {
         assert!(reason.contains(expected), "{expected}: {reason}");
     }

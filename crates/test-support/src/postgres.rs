@@ -27,6 +27,7 @@ pub struct PostgresServer {
     bin: PathBuf,
     port: u16,
     dir: PathBuf,
+    user: Option<String>,
 }
 
 /// Databases created so far in this process, for unique names.
@@ -55,7 +56,13 @@ impl PostgresServer {
         };
         let root = is_root();
         let user = root.then(|| "postgres".to_owned());
-        let dir = std::env::temp_dir().join(format!(
+        // Under root the cluster belongs to postgres, who may not enter $TMPDIR.
+        let base = if root {
+            PathBuf::from("/tmp")
+        } else {
+            std::env::temp_dir()
+        };
+        let dir = base.join(format!(
             "tomoe-pg-{}-{}",
             std::process::id(),
             DATABASES.fetch_add(1, Ordering::Relaxed)
@@ -108,17 +115,20 @@ impl PostgresServer {
                 "full_page_writes=off",
                 "-c",
                 "max_connections=200",
+                "-c",
+                "timezone=UTC",
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("server.log")).expect("create the server log"))
             .spawn()
             .expect("start postgres");
-        let server = PostgresServer {
+        let mut server = PostgresServer {
             child,
             bin,
             port,
             dir,
+            user,
         };
         server.wait_ready();
         Some(server)
@@ -175,9 +185,13 @@ impl PostgresServer {
         command
     }
 
-    fn wait_ready(&self) {
+    fn wait_ready(&mut self) {
         let start = Instant::now();
         loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+                panic!("PostgreSQL exited ({status}) before accepting connections:\n{log}");
+            }
             let ready = Command::new(self.bin.join("pg_isready"))
                 .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q"])
                 .status()
@@ -197,9 +211,21 @@ impl PostgresServer {
 
 impl Drop for PostgresServer {
     fn drop(&mut self) {
-        // Fast shutdown: open sessions are ended, not waited for.
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            kill(Pid::from_raw(pid), Signal::SIGINT).ok();
+        // Fast shutdown: open sessions are ended, not waited for. The child may be
+        // `runuser`, so the server is told by pg_ctl, as its own user.
+        let stopped = as_user(self.user.as_deref(), &self.bin.join("pg_ctl"))
+            .current_dir(&self.dir)
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["stop", "-m", "fast", "-w", "-t", "10"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !stopped {
+            if let Ok(pid) = i32::try_from(self.child.id()) {
+                kill(Pid::from_raw(pid), Signal::SIGINT).ok();
+            }
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {

@@ -39,6 +39,13 @@ pub struct FleetServeArgs {
     /// Zenoh role of the backend: router (the default), peer or client
     #[arg(long, value_name = "MODE", default_value = "router")]
     pub zenoh_mode: tomoe_zenoh::ZenohMode,
+    /// Listen for vehicles on a non-loopback Zenoh endpoint although Zenoh links are
+    /// neither authenticated nor encrypted yet (docs/distribution.md, Security)
+    #[arg(long)]
+    pub insecure_zenoh: bool,
+    /// Drop telemetry older than this many days (checked hourly)
+    #[arg(long, value_name = "DAYS", default_value_t = 90)]
+    pub telemetry_retention_days: u32,
 }
 
 pub async fn run(command: FleetCommand) -> anyhow::Result<()> {
@@ -48,6 +55,17 @@ pub async fn run(command: FleetCommand) -> anyhow::Result<()> {
 }
 
 async fn serve(args: FleetServeArgs) -> anyhow::Result<()> {
+    let loopback = |endpoint: &String| {
+        ["tcp/127.", "tcp/[::1]", "tcp/localhost:"]
+            .iter()
+            .any(|prefix| endpoint.starts_with(prefix))
+    };
+    if let Some(endpoint) = args.zenoh_listen.iter().find(|e| !loopback(e)) {
+        anyhow::ensure!(
+            args.insecure_zenoh,
+            "--zenoh-listen {endpoint}: Zenoh links are not authenticated yet, so anyone reaching it could read and actuate vehicles; listen on loopback behind a Zenoh router with TLS and access control, or give --insecure-zenoh"
+        );
+    }
     let verifiers = args
         .jwt_public_key
         .iter()
@@ -72,6 +90,20 @@ async fn serve(args: FleetServeArgs) -> anyhow::Result<()> {
             tokio::spawn(async move { fleet.ingest_received(samples).await });
         }
         telemetry = Some(receiver);
+        let (fleet, days) = (fleet.clone(), args.telemetry_retention_days);
+        tokio::spawn(async move {
+            let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                hourly.tick().await;
+                match fleet.drop_old_telemetry(days).await {
+                    Ok(dropped) if !dropped.is_empty() => {
+                        tracing::info!(?dropped, "dropped old telemetry")
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "cannot drop old telemetry"),
+                }
+            }
+        });
     }
     let app = tomoe_fleet::http::router(fleet, tomoe_fleet::http::AccessPolicy { verifiers });
     out!("tomoe fleet backend listening on http://{address} (operator API /fleet/v1, director /director)")?;

@@ -71,4 +71,18 @@ fn the_fleet_backend_serves_operators_and_names_a_bad_database() {
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(stderr.contains(&closed.to_string()), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    // Vehicles' Zenoh links are not authenticated yet: no open listener by accident.
+    let (code, _, stderr) = support::cli(&[
+        "fleet",
+        "serve",
+        "--database",
+        "postgres://fleet@127.0.0.1:1/tomoe",
+        "--jwt-public-key",
+        key.to_str().unwrap(),
+        "--zenoh-listen",
+        "tcp/0.0.0.0:7447",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("--insecure-zenoh"), "{stderr}");
 }

@@ -18,6 +18,8 @@ pub struct ReceivedTelemetry {
     pub path: String,
     /// The payload as JSON.
     pub value: serde_json::Value,
+    /// When it arrived.
+    pub received_at: std::time::SystemTime,
 }
 
 /// A backend's Zenoh session and the telemetry it receives.
@@ -65,6 +67,7 @@ impl TelemetryReceiver {
                         vehicle,
                         path,
                         value,
+                        received_at: std::time::SystemTime::now(),
                     })
                     .is_err()
                 {
