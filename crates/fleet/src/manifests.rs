@@ -61,16 +61,17 @@ impl Fleet {
                 format!("{} bytes, more than {MAX_MANIFEST_BYTES}", body.len()),
             ));
         }
-        let mut tx = self.pool.begin().await?;
-        // The vehicle's row is locked until the manifest is stored: two manifests of
-        // one vehicle are checked against each other in turn.
-        let key: Option<String> =
-            sqlx::query_scalar("SELECT primary_key FROM vehicles WHERE id = $1 FOR UPDATE")
+        // The signature is checked before any lock is taken, so that junk costs the
+        // database one read; the row lock then orders two manifests of one vehicle,
+        // and the key is read again under it (it may have changed in between).
+        let registered: Option<String> =
+            sqlx::query_scalar("SELECT primary_key FROM vehicles WHERE id = $1")
                 .bind(vehicle)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&self.pool)
                 .await?;
-        let key = key.ok_or_else(|| FleetError::UnknownVehicle(vehicle.to_owned()))?;
-        let key = ed25519_dalek::VerifyingKey::from_public_key_pem(&key).map_err(|e| {
+        let registered =
+            registered.ok_or_else(|| FleetError::UnknownVehicle(vehicle.to_owned()))?;
+        let key = ed25519_dalek::VerifyingKey::from_public_key_pem(&registered).map_err(|e| {
             FleetError::invalid(
                 "primary_key",
                 format!("the registered key is unusable: {e}"),
@@ -93,6 +94,18 @@ impl Fleet {
             return Err(FleetError::invalid(
                 "manifest.timestamp",
                 format!("{signed_at} is ahead of the backend's clock"),
+            ));
+        }
+        let mut tx = self.pool.begin().await?;
+        let locked: Option<String> =
+            sqlx::query_scalar("SELECT primary_key FROM vehicles WHERE id = $1 FOR UPDATE")
+                .bind(vehicle)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if locked.as_deref() != Some(registered.as_str()) {
+            return Err(FleetError::invalid(
+                "primary_key",
+                "the vehicle's key changed while its manifest was checked; send it again",
             ));
         }
         let ecus: Vec<String> = sqlx::query_scalar("SELECT ecu_id FROM ecus WHERE vehicle_id = $1")
