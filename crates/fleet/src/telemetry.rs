@@ -249,6 +249,21 @@ impl Fleet {
         Ok(dropped)
     }
 
+    /// Drops telemetry older than `keep_days` once an hour, for as long as it runs.
+    pub async fn run_retention(&self, keep_days: u32) {
+        let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            hourly.tick().await;
+            match self.drop_old_telemetry(keep_days).await {
+                Ok(dropped) if !dropped.is_empty() => {
+                    tracing::info!(?dropped, "dropped old telemetry")
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "cannot drop old telemetry"),
+            }
+        }
+    }
+
     /// The latest value of each path of `vehicle`.
     pub async fn latest_telemetry(&self, vehicle: &str) -> Result<Vec<LatestValue>, FleetError> {
         Ok(sqlx::query_as::<_, LatestValue>(

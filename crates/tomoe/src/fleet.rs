@@ -55,12 +55,11 @@ pub async fn run(command: FleetCommand) -> anyhow::Result<()> {
 }
 
 async fn serve(args: FleetServeArgs) -> anyhow::Result<()> {
-    let loopback = |endpoint: &String| {
-        ["tcp/127.", "tcp/[::1]", "tcp/localhost:"]
-            .iter()
-            .any(|prefix| endpoint.starts_with(prefix))
-    };
-    if let Some(endpoint) = args.zenoh_listen.iter().find(|e| !loopback(e)) {
+    if let Some(endpoint) = args
+        .zenoh_listen
+        .iter()
+        .find(|e| !tomoe_zenoh::is_loopback_endpoint(e))
+    {
         anyhow::ensure!(
             args.insecure_zenoh,
             "--zenoh-listen {endpoint}: Zenoh links are not authenticated yet, so anyone reaching it could read and actuate vehicles; listen on loopback behind a Zenoh router with TLS and access control, or give --insecure-zenoh"
@@ -91,19 +90,7 @@ async fn serve(args: FleetServeArgs) -> anyhow::Result<()> {
         }
         telemetry = Some(receiver);
         let (fleet, days) = (fleet.clone(), args.telemetry_retention_days);
-        tokio::spawn(async move {
-            let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
-            loop {
-                hourly.tick().await;
-                match fleet.drop_old_telemetry(days).await {
-                    Ok(dropped) if !dropped.is_empty() => {
-                        tracing::info!(?dropped, "dropped old telemetry")
-                    }
-                    Ok(_) => {}
-                    Err(error) => tracing::warn!(%error, "cannot drop old telemetry"),
-                }
-            }
-        });
+        tokio::spawn(async move { fleet.run_retention(days).await });
     }
     let app = tomoe_fleet::http::router(fleet, tomoe_fleet::http::AccessPolicy { verifiers });
     out!("tomoe fleet backend listening on http://{address} (operator API /fleet/v1, director /director)")?;

@@ -55,6 +55,13 @@ impl FromStr for ZenohMode {
     }
 }
 
+/// Whether a Zenoh endpoint (`tcp/127.0.0.1:7447`) listens on loopback only.
+pub fn is_loopback_endpoint(endpoint: &str) -> bool {
+    ["tcp/127.", "tcp/[::1]", "tcp/localhost:"]
+        .iter()
+        .any(|prefix| endpoint.starts_with(prefix))
+}
+
 /// The part an ECU plays in a vehicle split across two computers (`tomoe up --ecu`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EcuRole {

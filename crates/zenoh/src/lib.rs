@@ -38,7 +38,8 @@ mod vehicle_id;
 
 pub use bridge::Bridge;
 pub use config::{
-    BridgeConfig, BridgeOptions, EcuRole, ImportRule, ZenohMode, DEFAULT_LEASE_MS, MAX_CONFIG_BYTES,
+    is_loopback_endpoint, BridgeConfig, BridgeOptions, EcuRole, ImportRule, ZenohMode,
+    DEFAULT_LEASE_MS, MAX_CONFIG_BYTES,
 };
 pub use error::BridgeError;
 pub use gateway::{CommandCode, Gateway, COMMAND_TIMEOUT, MAX_COMMAND_BYTES, MAX_COMMAND_PATHS};
