@@ -19,7 +19,8 @@ CREATE INDEX vehicles_by_model ON vehicles (brand, model);
 -- The ECUs of a vehicle and their hardware ids (what an update must be built for).
 CREATE TABLE ecus (
     vehicle_id  TEXT NOT NULL REFERENCES vehicles (id) ON DELETE CASCADE,
-    ecu_id      TEXT NOT NULL CHECK (ecu_id ~ '^[A-Za-z0-9_-]{1,64}$'),
+    -- Letters, digits, '-', '_', '.' and ':' (the update agent's app ECUs: app:<workload>).
+    ecu_id      TEXT NOT NULL CHECK (ecu_id ~ '^[A-Za-z0-9_.:-]{1,64}$'),
     hardware_id TEXT NOT NULL CHECK (length(hardware_id) BETWEEN 1 AND 128),
     is_primary  BOOLEAN NOT NULL DEFAULT false,
     PRIMARY KEY (vehicle_id, ecu_id)

@@ -41,6 +41,25 @@ pub enum FleetError {
         /// The stored manifest's time.
         last: chrono::DateTime<chrono::Utc>,
     },
+    /// A campaign whose targeting matches no vehicle: nothing was created.
+    #[error("the campaign targets nothing: {0}")]
+    NothingTargeted(String),
+    /// No campaign has this id.
+    #[error("no campaign {0}")]
+    UnknownCampaign(i64),
+    /// An action the campaign's state does not allow.
+    #[error("campaign {id} is {state}: it cannot be {action}")]
+    CampaignState {
+        /// The campaign.
+        id: i64,
+        /// Its state.
+        state: crate::CampaignState,
+        /// What was asked (`paused`, `resumed`, `cancelled`).
+        action: String,
+    },
+    /// The backend has no director keys or image repository for this request.
+    #[error("{0}")]
+    NotConfigured(String),
     /// A vehicle with this id is registered already.
     #[error("vehicle {0:?} is registered already")]
     AlreadyRegistered(String),

@@ -8,10 +8,20 @@
 //! | `POST /fleet/v1/vehicles` | `fleet:write` | register a vehicle ([`Registration`]) |
 //! | `GET /fleet/v1/vehicles?brand=&model=&profile=&hardware_id=&part=&after=&limit=` | `fleet` | list, a page at a time |
 //! | `GET /fleet/v1/vehicles/{id}` | `fleet` | one vehicle and what its ECUs run |
+//! | `POST /fleet/v1/campaigns` | `fleet:write` | create a campaign ([`CampaignRequest`]) |
+//! | `GET /fleet/v1/campaigns` | `fleet` | every campaign with its counts |
+//! | `GET /fleet/v1/campaigns/{id}` | `fleet` | one campaign ([`CampaignStatus`]) |
+//! | `GET /fleet/v1/campaigns/{id}/vehicles?status=&after=&limit=` | `fleet` | its vehicles, a page at a time |
+//! | `POST /fleet/v1/campaigns/{id}/{pause,resume,cancel}` | `fleet:write` | change its state (body: optional `{"reason": ...}`) |
+//! | `GET /fleet/v1/vehicles/{id}/telemetry?path=&since=&until=&limit=` | `fleet` | a time window of one path, or every latest value without `path` |
+//! | `GET /fleet/v1/telemetry/mean?path=&since=` | `fleet` | the mean of a numeric path by brand and model |
+//! | `GET /director/{vin}/{file}` | none (the metadata is signed) | the vehicle's director metadata: `root.json`, `N.root.json`, `timestamp.json`, `snapshot.json`, `targets.json` |
 //! | `POST /director/{vin}/manifest` | the primary's signature | store a signed version manifest |
+//! | `GET /image/{file}` | none (signed) | the image repository, when the backend serves it |
 //!
 //! Errors are `application/problem+json` (RFC 9457) naming what is wrong and where.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -24,8 +34,9 @@ use serde::{Deserialize, Serialize};
 use tomoe_auth::{FleetAccess, TokenVerifier};
 
 use crate::{
-    Fleet, FleetError, InstalledImage, Registration, VehicleFilter, VehicleRecord, VehicleSummary,
-    MAX_MANIFEST_BYTES,
+    CampaignAction, CampaignRequest, CampaignStatus, CampaignVehicle, Director, DirectorFile,
+    Fleet, FleetError, InstalledImage, Registration, UpdateStatus, VehicleFilter, VehicleRecord,
+    VehicleSummary, MAX_MANIFEST_BYTES,
 };
 
 /// Largest request body accepted (a manifest; registrations are far smaller).
@@ -41,28 +52,59 @@ pub struct AccessPolicy {
     pub verifiers: Vec<Arc<TokenVerifier>>,
 }
 
+/// What the HTTP API serves besides the database.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Who may use the operator API.
+    pub access: AccessPolicy,
+    /// The director's keys; without them `/director/{vin}/` takes manifests only.
+    pub director: Option<Arc<Director>>,
+    /// The image repository directory: campaigns take their images' descriptions
+    /// from its `targets.json`, and it is served under `/image/`.
+    pub image_repository: Option<PathBuf>,
+}
+
 #[derive(Clone)]
 struct AppState {
     fleet: Fleet,
     access: Arc<AccessPolicy>,
+    director: Option<Arc<Director>>,
+    image_repository: Option<PathBuf>,
 }
 
 /// The HTTP API of `fleet` (see the module documentation).
-pub fn router(fleet: Fleet, access: AccessPolicy) -> Router {
-    Router::new()
+pub fn router(fleet: Fleet, config: HttpConfig) -> Router {
+    let images = config
+        .image_repository
+        .clone()
+        .map(tomoe_ota::server::image_router);
+    let router = Router::new()
         .route("/fleet/v1/vehicles", post(register).get(list))
         .route("/fleet/v1/vehicles/{id}", get(vehicle))
+        .route("/fleet/v1/vehicles/{id}/telemetry", get(telemetry))
+        .route("/fleet/v1/telemetry/mean", get(telemetry_mean))
+        .route("/fleet/v1/campaigns", post(create_campaign).get(campaigns))
+        .route("/fleet/v1/campaigns/{id}", get(campaign))
+        .route("/fleet/v1/campaigns/{id}/vehicles", get(campaign_vehicles))
+        .route("/fleet/v1/campaigns/{id}/{action}", post(campaign_action))
         .route("/director/{vin}/manifest", post(manifest))
+        .route("/director/{vin}/{file}", get(director_file))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(AppState {
             fleet,
-            access: Arc::new(access),
-        })
+            access: Arc::new(config.access),
+            director: config.director,
+            image_repository: config.image_repository,
+        });
+    match images {
+        Some(images) => router.merge(images),
+        None => router,
+    }
 }
 
 /// An error answer: RFC 9457 problem details.
 #[derive(Debug, Serialize)]
-struct Problem {
+pub(crate) struct Problem {
     title: &'static str,
     status: u16,
     detail: String,
@@ -104,6 +146,20 @@ impl From<FleetError> for Problem {
                 "already registered",
                 error.to_string(),
             ),
+            FleetError::NothingTargeted(_) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "nothing targeted",
+                error.to_string(),
+            ),
+            FleetError::UnknownCampaign(_) => {
+                Problem::new(StatusCode::NOT_FOUND, "unknown campaign", error.to_string())
+            }
+            FleetError::CampaignState { .. } => {
+                Problem::new(StatusCode::CONFLICT, "campaign state", error.to_string())
+            }
+            FleetError::NotConfigured(_) => {
+                Problem::new(StatusCode::NOT_FOUND, "not configured", error.to_string())
+            }
             FleetError::Replayed { .. } => {
                 Problem::new(StatusCode::CONFLICT, "replayed manifest", error.to_string())
             }
@@ -206,18 +262,20 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
-/// A page of vehicles; `next` is the `after` of the next page, if there is one.
-#[derive(Serialize)]
-struct Page {
-    items: Vec<VehicleSummary>,
-    next: Option<String>,
+/// A page of a list; `next` is the `after` of the next page, if there is one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items, in id order.
+    pub items: Vec<T>,
+    /// Where the next page starts, if there is one.
+    pub next: Option<String>,
 }
 
 async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Page>, Problem> {
+) -> Result<Json<Page<VehicleSummary>>, Problem> {
     authorize(&state, &headers, FleetAccess::Read)?;
     let Query(query) =
         query.map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "invalid input", e.body_text()))?;
@@ -247,11 +305,52 @@ async fn list(
 }
 
 /// A vehicle and what its ECUs run.
-#[derive(Serialize)]
-struct VehicleDetail {
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VehicleDetail {
+    /// The vehicle.
     #[serde(flatten)]
-    record: VehicleRecord,
-    installed: Vec<InstalledImage>,
+    pub record: VehicleRecord,
+    /// What each ECU runs, by its latest manifest.
+    pub installed: Vec<InstalledImage>,
+}
+
+impl std::fmt::Display for VehicleDetail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let summary = &self.record.summary;
+        let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.map_or("never".to_owned(), |t| t.to_rfc3339())
+        };
+        writeln!(
+            f,
+            "{}: {} {} (profile {})",
+            summary.id, summary.brand, summary.model, summary.profile
+        )?;
+        write!(
+            f,
+            "  registered {}, last seen {}",
+            summary.registered_at.to_rfc3339(),
+            time(summary.last_seen)
+        )?;
+        for ecu in &self.record.ecus {
+            let runs = self
+                .installed
+                .iter()
+                .find(|i| i.ecu_id == ecu.ecu_id)
+                .map_or("(no manifest yet)".to_owned(), |i| {
+                    format!("{} (release {})", i.filename, i.release_counter)
+                });
+            let primary = if ecu.is_primary { ", primary" } else { "" };
+            write!(
+                f,
+                "\n  ECU {} ({}{primary}): {runs}",
+                ecu.ecu_id, ecu.hardware_id
+            )?;
+        }
+        for part in &self.record.parts {
+            write!(f, "\n  part {}: {}", part.slot, part.catalog_id)?;
+        }
+        Ok(())
+    }
 }
 
 async fn vehicle(
@@ -275,4 +374,307 @@ async fn manifest(
         tracing::warn!(vehicle = vin, %error, "refused a vehicle manifest");
     }
     Ok(Json(receipt?))
+}
+
+fn invalid(detail: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::BAD_REQUEST, "invalid input", detail)
+}
+
+fn campaign_id(text: &str) -> Result<i64, Problem> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| {
+            invalid(format!(
+                "campaign id: {:?} is not a campaign id (a positive number)",
+                text.chars().take(40).collect::<String>()
+            ))
+        })
+}
+
+/// Reads `name`'s description from the image repository's `targets.json`.
+async fn image_target(
+    state: &AppState,
+    name: &str,
+) -> Result<tomoe_ota::metadata::TargetFile, Problem> {
+    let dir = state.image_repository.as_ref().ok_or_else(|| {
+        Problem::from(FleetError::NotConfigured(
+            "this backend has no image repository (fleet serve --image-repository DIR)".into(),
+        ))
+    })?;
+    let path = dir.join("targets.json");
+    let bytes = tokio::fs::read(&path).await.map_err(|e| {
+        tracing::error!(path = %path.display(), error = %e, "cannot read the image repository");
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "image repository unavailable",
+            "the image repository's targets.json cannot be read",
+        )
+    })?;
+    let targets: tomoe_ota::metadata::Signed<tomoe_ota::metadata::Targets> =
+        serde_json::from_slice(&bytes).map_err(|e| {
+            tracing::error!(path = %path.display(), error = %e, "the image repository's targets.json is not targets metadata");
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "image repository unavailable",
+                "the image repository's targets.json is not targets metadata",
+            )
+        })?;
+    let count = targets.signed.targets.len();
+    targets.signed.targets.get(name).cloned().ok_or_else(|| {
+        invalid(format!(
+            "image: no target {name:?} in the image repository ({count} targets)"
+        ))
+    })
+}
+
+async fn create_campaign(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<CampaignStatus>), Problem> {
+    authorize(&state, &headers, FleetAccess::Write)?;
+    let request: CampaignRequest = parse_json(&body)?;
+    request.check()?;
+    let target = image_target(&state, &request.image).await?;
+    let created = state.fleet.create_campaign(&request, &target).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn campaigns(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<CampaignStatus>>, Problem> {
+    authorize(&state, &headers, FleetAccess::Read)?;
+    Ok(Json(state.fleet.campaigns().await?))
+}
+
+async fn campaign(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<CampaignStatus>, Problem> {
+    authorize(&state, &headers, FleetAccess::Read)?;
+    Ok(Json(state.fleet.campaign(campaign_id(&id)?).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CampaignVehiclesQuery {
+    status: Option<String>,
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn campaign_vehicles(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    query: Result<Query<CampaignVehiclesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Page<CampaignVehicle>>, Problem> {
+    authorize(&state, &headers, FleetAccess::Read)?;
+    let id = campaign_id(&id)?;
+    let Query(query) = query.map_err(|e| invalid(e.body_text()))?;
+    let status = query
+        .status
+        .as_deref()
+        .map(str::parse::<UpdateStatus>)
+        .transpose()?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=crate::MAX_CAMPAIGN_PAGE).contains(&limit) {
+        return Err(invalid(format!(
+            "limit: {limit}: expected 1 to {}",
+            crate::MAX_CAMPAIGN_PAGE
+        )));
+    }
+    let items = state
+        .fleet
+        .campaign_vehicles(id, status, query.after.as_deref(), limit)
+        .await?;
+    let next = (items.len() == limit as usize)
+        .then(|| items.last().map(|v| v.vehicle_id.clone()))
+        .flatten();
+    Ok(Json(Page { items, next }))
+}
+
+/// The body of a campaign action: why, for the record.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionBody {
+    /// Why (shown in the campaign's status).
+    #[serde(default)]
+    pub reason: String,
+}
+
+async fn campaign_action(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<CampaignStatus>, Problem> {
+    authorize(&state, &headers, FleetAccess::Write)?;
+    let id = campaign_id(&id)?;
+    let action = match action.as_str() {
+        "pause" => CampaignAction::Pause,
+        "resume" => CampaignAction::Resume,
+        "cancel" => CampaignAction::Cancel,
+        other => {
+            return Err(Problem::new(
+                StatusCode::NOT_FOUND,
+                "unknown action",
+                format!(
+                    "{:?} is not a campaign action: pause, resume or cancel",
+                    other.chars().take(40).collect::<String>()
+                ),
+            ))
+        }
+    };
+    let body: ActionBody = if body.is_empty() {
+        ActionBody::default()
+    } else {
+        parse_json(&body)?
+    };
+    if body.reason.len() > 1024 || body.reason.chars().any(char::is_control) {
+        return Err(invalid(
+            "reason: expected at most 1024 bytes of printable text",
+        ));
+    }
+    Ok(Json(
+        state
+            .fleet
+            .campaign_action(id, action, &body.reason)
+            .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TelemetryQuery {
+    path: Option<String>,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    limit: Option<u32>,
+}
+
+async fn telemetry(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    query: Result<Query<TelemetryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Problem> {
+    authorize(&state, &headers, FleetAccess::Read)?;
+    let Query(query) = query.map_err(|e| invalid(e.body_text()))?;
+    let Some(path) = query.path else {
+        if query.since.is_some() || query.until.is_some() || query.limit.is_some() {
+            return Err(invalid("since, until and limit need a path"));
+        }
+        return Ok(Json(state.fleet.latest_telemetry(&id).await?).into_response());
+    };
+    let until = query.until.unwrap_or_else(chrono::Utc::now);
+    let since = query.since.unwrap_or(until - chrono::Duration::hours(1));
+    let limit = query.limit.unwrap_or(1000);
+    if !(1..=crate::MAX_WINDOW_ROWS).contains(&limit) {
+        return Err(invalid(format!(
+            "limit: {limit}: expected 1 to {}",
+            crate::MAX_WINDOW_ROWS
+        )));
+    }
+    Ok(Json(
+        state
+            .fleet
+            .telemetry_window(&id, &path, since, until, limit)
+            .await?,
+    )
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MeanQuery {
+    path: String,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+async fn telemetry_mean(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<MeanQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Problem> {
+    authorize(&state, &headers, FleetAccess::Read)?;
+    let Query(query) = query.map_err(|e| invalid(e.body_text()))?;
+    let since = query
+        .since
+        .unwrap_or_else(|| chrono::Utc::now() - chrono::Duration::hours(1));
+    Ok(Json(state.fleet.mean_by_model(&query.path, since).await?).into_response())
+}
+
+async fn director_file(
+    State(state): State<AppState>,
+    Path((vin, file)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    let director = state.director.as_ref().ok_or_else(|| {
+        Problem::from(FleetError::NotConfigured(
+            "this backend serves no director metadata (fleet serve --director DIR)".into(),
+        ))
+    })?;
+    let keys = director.keys();
+    let bytes = match file.as_str() {
+        "timestamp.json" => {
+            state
+                .fleet
+                .director_file(
+                    &vin,
+                    DirectorFile::Timestamp,
+                    &keys,
+                    std::time::SystemTime::now(),
+                )
+                .await?
+        }
+        "snapshot.json" => {
+            state
+                .fleet
+                .director_file(
+                    &vin,
+                    DirectorFile::Snapshot,
+                    &keys,
+                    std::time::SystemTime::now(),
+                )
+                .await?
+        }
+        "targets.json" => {
+            state
+                .fleet
+                .director_file(
+                    &vin,
+                    DirectorFile::Targets,
+                    &keys,
+                    std::time::SystemTime::now(),
+                )
+                .await?
+        }
+        root => {
+            state.fleet.vehicle_exists(&vin).await?;
+            keys.root_file(root)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| {
+                    Problem::new(
+                        StatusCode::NOT_FOUND,
+                        "no such file",
+                        format!(
+                            "no director file {:?} (root.json, N.root.json up to {}, timestamp.json, snapshot.json, targets.json)",
+                            root.chars().take(80).collect::<String>(),
+                            keys.root_version()
+                        ),
+                    )
+                })?
+        }
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        bytes,
+    )
+        .into_response())
 }

@@ -60,7 +60,7 @@ pub struct PartRecord {
 }
 
 /// A registered vehicle in full.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VehicleRecord {
     /// What identifies it and what it is.
     #[serde(flatten)]
@@ -74,7 +74,7 @@ pub struct VehicleRecord {
 }
 
 /// A registered vehicle, as lists show it.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct VehicleSummary {
     /// Its id.
     pub id: String,
@@ -143,7 +143,15 @@ impl Registration {
             ));
         }
         for (index, ecu) in self.ecus.iter().enumerate() {
-            check_id(&format!("ecus[{index}].ecu_id"), &ecu.ecu_id)?;
+            if !is_ecu_id(&ecu.ecu_id) {
+                return Err(FleetError::invalid(
+                    format!("ecus[{index}].ecu_id"),
+                    format!(
+                        "{:?} is not an ECU id: use 1 to 64 ASCII letters, digits, '-', '_', '.' or ':'",
+                        ecu.ecu_id.chars().take(80).collect::<String>()
+                    ),
+                ));
+            }
             check_text(&format!("ecus[{index}].hardware_id"), &ecu.hardware_id, 128)?;
             if self.ecus[..index].iter().any(|e| e.ecu_id == ecu.ecu_id) {
                 return Err(FleetError::invalid(
@@ -185,6 +193,15 @@ pub(crate) fn is_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Whether `id` is an ECU id: an id that may also hold `.` and `:`, as the update
+/// agent's app ECUs (`app:range-estimator`) do.
+pub(crate) fn is_ecu_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 /// An id, or an error naming `field`.

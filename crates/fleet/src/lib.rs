@@ -10,7 +10,14 @@
 //!   than the last (a replay), stored, and the image of each ECU kept current;
 //! - **telemetry** ([`Fleet::ingest_telemetry`], [`Fleet::latest_telemetry`],
 //!   [`Fleet::mean_by_model`]): values of the paths each vehicle's policy selects, in a
-//!   table partitioned by day with retention ([`Fleet::drop_old_telemetry`]).
+//!   table partitioned by day with retention ([`Fleet::drop_old_telemetry`]);
+//! - **campaigns** ([`Fleet::create_campaign`], [`Fleet::campaign`],
+//!   [`Fleet::campaign_action`]): an image rolled out to the vehicles a targeting
+//!   selects, canary first, then waves, paused on its own when the reported failure
+//!   rate passes a threshold;
+//! - **the director** ([`Fleet::director_file`], [`DirectorKeys`]): each vehicle's
+//!   Uptane director metadata, generated from the campaigns and signed with the
+//!   director's online keys.
 //!
 //! [`http::router`] serves it over HTTP: the operator API (JWT scopes `fleet`,
 //! `fleet:write`) and the director's manifest endpoint.
@@ -18,12 +25,21 @@
 //! The schema lives in `crates/fleet/migrations`, applied by [`Fleet::connect`];
 //! `docs/fleet.md` describes the data model.
 
+mod campaigns;
+pub mod client;
+mod director;
 mod error;
 pub mod http;
 mod inventory;
 mod manifests;
+pub mod simulate;
 mod telemetry;
 
+pub use campaigns::{
+    plan_waves, CampaignAction, CampaignRequest, CampaignState, CampaignStatus, CampaignVehicle,
+    Targeting, UpdateStatus, MAX_CAMPAIGN_PAGE, MAX_WAVES,
+};
+pub use director::{Director, DirectorFile, DirectorKeys, LIFETIME_SECS, REFRESH_BEFORE_SECS};
 pub use error::FleetError;
 pub use inventory::{
     EcuRecord, PartRecord, Registration, VehicleFilter, VehicleRecord, VehicleSummary, MAX_ECUS,
@@ -31,8 +47,8 @@ pub use inventory::{
 };
 pub use manifests::{InstalledImage, ManifestReceipt, MAX_MANIFEST_BYTES};
 pub use telemetry::{
-    IngestOutcome, LatestValue, ModelMean, TelemetrySample, MAX_CLOCK_AHEAD_SECS, MAX_INGEST_BATCH,
-    MAX_TELEMETRY_VALUE_BYTES,
+    IngestOutcome, LatestValue, ModelMean, TelemetryPoint, TelemetrySample, MAX_CLOCK_AHEAD_SECS,
+    MAX_INGEST_BATCH, MAX_TELEMETRY_VALUE_BYTES, MAX_WINDOW_ROWS,
 };
 
 use sqlx::postgres::{PgPool, PgPoolOptions};

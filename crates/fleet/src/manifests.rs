@@ -11,7 +11,7 @@ use crate::{Fleet, FleetError};
 pub const MAX_MANIFEST_BYTES: usize = 256 * 1024;
 
 /// What the backend answers to a stored manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ManifestReceipt {
     /// The vehicle.
     pub vehicle: String,
@@ -22,7 +22,7 @@ pub struct ManifestReceipt {
 }
 
 /// What one ECU runs, according to the latest manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct InstalledImage {
     /// The ECU.
     pub ecu_id: String,
@@ -185,6 +185,7 @@ impl Fleet {
             .bind(vehicle)
             .execute(&mut *tx)
             .await?;
+        crate::campaigns::apply_manifest(&mut tx, vehicle, &manifest).await?;
         tx.commit().await?;
         tracing::info!(
             vehicle,
@@ -220,7 +221,7 @@ impl Fleet {
         )
     }
 
-    async fn vehicle_exists(&self, vehicle: &str) -> Result<(), FleetError> {
+    pub(crate) async fn vehicle_exists(&self, vehicle: &str) -> Result<(), FleetError> {
         if !crate::inventory::is_id(vehicle) {
             return Err(FleetError::UnknownVehicle(
                 vehicle.chars().take(80).collect(),

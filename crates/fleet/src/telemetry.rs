@@ -38,8 +38,20 @@ pub struct IngestOutcome {
     pub refused: Vec<(usize, String)>,
 }
 
+/// Most values one telemetry window query returns.
+pub const MAX_WINDOW_ROWS: u32 = 100_000;
+
+/// One stored value of a path.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, sqlx::FromRow)]
+pub struct TelemetryPoint {
+    /// When it was received.
+    pub at: DateTime<Utc>,
+    /// The value.
+    pub value: serde_json::Value,
+}
+
 /// The latest value of one path.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct LatestValue {
     /// The VSS path.
     pub path: String,
@@ -50,7 +62,7 @@ pub struct LatestValue {
 }
 
 /// A numeric signal's mean over the vehicles of one model (each vehicle's latest value).
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct ModelMean {
     /// The brand.
     pub brand: String,
@@ -266,6 +278,7 @@ impl Fleet {
 
     /// The latest value of each path of `vehicle`.
     pub async fn latest_telemetry(&self, vehicle: &str) -> Result<Vec<LatestValue>, FleetError> {
+        self.vehicle_exists(vehicle).await?;
         Ok(sqlx::query_as::<_, LatestValue>(
             "SELECT DISTINCT ON (path) path, at, value FROM telemetry
              WHERE vehicle_id = $1 ORDER BY path, at DESC",
@@ -275,22 +288,32 @@ impl Fleet {
         .await?)
     }
 
-    /// The values of `path` of `vehicle` from `from` (inclusive) to `to` (exclusive), oldest first.
+    /// The values of `path` of `vehicle` from `from` (inclusive) to `to` (exclusive),
+    /// oldest first, at most `limit` (up to [`MAX_WINDOW_ROWS`]).
     pub async fn telemetry_window(
         &self,
         vehicle: &str,
         path: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<(DateTime<Utc>, serde_json::Value)>, FleetError> {
-        Ok(sqlx::query_as(
+        limit: u32,
+    ) -> Result<Vec<TelemetryPoint>, FleetError> {
+        self.vehicle_exists(vehicle).await?;
+        if from > to {
+            return Err(FleetError::invalid(
+                "since",
+                format!("{from} is after until ({to})"),
+            ));
+        }
+        Ok(sqlx::query_as::<_, TelemetryPoint>(
             "SELECT at, value FROM telemetry
-             WHERE vehicle_id = $1 AND path = $2 AND at >= $3 AND at < $4 ORDER BY at",
+             WHERE vehicle_id = $1 AND path = $2 AND at >= $3 AND at < $4 ORDER BY at LIMIT $5",
         )
         .bind(vehicle)
         .bind(path)
         .bind(from)
         .bind(to)
+        .bind(i64::from(limit.min(MAX_WINDOW_ROWS)))
         .fetch_all(&self.pool)
         .await?)
     }

@@ -5,15 +5,19 @@ use std::time::Duration;
 use ed25519_dalek::pkcs8::{spki::der::pem::LineEnding, EncodePublicKey};
 use ed25519_dalek::SigningKey;
 use tomoe_auth::TokenIssuer;
-use tomoe_fleet::http::{router, AccessPolicy};
+use tomoe_fleet::http::{router, AccessPolicy, HttpConfig};
 use tomoe_fleet::Fleet;
 use tomoe_test_support::PostgresServer;
 
 async fn serve(fleet: Fleet, issuer: &TokenIssuer) -> String {
     let app = router(
         fleet,
-        AccessPolicy {
-            verifiers: vec![std::sync::Arc::new(issuer.verifier())],
+        HttpConfig {
+            access: AccessPolicy {
+                verifiers: vec![std::sync::Arc::new(issuer.verifier())],
+            },
+            director: None,
+            image_repository: None,
         },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -202,6 +206,7 @@ async fn operators_register_and_list_vehicles_as_their_token_allows() {
         }],
         nonce: None,
         timestamp: std::time::SystemTime::now(),
+        installation_reports: Vec::new(),
     };
     let body = tomoe_ota::sign_manifest(&manifest, &key)
         .unwrap()

@@ -55,6 +55,7 @@ fn manifest(vin: &str, at: SystemTime, ecus: &[(&str, &str, u64)]) -> VehicleMan
             .collect(),
         nonce: None,
         timestamp: at,
+        installation_reports: Vec::new(),
     }
 }
 

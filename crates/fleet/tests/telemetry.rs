@@ -126,11 +126,17 @@ async fn only_what_the_policy_selects_is_stored_and_read_back() {
         json!(70.5)
     );
     let window = fleet
-        .telemetry_window("leaf-1", SOC, Utc::now() - Duration::hours(1), Utc::now())
+        .telemetry_window(
+            "leaf-1",
+            SOC,
+            Utc::now() - Duration::hours(1),
+            Utc::now(),
+            1000,
+        )
         .await
         .unwrap();
     assert_eq!(
-        window.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
+        window.iter().map(|p| p.value.clone()).collect::<Vec<_>>(),
         [json!(80.0), json!(70.5)]
     );
     let means = fleet

@@ -72,7 +72,7 @@ pub use install::{
 pub use keys::{generate_key, key_id, read_key, write_key};
 pub use manifest::{
     public_key_pem, read_public_key, sign_manifest, verify_manifest, EcuVersionReport, ImageReport,
-    SignedManifest, VehicleManifest,
+    InstallationReport, InstallationStatus, SignedManifest, VehicleManifest,
 };
 pub use repository::{Lifetimes, Repository, RepositoryConfig, RoleConfig, TARGETS_DIR};
 pub use repository_dir::{RepositoryDir, RepositoryKind, Rotation, TargetSpec, KEYS_DIR};

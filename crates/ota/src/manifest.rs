@@ -41,6 +41,50 @@ pub struct VehicleManifest {
     /// When the manifest was made, to the second (`2027-01-15T08:00:00Z`).
     #[serde(with = "rfc3339")]
     pub timestamp: SystemTime,
+    /// How the updates the director assigned are going (what aktualizr sends as
+    /// its installation report): the director's campaigns read them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub installation_reports: Vec<InstallationReport>,
+}
+
+/// Where an update the director assigned to one ECU stands on the vehicle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallationReport {
+    /// The ECU the update is for.
+    pub ecu_identifier: String,
+    /// The target name of the assigned image.
+    pub target: String,
+    /// How far it got.
+    pub status: InstallationStatus,
+    /// Why it failed or was rolled back; empty otherwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+}
+
+/// The stages of an update on the vehicle, as the director learns them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstallationStatus {
+    /// The image is being downloaded and verified.
+    Downloading,
+    /// The image runs and passed its health window.
+    Installed,
+    /// The image was installed, failed its health window, and the previous one runs again.
+    RolledBack,
+    /// The update failed before the image ran (download, verification, the install itself).
+    Failed,
+}
+
+impl InstallationStatus {
+    /// The name used on the wire: `downloading`, `installed`, `rolled_back`, `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstallationStatus::Downloading => "downloading",
+            InstallationStatus::Installed => "installed",
+            InstallationStatus::RolledBack => "rolled_back",
+            InstallationStatus::Failed => "failed",
+        }
+    }
 }
 
 /// What one ECU runs.
@@ -142,6 +186,7 @@ impl VehicleManifest {
             ecu_version_reports,
             nonce: None,
             timestamp: now,
+            installation_reports: Vec::new(),
         }
     }
 }
@@ -255,6 +300,7 @@ mod tests {
             }],
             nonce: Some("42".into()),
             timestamp: UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            installation_reports: Vec::new(),
         }
     }
 

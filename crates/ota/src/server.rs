@@ -76,6 +76,18 @@ pub fn ota_router(image_dir: impl Into<PathBuf>, director_dir: impl Into<PathBuf
         .with_state(directories)
 }
 
+/// The routes serving only the image repository in `image_dir` under `/image/`,
+/// for a director that is served by something else (the fleet backend).
+pub fn image_router(image_dir: impl Into<PathBuf>) -> Router {
+    let directories = Arc::new(Directories {
+        image: image_dir.into(),
+        director: PathBuf::new(),
+    });
+    Router::new()
+        .route("/image/{*path}", get(image_file))
+        .with_state(directories)
+}
+
 async fn image_file(
     State(directories): State<Arc<Directories>>,
     UrlPath(path): UrlPath<String>,
@@ -446,6 +458,7 @@ mod tests {
             }],
             nonce: None,
             timestamp: UNIX_EPOCH + Duration::from_secs(seconds),
+            installation_reports: Vec::new(),
         }
     }
 

@@ -14,9 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Lines of `crates/tomoe/src` at most: 2,500 until `tomoe diag` came, 3,000 until
-/// the Zenoh options and `up --ecu` came; it grows only with a new command or
-/// option family, never for logic (see ARCHITECTURE.md).
-const BINARY_LINE_BUDGET: usize = 3_400;
+/// the Zenoh options and `up --ecu` came, 3,400 until the fleet operator commands
+/// (`tomoe fleet vehicles | vehicle | campaign | simulate`) came; it grows only with
+/// a new command or option family, never for logic (see ARCHITECTURE.md).
+const BINARY_LINE_BUDGET: usize = 3_700;
 /// Lines of a source file before its `#[cfg(test)]` module, at most.
 const FILE_LINE_BUDGET: usize = 900;
 
