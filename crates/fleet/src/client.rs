@@ -68,6 +68,12 @@ impl ClientError {
     }
 }
 
+/// A request body.
+enum Body<'a, T> {
+    Json(&'a T),
+    Text(&'a str),
+}
+
 /// The problem details the backend answers errors with.
 #[derive(Deserialize)]
 struct Problem {
@@ -121,7 +127,7 @@ impl FleetClient {
             Method::POST,
             &["fleet", "v1", "vehicles"],
             &[],
-            Some(registration),
+            Some(Body::Json(registration)),
         )
         .await
         .map(|_| ())
@@ -152,7 +158,7 @@ impl FleetClient {
             Method::GET,
             &["fleet", "v1", "vehicles"],
             &query,
-            None::<&()>,
+            None::<Body<()>>,
         )
         .await
     }
@@ -163,7 +169,18 @@ impl FleetClient {
             Method::GET,
             &["fleet", "v1", "vehicles", id],
             &[],
-            None::<&()>,
+            None::<Body<()>>,
+        )
+        .await
+    }
+
+    /// Sets vehicle `id`'s telemetry policy (TOML).
+    pub async fn set_telemetry_policy(&self, id: &str, policy: &str) -> Result<(), ClientError> {
+        self.send::<()>(
+            Method::PUT,
+            &["fleet", "v1", "vehicles", id, "telemetry-policy"],
+            &[],
+            Some(Body::<()>::Text(policy)),
         )
         .await
     }
@@ -177,15 +194,20 @@ impl FleetClient {
             Method::POST,
             &["fleet", "v1", "campaigns"],
             &[],
-            Some(request),
+            Some(Body::Json(request)),
         )
         .await
     }
 
     /// Every campaign, newest first.
     pub async fn campaigns(&self) -> Result<Vec<CampaignStatus>, ClientError> {
-        self.send(Method::GET, &["fleet", "v1", "campaigns"], &[], None::<&()>)
-            .await
+        self.send(
+            Method::GET,
+            &["fleet", "v1", "campaigns"],
+            &[],
+            None::<Body<()>>,
+        )
+        .await
     }
 
     /// One campaign.
@@ -194,7 +216,7 @@ impl FleetClient {
             Method::GET,
             &["fleet", "v1", "campaigns", &id.to_string()],
             &[],
-            None::<&()>,
+            None::<Body<()>>,
         )
         .await
     }
@@ -218,7 +240,7 @@ impl FleetClient {
             Method::GET,
             &["fleet", "v1", "campaigns", &id.to_string(), "vehicles"],
             &query,
-            None::<&()>,
+            None::<Body<()>>,
         )
         .await
     }
@@ -242,7 +264,7 @@ impl FleetClient {
             Method::POST,
             &["fleet", "v1", "campaigns", &id.to_string(), action],
             &[],
-            Some(&body),
+            Some(Body::Json(&body)),
         )
         .await
     }
@@ -257,7 +279,7 @@ impl FleetClient {
             Method::POST,
             &["director", vin, "manifest"],
             &[],
-            Some(manifest),
+            Some(Body::Json(manifest)),
         )
         .await
     }
@@ -267,7 +289,7 @@ impl FleetClient {
         method: Method,
         path: &[&str],
         query: &[(&str, String)],
-        body: Option<&impl Serialize>,
+        body: Option<Body<'_, impl Serialize>>,
     ) -> Result<T, ClientError> {
         let mut url = self.base.clone();
         url.path_segments_mut()
@@ -281,8 +303,14 @@ impl FleetClient {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        if let Some(body) = body {
-            request = request.json(body);
+        match body {
+            Some(Body::Json(body)) => request = request.json(body),
+            Some(Body::Text(text)) => {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                    .body(text.to_owned())
+            }
+            None => {}
         }
         let unreachable = |source| ClientError::Unreachable {
             url: url.to_string(),

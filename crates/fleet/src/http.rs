@@ -14,6 +14,7 @@
 //! | `GET /fleet/v1/campaigns/{id}/vehicles?status=&after=&limit=` | `fleet` | its vehicles, a page at a time |
 //! | `POST /fleet/v1/campaigns/{id}/{pause,resume,cancel}` | `fleet:write` | change its state (body: optional `{"reason": ...}`) |
 //! | `GET /fleet/v1/vehicles/{id}/telemetry?path=&since=&until=&limit=` | `fleet` | a time window of one path, or every latest value without `path` |
+//! | `PUT /fleet/v1/vehicles/{id}/telemetry-policy` | `fleet:write` | the vehicle's telemetry policy (TOML, as `--telemetry-policy` reads): what it may send |
 //! | `GET /fleet/v1/telemetry/mean?path=&since=` | `fleet` | the mean of a numeric path by brand and model |
 //! | `GET /director/{vin}/{file}` | none (the metadata is signed) | the vehicle's director metadata: `root.json`, `N.root.json`, `timestamp.json`, `snapshot.json`, `targets.json` |
 //! | `POST /director/{vin}/manifest` | the primary's signature | store a signed version manifest |
@@ -82,6 +83,10 @@ pub fn router(fleet: Fleet, config: HttpConfig) -> Router {
         .route("/fleet/v1/vehicles", post(register).get(list))
         .route("/fleet/v1/vehicles/{id}", get(vehicle))
         .route("/fleet/v1/vehicles/{id}/telemetry", get(telemetry))
+        .route(
+            "/fleet/v1/vehicles/{id}/telemetry-policy",
+            axum::routing::put(set_policy),
+        )
         .route("/fleet/v1/telemetry/mean", get(telemetry_mean))
         .route("/fleet/v1/campaigns", post(create_campaign).get(campaigns))
         .route("/fleet/v1/campaigns/{id}", get(campaign))
@@ -545,6 +550,19 @@ async fn campaign_action(
             .campaign_action(id, action, &body.reason)
             .await?,
     ))
+}
+
+async fn set_policy(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, Problem> {
+    authorize(&state, &headers, FleetAccess::Write)?;
+    let text =
+        std::str::from_utf8(&body).map_err(|e| invalid(format!("policy: not UTF-8: {e}")))?;
+    state.fleet.set_telemetry_policy(&id, text).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize)]

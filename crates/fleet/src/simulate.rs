@@ -23,6 +23,9 @@ use tomoe_ota::{
     InstalledImage, Limits, Primary, TrustedRepository, VehicleManifest,
 };
 
+use tomoe_zenoh::backend::TelemetrySender;
+use tomoe_zenoh::TelemetryPolicy;
+
 use crate::client::{ClientError, FleetClient};
 use crate::{EcuRecord, Registration};
 
@@ -45,6 +48,12 @@ pub enum SimulationError {
     /// The repositories' metadata or images failed verification.
     #[error(transparent)]
     Ota(#[from] tomoe_ota::OtaError),
+    /// The telemetry policy is not one.
+    #[error("the telemetry policy: {0}")]
+    Policy(String),
+    /// Zenoh cannot be joined.
+    #[error(transparent)]
+    Zenoh(#[from] tomoe_zenoh::BridgeError),
     /// The starting image is not in the image repository.
     #[error("the image repository has no target {0:?} to start from")]
     NoSuchImage(String),
@@ -80,7 +89,25 @@ pub struct SimulationConfig {
     pub installed: Option<String>,
     /// How often each vehicle checks for updates.
     pub check_interval: Duration,
+    /// Telemetry to send, if any.
+    pub telemetry: Option<SimulatedTelemetry>,
 }
+
+/// What simulated vehicles send as telemetry, and where.
+#[derive(Debug, Clone)]
+pub struct SimulatedTelemetry {
+    /// The telemetry policy (TOML): registered for each vehicle, and what it sends.
+    pub policy: String,
+    /// The Zenoh endpoints to connect to (the backend or a router).
+    pub zenoh_connect: Vec<String>,
+}
+
+/// The signals a simulated vehicle has: speed, state of charge and distance.
+pub const SIMULATED_SIGNALS: [&str; 3] = [
+    "Vehicle.Speed",
+    "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current",
+    "Vehicle.TraveledDistance",
+];
 
 /// Counters of a running simulation, for progress.
 #[derive(Debug, Default)]
@@ -93,19 +120,22 @@ pub struct Counters {
     pub installed: AtomicU64,
     /// Images rolled back.
     pub rolled_back: AtomicU64,
-    /// Failed checks, downloads or reports.
+    /// Failed checks, downloads, reports or telemetry.
     pub errors: AtomicU64,
+    /// Telemetry samples sent.
+    pub telemetry: AtomicU64,
 }
 
 impl std::fmt::Display for Counters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "checks {}, manifests {}, installed {}, rolled back {}, errors {}",
+            "checks {}, manifests {}, installed {}, rolled back {}, telemetry {}, errors {}",
             self.checks.load(Ordering::Relaxed),
             self.manifests.load(Ordering::Relaxed),
             self.installed.load(Ordering::Relaxed),
             self.rolled_back.load(Ordering::Relaxed),
+            self.telemetry.load(Ordering::Relaxed),
             self.errors.load(Ordering::Relaxed)
         )
     }
@@ -185,6 +215,9 @@ impl SimulatedFleet {
         client: FleetClient,
         vehicles: Vec<SimulatedVehicle>,
     ) -> Result<SimulatedFleet, SimulationError> {
+        if let Some(telemetry) = &config.telemetry {
+            TelemetryPolicy::parse(&telemetry.policy).map_err(SimulationError::Policy)?;
+        }
         let installed = match &config.installed {
             Some(name) => Some(starting_image(&config, name).await?),
             None => None,
@@ -232,8 +265,33 @@ impl SimulatedFleet {
     }
 
     /// Runs every vehicle until `stop` completes, then reports how each ended.
-    pub async fn run(self, stop: impl std::future::Future<Output = ()>) -> Vec<VehicleReport> {
+    /// Fails only when the telemetry's Zenoh session cannot be opened.
+    pub async fn run(
+        self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<Vec<VehicleReport>, SimulationError> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let telemetry = match &self.config.telemetry {
+            Some(telemetry) => {
+                let sender = TelemetrySender::open(
+                    tomoe_zenoh::ZenohMode::Client,
+                    &[],
+                    &telemetry.zenoh_connect,
+                )
+                .await?;
+                let policy =
+                    TelemetryPolicy::parse(&telemetry.policy).map_err(SimulationError::Policy)?;
+                let ids = self.vehicles.iter().map(|v| v.spec.id.clone()).collect();
+                Some(tokio::spawn(drive(
+                    sender,
+                    ids,
+                    policy,
+                    self.counters.clone(),
+                    stop_rx.clone(),
+                )))
+            }
+            None => None,
+        };
         let count = self.vehicles.len().max(1) as u32;
         let mut tasks = tokio::task::JoinSet::new();
         for (index, vehicle) in self.vehicles.into_iter().enumerate() {
@@ -269,9 +327,79 @@ impl SimulatedFleet {
                 Err(error) => tracing::error!(%error, "a simulated vehicle failed"),
             }
         }
+        if let Some(telemetry) = telemetry {
+            let _ = telemetry.await;
+        }
         reports.sort_by(|a, b| a.id.cmp(&b.id));
-        reports
+        Ok(reports)
     }
+}
+
+/// Drives every vehicle (speed, state of charge, distance: a smooth made-up
+/// trip, different per vehicle) and sends each signal its policy selects at the
+/// policy's interval (at least a second), until `stop`.
+async fn drive(
+    sender: TelemetrySender,
+    vehicles: Vec<String>,
+    policy: TelemetryPolicy,
+    counters: Arc<Counters>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let signals: Vec<(usize, Duration)> = SIMULATED_SIGNALS
+        .iter()
+        .enumerate()
+        .filter_map(|(index, path)| {
+            policy
+                .rule_for(path)
+                .map(|rule| (index, rule.min_interval.max(Duration::from_secs(1))))
+        })
+        .collect();
+    if signals.is_empty() {
+        tracing::warn!("the telemetry policy selects none of the simulated signals");
+    }
+    let start = tokio::time::Instant::now();
+    let mut due: Vec<Duration> = signals.iter().map(|_| Duration::ZERO).collect();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            _ = tick.tick() => {}
+        }
+        let elapsed = start.elapsed();
+        for (slot, (signal, interval)) in signals.iter().enumerate() {
+            if elapsed < due[slot] {
+                continue;
+            }
+            due[slot] = elapsed + *interval;
+            for (index, vehicle) in vehicles.iter().enumerate() {
+                let value = simulated_value(*signal, index, elapsed.as_secs_f64());
+                match sender
+                    .send(vehicle, SIMULATED_SIGNALS[*signal], &value)
+                    .await
+                {
+                    Ok(()) => counters.telemetry.fetch_add(1, Ordering::Relaxed),
+                    Err(error) => {
+                        tracing::debug!(%error, "cannot send telemetry");
+                        counters.errors.fetch_add(1, Ordering::Relaxed)
+                    }
+                };
+            }
+        }
+    }
+    sender.close().await;
+}
+
+/// Signal `signal` of vehicle `index` at `t` seconds: a trip at 5 to 95 km/h, a
+/// battery draining from between 40 and 95 %, the distance so far.
+fn simulated_value(signal: usize, index: usize, t: f64) -> serde_json::Value {
+    let phase = index as f64 * 0.7;
+    let round = |v: f64| (v * 10.0).round() / 10.0;
+    let value = match signal {
+        0 => 50.0 + 45.0 * (t / 60.0 + phase).sin(),
+        1 => (40.0 + (index * 37 % 56) as f64 - t * 0.005).max(5.0),
+        _ => 10_000.0 + index as f64 * 113.0 + t * 50.0 / 3600.0,
+    };
+    serde_json::json!(round(value))
 }
 
 /// The image repository's description of `name`, as an app ECU running it reports.
@@ -337,6 +465,11 @@ async fn register_one(
             parts: Vec::new(),
         })
         .await?;
+    if let Some(telemetry) = &config.telemetry {
+        client
+            .set_telemetry_policy(&spec.id, &telemetry.policy)
+            .await?;
+    }
     let mut app = Ecu::new(APP_ECU, &config.app_hardware_id);
     if let Some(installed) = installed {
         app.installed = installed;

@@ -104,6 +104,7 @@ impl Backend {
             app_hardware_id: "tomoe-app".into(),
             installed: Some(OLD.into()),
             check_interval,
+            telemetry: None,
         }
     }
 
@@ -218,7 +219,8 @@ async fn a_canary_then_waves_and_failures_past_the_threshold_pause_the_campaign(
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         })
-        .await;
+        .await
+        .unwrap();
 
     let status = operator.campaign(id).await.unwrap();
     assert_eq!(status.state, CampaignState::Paused, "{status:#?}");

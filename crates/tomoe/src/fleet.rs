@@ -197,6 +197,12 @@ pub struct FleetSimulateArgs {
     /// Stop after this many seconds (default: at Ctrl-C)
     #[arg(long)]
     pub duration: Option<u64>,
+    /// Send telemetry as this policy (TOML) selects, registered for each vehicle
+    #[arg(long, value_name = "FILE", requires = "zenoh_connect")]
+    pub telemetry_policy: Option<PathBuf>,
+    /// The backend's (or a router's) Zenoh endpoint for telemetry (repeatable)
+    #[arg(long, value_name = "ENDPOINT", requires = "telemetry_policy")]
+    pub zenoh_connect: Vec<String>,
 }
 
 /// Options of `tomoe fleet serve`.
@@ -425,6 +431,14 @@ async fn simulate(args: FleetSimulateArgs) -> anyhow::Result<()> {
         app_hardware_id: args.app_hardware_id,
         installed: args.installed,
         check_interval: std::time::Duration::from_secs(args.check_interval),
+        telemetry: match &args.telemetry_policy {
+            Some(path) => Some(tomoe_fleet::simulate::SimulatedTelemetry {
+                policy: std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?,
+                zenoh_connect: args.zenoh_connect.clone(),
+            }),
+            None => None,
+        },
     };
     let specs = fleet_of(
         args.vehicles as usize,
@@ -466,7 +480,7 @@ async fn simulate(args: FleetSimulateArgs) -> anyhow::Result<()> {
                 None => crate::serve::shutdown_signal().await,
             }
         })
-        .await;
+        .await?;
     if let Some(progress) = progress {
         progress.abort();
     }

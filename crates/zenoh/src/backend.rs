@@ -1,5 +1,7 @@
 //! The backend's side of the vehicles' link: one Zenoh session that receives the
-//! telemetry of every vehicle (`tomoe/*/telemetry/**`).
+//! telemetry of every vehicle (`tomoe/*/telemetry/**`), and [`TelemetrySender`],
+//! which sends telemetry as a vehicle's gateway does, for vehicles without a
+//! broker (fleet simulators, test rigs).
 
 use tokio::sync::mpsc;
 use zenoh::Session;
@@ -86,6 +88,52 @@ impl TelemetryReceiver {
     /// The received samples, in arrival order (once; `None` after the first call).
     pub fn take_samples(&mut self) -> Option<mpsc::Receiver<ReceivedTelemetry>> {
         self.samples.take()
+    }
+
+    /// Closes the session.
+    pub async fn close(self) {
+        if let Err(error) = self.session.close().await {
+            tracing::warn!(%error, "closing the Zenoh session failed");
+        }
+    }
+}
+
+/// A Zenoh session that sends telemetry for any number of vehicles, on the keys
+/// and in the encoding a vehicle's gateway uses.
+#[derive(Debug)]
+pub struct TelemetrySender {
+    session: Session,
+}
+
+impl TelemetrySender {
+    /// Opens a session (`mode`, listening on `listen`, connecting to `connect`).
+    pub async fn open(
+        mode: ZenohMode,
+        listen: &[String],
+        connect: &[String],
+    ) -> Result<TelemetrySender, BridgeError> {
+        let config = crate::bridge::session_config(mode, listen, connect, DEFAULT_LEASE_MS)?;
+        let session = zenoh::open(config)
+            .await
+            .map_err(|e| BridgeError::zenoh("cannot open the session", e))?;
+        Ok(TelemetrySender { session })
+    }
+
+    /// Sends `value` of `path` (a VSS path) as vehicle `vehicle`'s telemetry.
+    pub async fn send(
+        &self,
+        vehicle: &str,
+        path: &str,
+        value: &serde_json::Value,
+    ) -> Result<(), BridgeError> {
+        crate::keys::check_name(crate::keys::NameKind::Vehicle, vehicle)?;
+        let key = crate::keys::KeySpace::new(vehicle).telemetry(path);
+        let payload = serde_json::to_vec(value).expect("JSON serializes");
+        self.session
+            .put(key, payload)
+            .encoding(zenoh::bytes::Encoding::APPLICATION_JSON)
+            .await
+            .map_err(|e| BridgeError::zenoh("cannot send telemetry", e))
     }
 
     /// Closes the session.

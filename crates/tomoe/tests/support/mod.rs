@@ -85,6 +85,11 @@ pub fn value(typed: v2::value::TypedValue) -> Option<v2::Value> {
     })
 }
 
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 /// The fixtures folder.
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
