@@ -19,6 +19,9 @@ pub struct ManifestReceipt {
     pub ecus: usize,
     /// Whether it was new (`false`: the same manifest was sent again).
     pub new: bool,
+    /// Whether its signature was verified against the registered primary key:
+    /// always, here (the file-based director answers `false` without a key).
+    pub verified: bool,
 }
 
 /// What one ECU runs, according to the latest manifest.
@@ -149,6 +152,7 @@ impl Fleet {
                     vehicle: vehicle.to_owned(),
                     ecus: manifest.ecu_version_reports.len(),
                     new: false,
+                    verified: true,
                 });
             }
         }
@@ -196,6 +200,7 @@ impl Fleet {
             vehicle: vehicle.to_owned(),
             ecus: manifest.ecu_version_reports.len(),
             new: true,
+            verified: true,
         })
     }
 

@@ -10,7 +10,8 @@ use tomoe_broker::{Broker, Field, Permissions};
 use tomoe_ota::install::InterruptedHealthWindow;
 use tomoe_ota::{
     sign_manifest, ApprovedImage, CrashPoint, Ecu, HttpFetcher, InstallError, InstallPolicy,
-    Installer, InstallerConfig, Limits, Outcome, Primary, VehicleConditions, VehicleManifest,
+    InstallationReport, InstallationStatus, Installer, InstallerConfig, Limits, Outcome, Primary,
+    VehicleConditions, VehicleManifest,
 };
 use tomoe_types::VehicleMode;
 use tomoe_vss::Value;
@@ -193,6 +194,9 @@ pub struct Agent<H: AppHost> {
     version_published: bool,
     /// Asks for a check now (the diagnostic "check for updates" operation).
     check_now: Arc<tokio::sync::Notify>,
+    /// How the updates tried since the last manifest went, for the director's
+    /// campaigns; sent with the next manifest.
+    installation_reports: Vec<InstallationReport>,
 }
 
 impl<H: AppHost> Agent<H> {
@@ -281,6 +285,7 @@ impl<H: AppHost> Agent<H> {
             report_error: None,
             version_published: false,
             check_now: Arc::new(tokio::sync::Notify::new()),
+            installation_reports: Vec::new(),
         };
         Ok((agent, receiver))
     }
@@ -444,6 +449,13 @@ impl<H: AppHost> Agent<H> {
         let version = image.release_counter;
         let sha256 = image_sha256(&image);
         let what = format!("{} for {}", image.target, app.name);
+        let (ecu, target) = (image.ecu_identifier.clone(), image.target.clone());
+        let report = move |status, reason: &str| InstallationReport {
+            ecu_identifier: ecu.clone(),
+            target: target.clone(),
+            status,
+            reason: reason.to_owned(),
+        };
         self.reporter
             .publish(UpdateStatus::Downloading, &what, None);
         image.ecu_identifier = slot.to_string();
@@ -468,11 +480,18 @@ impl<H: AppHost> Agent<H> {
                 self.reporter.publish(UpdateStatus::Waiting, &reason, None);
                 return Ok(());
             }
-            Err(error) => return Err(error.into()),
+            Err(error) => {
+                self.installation_reports
+                    .push(report(InstallationStatus::Failed, &error.to_string()));
+                self.report_pending = true;
+                return Err(error.into());
+            }
         };
         self.report_pending = true;
         match outcome {
             Outcome::Committed(_) => {
+                self.installation_reports
+                    .push(report(InstallationStatus::Installed, ""));
                 self.version_published = true;
                 self.reporter.publish_detail(
                     UpdateStatus::Committed,
@@ -486,6 +505,8 @@ impl<H: AppHost> Agent<H> {
                 );
             }
             Outcome::RolledBack { reason, .. } => {
+                self.installation_reports
+                    .push(report(InstallationStatus::RolledBack, &reason));
                 self.rejected.add(slot, &sha256)?;
                 self.host.run_from(&app.name, &app.command).await?;
                 self.reporter.publish_detail(
@@ -639,7 +660,8 @@ impl<H: AppHost> Agent<H> {
             .as_mut()
             .ok_or(UpdateError::Stopped("previous check"))?;
         primary.set_ecus(ecus);
-        let manifest = VehicleManifest::for_primary(primary, PRIMARY_ECU, SystemTime::now());
+        let mut manifest = VehicleManifest::for_primary(primary, PRIMARY_ECU, SystemTime::now());
+        manifest.installation_reports = self.installation_reports.clone();
         let signed = sign_manifest(&manifest, key).map_err(UpdateError::Key)?;
         let url = format!(
             "{}/{}/manifest",
@@ -663,6 +685,7 @@ impl<H: AppHost> Agent<H> {
                 body.trim()
             )));
         }
+        self.installation_reports.clear();
         let receipt: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
         Ok(receipt["verified"].as_bool().unwrap_or(false))
     }

@@ -15,7 +15,8 @@ use tokio::sync::{mpsc, watch};
 use tomoe_broker::{Broker, BrokerConfig, Field, Permissions};
 use tomoe_ota::metadata::{TargetFile, UptaneCustom};
 use tomoe_ota::{
-    generate_key, CrashPoint, InstallPolicy, Lifetimes, Repository, RepositoryConfig, RoleConfig,
+    generate_key, CrashPoint, InstallPolicy, InstallationStatus, Lifetimes, Repository,
+    RepositoryConfig, RoleConfig,
 };
 use tomoe_types::{VehicleMode, WorkloadHealth, WorkloadState};
 use tomoe_update::{
@@ -227,6 +228,22 @@ impl Vehicle {
         }
     }
 
+    /// The installation reports of the last manifest the director stored.
+    fn reported(&self) -> Vec<tomoe_ota::InstallationReport> {
+        let path = self
+            .repositories
+            .dir
+            .path()
+            .join("director")
+            .join(VIN)
+            .join("manifest.json");
+        let bytes = std::fs::read(path).unwrap();
+        tomoe_ota::SignedManifest::parse_unverified(&bytes)
+            .unwrap()
+            .signed
+            .installation_reports
+    }
+
     fn factory(&self) -> PathBuf {
         self.dir.path().join("factory")
     }
@@ -395,8 +412,13 @@ async fn failures_inside_the_window_roll_back_and_are_not_tried_again() {
             "{}: {status}",
             String::from_utf8_lossy(image)
         );
-        // The app runs what it ran before; the image is rejected.
+        // The app runs what it ran before, and the director learns why.
         assert_eq!(vehicle.host.command(APP), vehicle.factory());
+        let reports = vehicle.reported();
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert_eq!(reports[0].status, InstallationStatus::RolledBack);
+        assert_eq!(reports[0].ecu_identifier, format!("app:{APP}"));
+        assert!(reports[0].reason.contains(reason), "{reports:?}");
         agent.cycle().await;
         assert_eq!(
             statuses(&mut events),
@@ -407,6 +429,9 @@ async fn failures_inside_the_window_roll_back_and_are_not_tried_again() {
         vehicle.repositories.publish(b"healthy release 3", 3);
         agent.cycle().await;
         assert_eq!(statuses(&mut events).last(), Some(&Committed));
+        let reports = vehicle.reported();
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert_eq!(reports[0].status, InstallationStatus::Installed);
     }
 }
 
