@@ -210,7 +210,9 @@ impl Fleet {
             .await?;
         if let Some(stored) = stored {
             if stored.is_current(&assignment, keys, now) {
-                self.mark_fetched(vehicle).await?;
+                if !is_empty(&assignment) {
+                    self.mark_fetched(vehicle).await?;
+                }
                 return Ok(stored.timestamp);
             }
         }
@@ -354,6 +356,11 @@ impl Fleet {
         .await?;
         Ok(())
     }
+}
+
+/// Whether an assignment assigns nothing.
+fn is_empty(assignment: &serde_json::Value) -> bool {
+    assignment.as_object().is_none_or(|map| map.is_empty())
 }
 
 const STORED: &str = "SELECT version, assignment, signed_by, expires, timestamp

@@ -1,36 +1,15 @@
 //! Telemetry against a real PostgreSQL server: only what each vehicle's policy
 //! selects is stored, by day, and read back latest, by window and by model.
 
+mod support;
+
 use chrono::{Duration, Utc};
-use ed25519_dalek::pkcs8::{spki::der::pem::LineEnding, EncodePublicKey};
 use serde_json::json;
-use tomoe_fleet::{EcuRecord, Fleet, Registration, TelemetrySample};
+use tomoe_fleet::{Fleet, TelemetrySample};
 use tomoe_test_support::PostgresServer;
 
 const POLICY: &str = "[[signal]]\npaths = [\"Vehicle.Speed\", \"Vehicle.Powertrain.TractionBattery.StateOfCharge.*\"]\nmin_interval_ms = 1000\n";
 const SOC: &str = "Vehicle.Powertrain.TractionBattery.StateOfCharge.Displayed";
-
-async fn register(fleet: &Fleet, id: &str, brand: &str, model: &str) {
-    fleet
-        .register(&Registration {
-            id: id.into(),
-            brand: brand.into(),
-            model: model.into(),
-            profile: "p".into(),
-            primary_key: ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng)
-                .verifying_key()
-                .to_public_key_pem(LineEnding::LF)
-                .unwrap(),
-            ecus: vec![EcuRecord {
-                ecu_id: "central".into(),
-                hardware_id: "cc".into(),
-                is_primary: true,
-            }],
-            parts: Vec::new(),
-        })
-        .await
-        .unwrap();
-}
 
 fn sample(
     vehicle: &str,
@@ -65,7 +44,7 @@ async fn only_what_the_policy_selects_is_stored_and_read_back() {
         ("e-1", "Honda", "e"),
         ("e-2", "Honda", "e"),
     ] {
-        register(&fleet, id, brand, model).await;
+        support::register(&fleet, id, brand, model).await;
     }
     for id in ["leaf-1", "leaf-2", "e-1"] {
         fleet.set_telemetry_policy(id, POLICY).await.unwrap();

@@ -1,11 +1,12 @@
 //! A vehicle's gateway sends telemetry over Zenoh; the backend receives it and stores
 //! what the vehicle's registered policy selects, in a real PostgreSQL.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::pkcs8::{spki::der::pem::LineEnding, EncodePublicKey};
 use tomoe_broker::{Broker, BrokerConfig, Permissions};
-use tomoe_fleet::{EcuRecord, Fleet, Registration};
+use tomoe_fleet::Fleet;
 use tomoe_test_support::PostgresServer;
 use tomoe_vss::Value;
 use tomoe_zenoh::backend::TelemetryReceiver;
@@ -19,34 +20,13 @@ async fn telemetry_flows_from_a_vehicle_into_the_database() {
         return;
     };
     let fleet = Fleet::connect(&server.create_database()).await.unwrap();
-    fleet
-        .register(&Registration {
-            id: "kona-7".into(),
-            brand: "Hyundai".into(),
-            model: "Kona Electric".into(),
-            profile: "hyundai-kona-ev-2019".into(),
-            primary_key: ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng)
-                .verifying_key()
-                .to_public_key_pem(LineEnding::LF)
-                .unwrap(),
-            ecus: vec![EcuRecord {
-                ecu_id: "central".into(),
-                hardware_id: "cc".into(),
-                is_primary: true,
-            }],
-            parts: Vec::new(),
-        })
-        .await
-        .unwrap();
+    support::register(&fleet, "kona-7", "Hyundai", "Kona Electric").await;
     // The backend expects the speed only; the vehicle also sends its state of charge.
     fleet
         .set_telemetry_policy("kona-7", "[[signal]]\npaths = [\"Vehicle.Speed\"]\n")
         .await
         .unwrap();
-    let endpoint = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("tcp/{}", listener.local_addr().unwrap())
-    };
+    let endpoint = tomoe_test_support::net::free_zenoh_endpoint();
     let mut receiver =
         TelemetryReceiver::open(ZenohMode::Router, std::slice::from_ref(&endpoint), &[])
             .await

@@ -17,6 +17,15 @@ pub fn closed_port() -> SocketAddr {
         .unwrap_or_else(|e| panic!("a bound listener has an address: {e}"))
 }
 
+/// `tcp/127.0.0.1:PORT` on a free port: a Zenoh endpoint for a test to listen on.
+///
+/// # Panics
+///
+/// When no loopback port can be bound.
+pub fn free_zenoh_endpoint() -> String {
+    format!("tcp/{}", closed_port())
+}
+
 /// `http://127.0.0.1:PORT` where nothing listens: a server that cannot be reached.
 ///
 /// # Panics

@@ -1,29 +1,16 @@
 //! Two brokers joined by real Zenoh sessions over TCP on loopback: a zonal ECU that
 //! owns the vehicle's signals and an actuator, a central ECU that imports them.
 
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use tomoe_broker::{Broker, BrokerConfig, BrokerError, Field, Permissions};
+use tomoe_broker::{Broker, BrokerError, Field, Permissions};
+use tomoe_test_support::broker::default_broker;
+use tomoe_test_support::net::free_zenoh_endpoint;
 use tomoe_vss::Value;
 use tomoe_zenoh::{Bridge, BridgeConfig, RefusalReason};
 
 const VEHICLE: &str = "test-car";
 const HORN: &str = "Vehicle.Body.Horn.IsActive";
-
-fn broker() -> Broker {
-    Broker::new(
-        tomoe_vss::default_catalog().unwrap(),
-        BrokerConfig::default(),
-        None,
-    )
-    .unwrap()
-}
-
-fn free_endpoint() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    format!("tcp/{}", listener.local_addr().unwrap())
-}
 
 fn zonal_config(endpoint: &str) -> BridgeConfig {
     let mut config = BridgeConfig::new(VEHICLE, "zonal").unwrap();
@@ -104,13 +91,13 @@ async fn actuate_until(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signals_flow_both_ways_and_present_values_reach_a_late_joiner() {
-    let endpoint = free_endpoint();
-    let zonal_broker = broker();
+    let endpoint = free_zenoh_endpoint();
+    let zonal_broker = default_broker();
     publish(&zonal_broker, "Vehicle.Speed", Value::Float(12.5));
     let zonal = Bridge::start(zonal_broker.clone(), zonal_config(&endpoint), None)
         .await
         .unwrap();
-    let central_broker = broker();
+    let central_broker = default_broker();
     let central = Bridge::start(central_broker.clone(), central_config(&endpoint), None)
         .await
         .unwrap();
@@ -164,8 +151,8 @@ async fn signals_flow_both_ways_and_present_values_reach_a_late_joiner() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_samples_are_refused_counted_and_never_stored() {
-    let endpoint = free_endpoint();
-    let central_broker = broker();
+    let endpoint = free_zenoh_endpoint();
+    let central_broker = default_broker();
     let mut config = BridgeConfig::new(VEHICLE, "central").unwrap();
     config
         .merge_str(&format!(
@@ -249,8 +236,8 @@ async fn bad_samples_are_refused_counted_and_never_stored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn actuation_crosses_ecus_and_liveness_follows_the_link() {
-    let endpoint = free_endpoint();
-    let zonal_broker = broker();
+    let endpoint = free_zenoh_endpoint();
+    let zonal_broker = default_broker();
     let horn = zonal_broker.resolve_path(HORN).unwrap();
     // The zonal ECU's provider of the horn answers every request.
     let mut provider = zonal_broker.open_provider();
@@ -258,7 +245,7 @@ async fn actuation_crosses_ecus_and_liveness_follows_the_link() {
     let zonal = Bridge::start(zonal_broker.clone(), zonal_config(&endpoint), None)
         .await
         .unwrap();
-    let central_broker = broker();
+    let central_broker = default_broker();
     let central = Bridge::start(central_broker.clone(), central_config(&endpoint), None)
         .await
         .unwrap();
@@ -354,8 +341,8 @@ async fn actuation_crosses_ecus_and_liveness_follows_the_link() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_ecu_claiming_an_actuator_is_ignored_and_counted() {
-    let endpoint = free_endpoint();
-    let zonal_broker = broker();
+    let endpoint = free_zenoh_endpoint();
+    let zonal_broker = default_broker();
     let horn = zonal_broker.resolve_path(HORN).unwrap();
     let mut provider = zonal_broker.open_provider();
     provider.claim(&Permissions::allow_all(), &[horn]).unwrap();
@@ -363,7 +350,7 @@ async fn a_second_ecu_claiming_an_actuator_is_ignored_and_counted() {
         .await
         .unwrap();
     // The central ECU accepts the body's signals from two zonal ECUs.
-    let central_broker = broker();
+    let central_broker = default_broker();
     let mut config = central_config(&endpoint);
     config
         .merge_str("[[import]]\nfrom = \"zonal2\"\npaths = [\"Vehicle.Body.**\"]")

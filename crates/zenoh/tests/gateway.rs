@@ -1,31 +1,18 @@
 //! A vehicle's gateway ECU and a backend joined by real Zenoh sessions over TCP on
 //! loopback: telemetry as the policy says, commands authorized by the JWT they carry.
 
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tomoe_auth::TokenIssuer;
-use tomoe_broker::{Broker, BrokerConfig, Permissions};
+use tomoe_broker::{Broker, Permissions};
+use tomoe_test_support::broker::default_broker;
+use tomoe_test_support::net::free_zenoh_endpoint;
 use tomoe_vss::Value;
 use tomoe_zenoh::{Bridge, BridgeConfig, Gateway, TelemetryPolicy};
 
 const VEHICLE: &str = "fleet-car-7";
 const LIMIT: &str = "Vehicle.Powertrain.TractionBattery.Charging.ChargeLimit";
-
-fn broker() -> Broker {
-    Broker::new(
-        tomoe_vss::default_catalog().unwrap(),
-        BrokerConfig::default(),
-        None,
-    )
-    .unwrap()
-}
-
-fn free_endpoint() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    format!("tcp/{}", listener.local_addr().unwrap())
-}
 
 fn publish(broker: &Broker, path: &str, value: Value) {
     let id = broker.resolve_path(path).unwrap();
@@ -50,7 +37,7 @@ async fn backend(endpoint: &str) -> zenoh::Session {
 /// A vehicle with a gateway: telemetry of the speed (200 ms, deadband 1 km/h) and
 /// the gear (on change); tokens of `issuer` accepted.
 async fn vehicle(endpoint: &str, issuer: &TokenIssuer) -> (Broker, Bridge) {
-    let broker = broker();
+    let broker = default_broker();
     let mut config = BridgeConfig::new(VEHICLE, "gateway").unwrap();
     config
         .merge_str(&format!("listen = [\"{endpoint}\"]"))
@@ -117,7 +104,7 @@ fn code(answer: &Result<serde_json::Value, serde_json::Value>) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn telemetry_leaves_as_the_policy_says() {
-    let endpoint = free_endpoint();
+    let endpoint = free_zenoh_endpoint();
     let issuer = TokenIssuer::generate();
     let (broker, bridge) = vehicle(&endpoint, &issuer).await;
     let backend = backend(&endpoint).await;
@@ -205,7 +192,7 @@ async fn telemetry_leaves_as_the_policy_says() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_are_held_to_the_token_they_carry() {
-    let endpoint = free_endpoint();
+    let endpoint = free_zenoh_endpoint();
     let issuer = TokenIssuer::generate();
     let (broker, bridge) = vehicle(&endpoint, &issuer).await;
     let backend = backend(&endpoint).await;

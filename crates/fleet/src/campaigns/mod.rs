@@ -54,6 +54,11 @@ impl Fleet {
         let release_counter = i64::try_from(custom.release_counter)
             .map_err(|_| FleetError::invalid("image", "its release counter is too large"))?;
         let mut tx = self.pool.begin().await?;
+        // One creation at a time: two campaigns created together could otherwise
+        // both take a vehicle that is in neither yet.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tomoe-fleet/create-campaign'))")
+            .execute(&mut *tx)
+            .await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO campaigns (name, image, image_target, hardware_id, release_counter,
                                     targeting, canary_fraction, waves, failure_threshold, state)
