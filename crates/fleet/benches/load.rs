@@ -237,6 +237,19 @@ async fn run(database: &PostgresServer, count: usize, seconds: u64, concurrency:
         ingesters,
         MAX_INGEST_BATCH
     );
+    let (rows, bytes): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM telemetry),
+                (SELECT COALESCE(sum(pg_total_relation_size(inhrelid)), 0)::bigint
+                 FROM pg_inherits WHERE inhparent = 'telemetry'::regclass)",
+    )
+    .fetch_one(fleet.pool())
+    .await
+    .unwrap();
+    println!(
+        "telemetry on disk: {rows} rows, {} MB with indexes, {} bytes a row",
+        bytes / 1_000_000,
+        bytes / rows.max(1)
+    );
 }
 
 /// Runs `one` from `clients` concurrent loops for `seconds`; the latency of each, in µs.
