@@ -62,7 +62,16 @@ pub struct Fleet {
     pool: PgPool,
     /// The days whose telemetry partition is known to exist.
     partitions: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<chrono::NaiveDate>>>,
+    /// Telemetry policies parsed, by their text.
+    policies: PolicyCache,
 }
+
+/// Parsed telemetry policies by their text, shared by a backend node's requests.
+type PolicyCache = std::sync::Arc<
+    std::sync::Mutex<
+        std::collections::HashMap<String, std::sync::Arc<tomoe_zenoh::TelemetryPolicy>>,
+    >,
+>;
 
 impl Fleet {
     /// Connects to the database at `url` (`postgres://user@host:port/db`) and brings
@@ -84,6 +93,7 @@ impl Fleet {
         Ok(Fleet {
             pool,
             partitions: Default::default(),
+            policies: Default::default(),
         })
     }
 

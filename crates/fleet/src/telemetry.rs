@@ -3,6 +3,7 @@
 //! values, a time window, and fleet aggregates.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
@@ -37,6 +38,9 @@ pub struct IngestOutcome {
     /// Samples refused: their index in the batch and why.
     pub refused: Vec<(usize, String)>,
 }
+
+/// Distinct parsed telemetry policies kept; the cache starts over when full.
+const POLICY_CACHE: usize = 1024;
 
 /// Most values one telemetry window query returns.
 pub const MAX_WINDOW_ROWS: u32 = 100_000;
@@ -119,10 +123,10 @@ impl Fleet {
         .bind(&vehicles)
         .fetch_all(&self.pool)
         .await?;
-        let policies: HashMap<String, Option<TelemetryPolicy>> = rows
+        let policies: HashMap<String, Option<Arc<TelemetryPolicy>>> = rows
             .into_iter()
             .map(|(id, policy)| {
-                let policy = policy.and_then(|text| TelemetryPolicy::parse(&text).ok());
+                let policy = policy.and_then(|text| self.parsed_policy(text));
                 (id, policy)
             })
             .collect();
@@ -274,6 +278,21 @@ impl Fleet {
                 Err(error) => tracing::warn!(%error, "cannot drop old telemetry"),
             }
         }
+    }
+
+    /// The policy `text` parsed, from the cache of parsed policies (most vehicles
+    /// share a few policies); `None` for a text that does not parse.
+    fn parsed_policy(&self, text: String) -> Option<Arc<TelemetryPolicy>> {
+        let mut cache = self.policies.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(policy) = cache.get(&text) {
+            return Some(policy.clone());
+        }
+        let policy = Arc::new(TelemetryPolicy::parse(&text).ok()?);
+        if cache.len() >= POLICY_CACHE {
+            cache.clear();
+        }
+        cache.insert(text, policy.clone());
+        Some(policy)
     }
 
     /// The latest value of each path of `vehicle`.
