@@ -194,6 +194,11 @@ impl From<FleetError> for Problem {
     }
 }
 
+/// The problem details of `error`, as JSON: what Zenoh answers carry.
+pub(crate) fn problem_json(error: FleetError) -> serde_json::Value {
+    serde_json::to_value(Problem::from(error)).expect("JSON")
+}
+
 /// Checks the request's bearer token for `needed` access.
 fn authorize(state: &AppState, headers: &HeaderMap, needed: FleetAccess) -> Result<(), Problem> {
     let unauthorized =

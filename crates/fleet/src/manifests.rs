@@ -204,6 +204,39 @@ impl Fleet {
         })
     }
 
+    /// Verifies and stores the manifests `manifests` brings (from a
+    /// [`tomoe_zenoh::backend::BackendLink`]) as [`Fleet::report_manifest`] does,
+    /// answering each vehicle with the receipt or the refusal (problem details, as
+    /// over HTTP); several at a time, until the link closes.
+    pub async fn serve_manifests(
+        &self,
+        mut manifests: tokio::sync::mpsc::Receiver<tomoe_zenoh::backend::ReceivedManifest>,
+    ) {
+        let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(
+            (crate::MAX_CONNECTIONS / 2) as usize,
+        ));
+        while let Some(received) = manifests.recv().await {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            let fleet = self.clone();
+            tokio::spawn(async move {
+                let answer = match fleet
+                    .report_manifest(&received.vehicle, &received.body)
+                    .await
+                {
+                    Ok(receipt) => Ok(serde_json::to_value(receipt).expect("JSON")),
+                    Err(error) => {
+                        tracing::warn!(vehicle = received.vehicle, %error, "refused a vehicle manifest");
+                        Err(crate::http::problem_json(error))
+                    }
+                };
+                received.answer(answer).await;
+                drop(permit);
+            });
+        }
+    }
+
     /// What each ECU of `vehicle` runs, by ECU, according to its latest manifest.
     pub async fn installed(&self, vehicle: &str) -> Result<Vec<InstalledImage>, FleetError> {
         self.vehicle_exists(vehicle).await?;

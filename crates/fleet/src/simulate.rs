@@ -10,7 +10,7 @@
 //! others run the new one. Every step is reported in signed version manifests with
 //! installation reports, as the update agent does.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,7 +23,7 @@ use tomoe_ota::{
     InstalledImage, Limits, Primary, TrustedRepository, VehicleManifest,
 };
 
-use tomoe_zenoh::backend::TelemetrySender;
+use tomoe_zenoh::backend::VehicleLink;
 use tomoe_zenoh::TelemetryPolicy;
 
 use crate::client::{ClientError, FleetClient};
@@ -51,6 +51,9 @@ pub enum SimulationError {
     /// The telemetry policy is not one.
     #[error("the telemetry policy: {0}")]
     Policy(String),
+    /// The backend refused a manifest sent over Zenoh.
+    #[error("the backend refused the manifest: {0}")]
+    Refused(String),
     /// Zenoh cannot be joined.
     #[error(transparent)]
     Zenoh(#[from] tomoe_zenoh::BridgeError),
@@ -89,17 +92,20 @@ pub struct SimulationConfig {
     pub installed: Option<String>,
     /// How often each vehicle checks for updates.
     pub check_interval: Duration,
-    /// Telemetry to send, if any.
-    pub telemetry: Option<SimulatedTelemetry>,
+    /// How the vehicles use Zenoh, if they do.
+    pub zenoh: Option<SimulatedZenoh>,
 }
 
-/// What simulated vehicles send as telemetry, and where.
+/// How simulated vehicles use Zenoh: telemetry, and manifests instead of HTTP.
 #[derive(Debug, Clone)]
-pub struct SimulatedTelemetry {
-    /// The telemetry policy (TOML): registered for each vehicle, and what it sends.
-    pub policy: String,
+pub struct SimulatedZenoh {
     /// The Zenoh endpoints to connect to (the backend or a router).
-    pub zenoh_connect: Vec<String>,
+    pub connect: Vec<String>,
+    /// The telemetry policy (TOML): registered for each vehicle, and what it sends.
+    /// None: no telemetry.
+    pub telemetry_policy: Option<String>,
+    /// Whether manifests go over Zenoh (`tomoe/<vehicle>/manifest`) instead of HTTP.
+    pub manifests: bool,
 }
 
 /// The signals a simulated vehicle has: speed, state of charge and distance.
@@ -193,17 +199,30 @@ pub struct VehicleReport {
 /// Registered simulated vehicles, ready to run.
 pub struct SimulatedFleet {
     config: Arc<SimulationConfig>,
-    client: FleetClient,
+    backend: Backend,
     vehicles: Vec<Vehicle>,
     counters: Arc<Counters>,
+}
+
+/// How the vehicles reach the backend.
+#[derive(Clone)]
+struct Backend {
+    client: FleetClient,
+    /// The Zenoh session, when the vehicles use Zenoh.
+    link: Option<Arc<VehicleLink>>,
+    /// Whether manifests go over `link`.
+    manifests_over_zenoh: bool,
 }
 
 struct Vehicle {
     spec: SimulatedVehicle,
     key: SigningKey,
     primary: Primary,
-    rejected: BTreeSet<String>,
+    /// Images it rolled back or failed: reported again if offered again.
+    rejected: BTreeMap<String, InstallationReport>,
     last_manifest: u64,
+    /// An installation report the backend has not accepted yet: sent again.
+    pending: Option<InstallationReport>,
     report: VehicleReport,
 }
 
@@ -215,9 +234,24 @@ impl SimulatedFleet {
         client: FleetClient,
         vehicles: Vec<SimulatedVehicle>,
     ) -> Result<SimulatedFleet, SimulationError> {
-        if let Some(telemetry) = &config.telemetry {
-            TelemetryPolicy::parse(&telemetry.policy).map_err(SimulationError::Policy)?;
+        let policy = config
+            .zenoh
+            .as_ref()
+            .and_then(|z| z.telemetry_policy.as_ref());
+        if let Some(policy) = policy {
+            TelemetryPolicy::parse(policy).map_err(SimulationError::Policy)?;
         }
+        let link = match &config.zenoh {
+            Some(zenoh) => Some(Arc::new(
+                VehicleLink::open(tomoe_zenoh::ZenohMode::Client, &[], &zenoh.connect).await?,
+            )),
+            None => None,
+        };
+        let backend = Backend {
+            client,
+            link,
+            manifests_over_zenoh: config.zenoh.as_ref().is_some_and(|z| z.manifests),
+        };
         let installed = match &config.installed {
             Some(name) => Some(starting_image(&config, name).await?),
             None => None,
@@ -225,7 +259,8 @@ impl SimulatedFleet {
         let config = Arc::new(config);
         let counters = Arc::new(Counters::default());
         let registered = futures::stream::iter(vehicles.into_iter().map(|spec| {
-            let (config, client, installed) = (config.clone(), client.clone(), installed.clone());
+            let (config, client, installed) =
+                (config.clone(), backend.client.clone(), installed.clone());
             async move { register_one(&config, &client, spec, installed).await }
         }))
         .buffer_unordered(REGISTRATION_CONCURRENCY)
@@ -235,12 +270,12 @@ impl SimulatedFleet {
         vehicles.sort_by(|a, b| a.spec.id.cmp(&b.spec.id));
         let mut fleet = SimulatedFleet {
             config,
-            client,
+            backend,
             vehicles,
             counters,
         };
         for vehicle in &mut fleet.vehicles {
-            send_manifest(&fleet.client, vehicle, None, &fleet.counters).await?;
+            send_manifest(&fleet.backend, vehicle, None, &fleet.counters).await?;
         }
         Ok(fleet)
     }
@@ -265,39 +300,37 @@ impl SimulatedFleet {
     }
 
     /// Runs every vehicle until `stop` completes, then reports how each ended.
-    /// Fails only when the telemetry's Zenoh session cannot be opened.
+    /// Fails only when the telemetry policy does not parse.
     pub async fn run(
         self,
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<Vec<VehicleReport>, SimulationError> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let telemetry = match &self.config.telemetry {
-            Some(telemetry) => {
-                let sender = TelemetrySender::open(
-                    tomoe_zenoh::ZenohMode::Client,
-                    &[],
-                    &telemetry.zenoh_connect,
-                )
-                .await?;
-                let policy =
-                    TelemetryPolicy::parse(&telemetry.policy).map_err(SimulationError::Policy)?;
+        let policy = self
+            .config
+            .zenoh
+            .as_ref()
+            .and_then(|z| z.telemetry_policy.as_ref());
+        let telemetry = match (policy, &self.backend.link) {
+            (Some(policy), Some(link)) => {
+                let policy = TelemetryPolicy::parse(policy).map_err(SimulationError::Policy)?;
                 let ids = self.vehicles.iter().map(|v| v.spec.id.clone()).collect();
                 Some(tokio::spawn(drive(
-                    sender,
+                    link.clone(),
                     ids,
                     policy,
                     self.counters.clone(),
                     stop_rx.clone(),
                 )))
             }
-            None => None,
+            _ => None,
         };
         let count = self.vehicles.len().max(1) as u32;
         let mut tasks = tokio::task::JoinSet::new();
         for (index, vehicle) in self.vehicles.into_iter().enumerate() {
-            let (config, client, counters) = (
+            let (config, backend, counters) = (
                 self.config.clone(),
-                self.client.clone(),
+                self.backend.clone(),
                 self.counters.clone(),
             );
             let mut stop = stop_rx.clone();
@@ -310,7 +343,7 @@ impl SimulatedFleet {
                     _ = tokio::time::sleep(offset) => {}
                 }
                 loop {
-                    vehicle = step(&config, &client, vehicle, &counters).await;
+                    vehicle = step(&config, &backend, vehicle, &counters).await;
                     tokio::select! {
                         _ = stop.wait_for(|s| *s) => return vehicle.report,
                         _ = tokio::time::sleep(config.check_interval) => {}
@@ -339,7 +372,7 @@ impl SimulatedFleet {
 /// trip, different per vehicle) and sends each signal its policy selects at the
 /// policy's interval (at least a second), until `stop`.
 async fn drive(
-    sender: TelemetrySender,
+    sender: Arc<VehicleLink>,
     vehicles: Vec<String>,
     policy: TelemetryPolicy,
     counters: Arc<Counters>,
@@ -360,6 +393,7 @@ async fn drive(
     let start = tokio::time::Instant::now();
     let mut due: Vec<Duration> = signals.iter().map(|_| Duration::ZERO).collect();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = stop.wait_for(|s| *s) => break,
@@ -371,22 +405,28 @@ async fn drive(
                 continue;
             }
             due[slot] = elapsed + *interval;
-            for (index, vehicle) in vehicles.iter().enumerate() {
-                let value = simulated_value(*signal, index, elapsed.as_secs_f64());
-                match sender
-                    .send(vehicle, SIMULATED_SIGNALS[*signal], &value)
-                    .await
-                {
-                    Ok(()) => counters.telemetry.fetch_add(1, Ordering::Relaxed),
-                    Err(error) => {
-                        tracing::debug!(%error, "cannot send telemetry");
-                        counters.errors.fetch_add(1, Ordering::Relaxed)
+            let path = SIMULATED_SIGNALS[*signal];
+            for chunk in vehicles.chunks(64).enumerate() {
+                let (first, ids) = chunk;
+                let sends = ids.iter().enumerate().map(|(offset, vehicle)| {
+                    let index = first * 64 + offset;
+                    let value = simulated_value(*signal, index, elapsed.as_secs_f64());
+                    let (sender, counters, vehicle) =
+                        (sender.clone(), counters.clone(), vehicle.clone());
+                    async move {
+                        match sender.send(&vehicle, path, &value).await {
+                            Ok(()) => counters.telemetry.fetch_add(1, Ordering::Relaxed),
+                            Err(error) => {
+                                tracing::debug!(%error, "cannot send telemetry");
+                                counters.errors.fetch_add(1, Ordering::Relaxed)
+                            }
+                        };
                     }
-                };
+                });
+                futures::future::join_all(sends).await;
             }
         }
     }
-    sender.close().await;
 }
 
 /// Signal `signal` of vehicle `index` at `t` seconds: a trip at 5 to 95 km/h, a
@@ -465,10 +505,12 @@ async fn register_one(
             parts: Vec::new(),
         })
         .await?;
-    if let Some(telemetry) = &config.telemetry {
-        client
-            .set_telemetry_policy(&spec.id, &telemetry.policy)
-            .await?;
+    let policy = config
+        .zenoh
+        .as_ref()
+        .and_then(|z| z.telemetry_policy.as_ref());
+    if let Some(policy) = policy {
+        client.set_telemetry_policy(&spec.id, policy).await?;
     }
     let mut app = Ecu::new(APP_ECU, &config.app_hardware_id);
     if let Some(installed) = installed {
@@ -496,8 +538,9 @@ async fn register_one(
         spec,
         key,
         primary,
-        rejected: BTreeSet::new(),
+        rejected: BTreeMap::new(),
         last_manifest: 0,
+        pending: None,
         report,
     })
 }
@@ -509,10 +552,16 @@ fn image_url(server: &str) -> String {
 /// One update check of `vehicle`, and whatever install it leads to.
 async fn step(
     config: &Arc<SimulationConfig>,
-    client: &FleetClient,
+    backend: &Backend,
     mut vehicle: Vehicle,
     counters: &Counters,
 ) -> Vehicle {
+    if vehicle.pending.is_some() {
+        if let Err(error) = send_manifest(backend, &mut vehicle, None, counters).await {
+            failed(&mut vehicle, counters, error.to_string());
+            return vehicle;
+        }
+    }
     let director_url = format!(
         "{}/director/{}/",
         config.server.trim_end_matches('/'),
@@ -541,10 +590,12 @@ async fn step(
         }
     };
     for image in approved {
-        if vehicle.rejected.contains(&image.target) {
-            continue;
-        }
-        if let Err(error) = install(config, client, &mut vehicle, &image, counters).await {
+        // Offered again what it gave up on: it says so again, rather than nothing.
+        let result = match vehicle.rejected.get(&image.target).cloned() {
+            Some(report) => send_manifest(backend, &mut vehicle, Some(report), counters).await,
+            None => install(config, backend, &mut vehicle, &image, counters).await,
+        };
+        if let Err(error) = result {
             failed(&mut vehicle, counters, error.to_string());
         }
     }
@@ -565,7 +616,7 @@ fn failed(vehicle: &mut Vehicle, counters: &Counters, error: String) {
 /// Downloads and verifies `image`, then runs it or rolls it back, reporting each step.
 async fn install(
     config: &Arc<SimulationConfig>,
-    client: &FleetClient,
+    backend: &Backend,
     vehicle: &mut Vehicle,
     image: &ApprovedImage,
     counters: &Counters,
@@ -577,7 +628,7 @@ async fn install(
         reason: reason.to_owned(),
     };
     send_manifest(
-        client,
+        backend,
         vehicle,
         Some(report(InstallationStatus::Downloading, "")),
         counters,
@@ -591,29 +642,23 @@ async fn install(
     .await
     .expect("a download does not panic");
     if let Err(error) = downloaded {
-        vehicle.rejected.insert(image.target.clone());
-        let reason = format!("download: {error}");
-        send_manifest(
-            client,
-            vehicle,
-            Some(report(InstallationStatus::Failed, &reason)),
-            counters,
-        )
-        .await?;
+        let failed = report(InstallationStatus::Failed, &format!("download: {error}"));
+        vehicle
+            .rejected
+            .insert(image.target.clone(), failed.clone());
+        send_manifest(backend, vehicle, Some(failed), counters).await?;
         return Err(error.into());
     }
     if vehicle.spec.fails {
-        vehicle.rejected.insert(image.target.clone());
+        let rolled_back = report(
+            InstallationStatus::RolledBack,
+            "health window: the app exited with status 1 (simulated failure); the previous image runs again",
+        );
+        vehicle
+            .rejected
+            .insert(image.target.clone(), rolled_back.clone());
         vehicle.report.rolled_back.push(image.target.clone());
-        counters.rolled_back.fetch_add(1, Ordering::Relaxed);
-        let reason = "health window: the app exited with status 1 (simulated failure); the previous image runs again";
-        return send_manifest(
-            client,
-            vehicle,
-            Some(report(InstallationStatus::RolledBack, reason)),
-            counters,
-        )
-        .await;
+        return send_manifest(backend, vehicle, Some(rolled_back), counters).await;
     }
     let mut ecus = vehicle.primary.ecus().to_vec();
     for ecu in &mut ecus {
@@ -628,9 +673,8 @@ async fn install(
     vehicle.primary.set_ecus(ecus);
     vehicle.report.installed = image.target.clone();
     vehicle.report.release_counter = image.release_counter;
-    counters.installed.fetch_add(1, Ordering::Relaxed);
     send_manifest(
-        client,
+        backend,
         vehicle,
         Some(report(InstallationStatus::Installed, "")),
         counters,
@@ -638,15 +682,19 @@ async fn install(
     .await
 }
 
-/// Signs and sends what the vehicle runs, with `installation` if any. Each manifest
-/// is timed at least a second after the last (manifests are timed to the second,
-/// and the backend takes one per second per vehicle).
+/// Signs and sends what the vehicle runs, with `installation` (or the report still
+/// pending) if any; a report the backend does not accept stays pending. Each
+/// manifest is timed at least a second after the last (manifests are timed to the
+/// second, and the backend takes one per second per vehicle).
 async fn send_manifest(
-    client: &FleetClient,
+    backend: &Backend,
     vehicle: &mut Vehicle,
     installation: Option<InstallationReport>,
     counters: &Counters,
 ) -> Result<(), SimulationError> {
+    if installation.is_some() {
+        vehicle.pending = installation;
+    }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -657,10 +705,29 @@ async fn send_manifest(
         PRIMARY_ECU,
         UNIX_EPOCH + Duration::from_secs(second),
     );
-    manifest.installation_reports = installation.into_iter().collect();
+    manifest.installation_reports = vehicle.pending.clone().into_iter().collect();
     let signed = sign_manifest(&manifest, &vehicle.key)?;
-    client.send_manifest(&vehicle.spec.id, &signed).await?;
+    match (&backend.link, backend.manifests_over_zenoh) {
+        (Some(link), true) => {
+            link.send_manifest(&vehicle.spec.id, signed.to_file_bytes())
+                .await
+                .map_err(SimulationError::Refused)?;
+        }
+        _ => {
+            backend
+                .client
+                .send_manifest(&vehicle.spec.id, &signed)
+                .await?;
+        }
+    }
     counters.manifests.fetch_add(1, Ordering::Relaxed);
+    if let Some(accepted) = vehicle.pending.take() {
+        match accepted.status {
+            InstallationStatus::Installed => counters.installed.fetch_add(1, Ordering::Relaxed),
+            InstallationStatus::RolledBack => counters.rolled_back.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
+    }
     Ok(())
 }
 

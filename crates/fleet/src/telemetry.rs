@@ -362,7 +362,7 @@ impl Fleet {
 pub const MAX_INGEST_BATCH: usize = 1000;
 
 impl Fleet {
-    /// Stores the telemetry `samples` brings (from a [`tomoe_zenoh::backend::TelemetryReceiver`]),
+    /// Stores the telemetry `samples` brings (from a [`tomoe_zenoh::backend::BackendLink`]),
     /// a batch at a time, each sample timed on arrival, until the channel closes.
     /// Refused samples are logged at debug level and counted in the log once a batch.
     pub async fn ingest_received(

@@ -104,7 +104,7 @@ impl Backend {
             app_hardware_id: "tomoe-app".into(),
             installed: Some(OLD.into()),
             check_interval,
-            telemetry: None,
+            zenoh: None,
         }
     }
 

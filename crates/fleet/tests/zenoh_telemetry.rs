@@ -9,7 +9,7 @@ use tomoe_broker::{Broker, BrokerConfig, Permissions};
 use tomoe_fleet::Fleet;
 use tomoe_test_support::PostgresServer;
 use tomoe_vss::Value;
-use tomoe_zenoh::backend::TelemetryReceiver;
+use tomoe_zenoh::backend::BackendLink;
 use tomoe_zenoh::{Bridge, BridgeConfig, Gateway, TelemetryPolicy, ZenohMode};
 
 const SOC: &str = "Vehicle.Powertrain.TractionBattery.StateOfCharge.Displayed";
@@ -27,10 +27,9 @@ async fn telemetry_flows_from_a_vehicle_into_the_database() {
         .await
         .unwrap();
     let endpoint = tomoe_test_support::net::free_zenoh_endpoint();
-    let mut receiver =
-        TelemetryReceiver::open(ZenohMode::Router, std::slice::from_ref(&endpoint), &[])
-            .await
-            .unwrap();
+    let mut receiver = BackendLink::open(ZenohMode::Router, std::slice::from_ref(&endpoint), &[])
+        .await
+        .unwrap();
     let samples = receiver.take_samples().unwrap();
     let ingest = {
         let fleet = fleet.clone();
@@ -99,4 +98,124 @@ async fn telemetry_flows_from_a_vehicle_into_the_database() {
     bridge.close().await;
     receiver.close().await;
     ingest.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manifests_over_zenoh_are_verified_as_over_http() {
+    use ed25519_dalek::pkcs8::{spki::der::pem::LineEnding, EncodePublicKey};
+    use std::time::{SystemTime, UNIX_EPOCH};
+    use tomoe_ota::{sign_manifest, EcuVersionReport, ImageReport, VehicleManifest};
+
+    let Some(server) = PostgresServer::start() else {
+        return;
+    };
+    let fleet = Fleet::connect(&server.create_database()).await.unwrap();
+    let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+    fleet
+        .register(&tomoe_fleet::Registration {
+            id: "leaf-3".into(),
+            brand: "Nissan".into(),
+            model: "Leaf".into(),
+            profile: "nissan-leaf-2018".into(),
+            primary_key: key
+                .verifying_key()
+                .to_public_key_pem(LineEnding::LF)
+                .unwrap(),
+            ecus: vec![tomoe_fleet::EcuRecord {
+                ecu_id: "central".into(),
+                hardware_id: "tomoe-cc-1".into(),
+                is_primary: true,
+            }],
+            parts: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let endpoint = tomoe_test_support::net::free_zenoh_endpoint();
+    let mut backend = BackendLink::open(ZenohMode::Router, std::slice::from_ref(&endpoint), &[])
+        .await
+        .unwrap();
+    let manifests = backend.take_manifests().unwrap();
+    let serving = fleet.clone();
+    tokio::spawn(async move { serving.serve_manifests(manifests).await });
+    let vehicle = tomoe_zenoh::backend::VehicleLink::open(ZenohMode::Client, &[], &[endpoint])
+        .await
+        .unwrap();
+
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let manifest = |vin: &str, seconds_ago: u64| VehicleManifest {
+        vin: vin.into(),
+        primary_ecu: "central".into(),
+        ecu_version_reports: vec![EcuVersionReport {
+            ecu_identifier: "central".into(),
+            installed_image: ImageReport {
+                filename: "central-1.0".into(),
+                length: 10,
+                hashes: [("sha256".to_owned(), "ab".repeat(32))].into(),
+            },
+            release_counter: 1,
+            attacks_detected: String::new(),
+        }],
+        nonce: None,
+        timestamp: UNIX_EPOCH + Duration::from_secs(now - seconds_ago),
+        installation_reports: Vec::new(),
+    };
+    let signed = |m: &VehicleManifest, k: &ed25519_dalek::SigningKey| {
+        sign_manifest(m, k).unwrap().to_file_bytes()
+    };
+    // Zenoh needs a moment to route the first query to the new queryable.
+    let good = signed(&manifest("leaf-3", 10), &key);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let receipt = loop {
+        match vehicle.send_manifest("leaf-3", good.clone()).await {
+            Ok(receipt) => break receipt,
+            Err(error) if Instant::now() < deadline => {
+                tracing::debug!(error, "not yet");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("{error}"),
+        }
+    };
+    assert_eq!(
+        (receipt["new"].as_bool(), receipt["verified"].as_bool()),
+        (Some(true), Some(true))
+    );
+    let again = vehicle.send_manifest("leaf-3", good).await.unwrap();
+    assert_eq!(again["new"], false, "{again}");
+
+    let stranger = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+    for (vin, body, expected) in [
+        (
+            "leaf-3",
+            signed(&manifest("leaf-3", 5), &stranger),
+            "not signed by the primary's key",
+        ),
+        (
+            "leaf-3",
+            signed(&manifest("leaf-3", 60), &key),
+            "refused as a replay",
+        ),
+        (
+            "leaf-3",
+            signed(&manifest("leaf-4", 5), &key),
+            "the manifest is for",
+        ),
+        (
+            "nobody",
+            signed(&manifest("nobody", 5), &key),
+            "is registered",
+        ),
+        ("leaf-3", b"{not json".to_vec(), "manifest"),
+        ("leaf-3", vec![b' '; 300 * 1024], "more than 262144"),
+    ] {
+        let error = vehicle.send_manifest(vin, body).await.unwrap_err();
+        assert!(error.contains(expected), "{expected}: {error}");
+    }
+    assert_eq!(
+        fleet.manifest_count("leaf-3").await.unwrap(),
+        1,
+        "nothing else stored"
+    );
 }

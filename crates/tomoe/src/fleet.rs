@@ -197,12 +197,15 @@ pub struct FleetSimulateArgs {
     /// Stop after this many seconds (default: at Ctrl-C)
     #[arg(long)]
     pub duration: Option<u64>,
-    /// Send telemetry as this policy (TOML) selects, registered for each vehicle
+    /// Join the backend's Zenoh network at this endpoint (repeatable)
+    #[arg(long, value_name = "ENDPOINT")]
+    pub zenoh_connect: Vec<String>,
+    /// Send telemetry over Zenoh as this policy (TOML) selects; it is registered for each vehicle
     #[arg(long, value_name = "FILE", requires = "zenoh_connect")]
     pub telemetry_policy: Option<PathBuf>,
-    /// The backend's (or a router's) Zenoh endpoint for telemetry (repeatable)
-    #[arg(long, value_name = "ENDPOINT", requires = "telemetry_policy")]
-    pub zenoh_connect: Vec<String>,
+    /// Send manifests over Zenoh (tomoe/<vehicle>/manifest) instead of HTTP
+    #[arg(long, requires = "zenoh_connect")]
+    pub manifests_over_zenoh: bool,
 }
 
 /// Options of `tomoe fleet serve`.
@@ -415,7 +418,7 @@ fn print_campaign(status: &tomoe_fleet::CampaignStatus) -> anyhow::Result<()> {
 }
 
 async fn simulate(args: FleetSimulateArgs) -> anyhow::Result<()> {
-    use tomoe_fleet::simulate::{fleet_of, SimulatedFleet, SimulationConfig};
+    use tomoe_fleet::simulate::{fleet_of, SimulatedFleet, SimulatedZenoh, SimulationConfig};
     anyhow::ensure!(
         (0.0..=1.0).contains(&args.failure_fraction),
         "--failure-fraction {}: expected 0 to 1",
@@ -424,6 +427,13 @@ async fn simulate(args: FleetSimulateArgs) -> anyhow::Result<()> {
     let read = |path: &PathBuf| {
         std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
     };
+    let policy = match &args.telemetry_policy {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        ),
+        None => None,
+    };
     let config = SimulationConfig {
         server: args.api.server.clone(),
         director_root: read(&args.director_root)?,
@@ -431,14 +441,11 @@ async fn simulate(args: FleetSimulateArgs) -> anyhow::Result<()> {
         app_hardware_id: args.app_hardware_id,
         installed: args.installed,
         check_interval: std::time::Duration::from_secs(args.check_interval),
-        telemetry: match &args.telemetry_policy {
-            Some(path) => Some(tomoe_fleet::simulate::SimulatedTelemetry {
-                policy: std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?,
-                zenoh_connect: args.zenoh_connect.clone(),
-            }),
-            None => None,
-        },
+        zenoh: (!args.zenoh_connect.is_empty()).then(|| SimulatedZenoh {
+            connect: args.zenoh_connect.clone(),
+            telemetry_policy: policy,
+            manifests: args.manifests_over_zenoh,
+        }),
     };
     let specs = fleet_of(
         args.vehicles as usize,
@@ -514,7 +521,7 @@ async fn serve(args: FleetServeArgs) -> anyhow::Result<()> {
     let address = listener.local_addr().context("cannot read the address")?;
     let mut telemetry = None;
     if !args.zenoh_listen.is_empty() || !args.zenoh_connect.is_empty() {
-        let mut receiver = tomoe_zenoh::backend::TelemetryReceiver::open(
+        let mut receiver = tomoe_zenoh::backend::BackendLink::open(
             args.zenoh_mode,
             &args.zenoh_listen,
             &args.zenoh_connect,
@@ -524,6 +531,10 @@ async fn serve(args: FleetServeArgs) -> anyhow::Result<()> {
         if let Some(samples) = receiver.take_samples() {
             let fleet = fleet.clone();
             tokio::spawn(async move { fleet.ingest_received(samples).await });
+        }
+        if let Some(manifests) = receiver.take_manifests() {
+            let fleet = fleet.clone();
+            tokio::spawn(async move { fleet.serve_manifests(manifests).await });
         }
         telemetry = Some(receiver);
         let (fleet, days) = (fleet.clone(), args.telemetry_retention_days);
@@ -564,7 +575,7 @@ async fn serve(args: FleetServeArgs) -> anyhow::Result<()> {
     if telemetry.is_some() {
         let endpoints = [args.zenoh_listen.as_slice(), args.zenoh_connect.as_slice()].concat();
         out!(
-            "  telemetry from tomoe/*/telemetry/** over Zenoh ({})",
+            "  telemetry from tomoe/*/telemetry/** and manifests to tomoe/*/manifest over Zenoh ({})",
             endpoints.join(", ")
         )?;
     }

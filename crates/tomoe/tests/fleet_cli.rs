@@ -171,7 +171,8 @@ fn an_operator_rolls_an_update_out_to_simulated_vehicles_from_the_command_line()
         args.iter().chain(&api).map(|a| a.to_string()).collect()
     };
 
-    // Six vehicles of two brands, checking every second and sending telemetry.
+    // Six vehicles of two brands, checking every second, sending telemetry and
+    // reporting manifests over Zenoh.
     let policy = support::repo_root().join("examples/telemetry-policy.toml");
     let simulator = Command::new(support::tomoe_bin())
         .args(operator(&[

@@ -118,6 +118,12 @@ impl KeySpace {
         format!("{}/actuate/{ecu}", self.root)
     }
 
+    /// The key a vehicle sends its signed version manifests to, as queries the
+    /// backend answers.
+    pub fn manifest(&self) -> String {
+        format!("{}/manifest", self.root)
+    }
+
     /// The key of a signal's telemetry samples.
     pub fn telemetry(&self, path: &str) -> String {
         format!("{}/telemetry/{}", self.root, path.replace('.', "/"))
