@@ -20,10 +20,10 @@ CREATE TABLE campaigns (
     state_reason      TEXT NOT NULL DEFAULT '',
     -- The highest wave opened (0 is the canary).
     open_wave         INTEGER NOT NULL DEFAULT 0,
-    -- Failures and vehicles counted before the last resume: acknowledged by the
+    -- Failures and outcomes counted before the last resume: acknowledged by the
     -- operator, so the threshold applies to what came after.
     baseline_failures INTEGER NOT NULL DEFAULT 0,
-    baseline_offered  INTEGER NOT NULL DEFAULT 0,
+    baseline_outcomes INTEGER NOT NULL DEFAULT 0,
     created_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at        TIMESTAMPTZ NOT NULL DEFAULT now()
 );
@@ -53,8 +53,10 @@ CREATE TABLE director_metadata (
     version    BIGINT NOT NULL,
     -- The assignments the targets list, to tell when they change.
     assignment JSONB NOT NULL,
-    -- The ids of the keys that signed, to re-sign after a key rotation.
+    -- The ids of the keys that signed, to re-sign after a key rotation, and the
+    -- root version they belong to (never re-signed with keys of an older root).
     signed_by  TEXT NOT NULL,
+    root_version BIGINT NOT NULL,
     expires    TIMESTAMPTZ NOT NULL,
     targets    BYTEA NOT NULL,
     snapshot   BYTEA NOT NULL,

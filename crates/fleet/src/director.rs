@@ -203,7 +203,7 @@ impl Fleet {
                 .await?);
         }
         // Fast path, read only: nothing changed since the last signing.
-        let assignment = self.assignment(vehicle).await?;
+        let assignment = Fleet::assignment(&self.pool, vehicle).await?;
         let stored: Option<Stored> = sqlx::query_as(STORED)
             .bind(vehicle)
             .fetch_optional(&self.pool)
@@ -220,17 +220,26 @@ impl Fleet {
     }
 
     /// What the campaigns assign to `vehicle` now, by ECU: the newest campaign's
-    /// image for each ECU whose update is offered, under way or installed.
-    async fn assignment(&self, vehicle: &str) -> Result<serde_json::Value, FleetError> {
+    /// image for each ECU whose update is offered or under way (in a campaign not
+    /// cancelled) or installed (in any campaign), never below the release the ECU
+    /// reports running.
+    async fn assignment<'e>(
+        executor: impl sqlx::PgExecutor<'e>,
+        vehicle: &str,
+    ) -> Result<serde_json::Value, FleetError> {
         let rows: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
             "SELECT DISTINCT ON (cv.ecu_id) cv.ecu_id, c.image, c.image_target
              FROM campaign_vehicles cv JOIN campaigns c ON c.id = cv.campaign_id
-             WHERE cv.vehicle_id = $1 AND c.state <> 'cancelled'
-               AND cv.status IN ('offered', 'downloading', 'installed')
+             WHERE cv.vehicle_id = $1
+               AND (cv.status = 'installed'
+                    OR (cv.status IN ('offered', 'downloading') AND c.state <> 'cancelled'))
+               AND NOT EXISTS (SELECT 1 FROM installed i
+                   WHERE i.vehicle_id = cv.vehicle_id AND i.ecu_id = cv.ecu_id
+                     AND i.release_counter > c.release_counter)
              ORDER BY cv.ecu_id, cv.campaign_id DESC",
         )
         .bind(vehicle)
-        .fetch_all(&self.pool)
+        .fetch_all(executor)
         .await?;
         let mut assignment = serde_json::Map::new();
         for (ecu, image, target) in rows {
@@ -258,7 +267,7 @@ impl Fleet {
             .bind(vehicle)
             .execute(&mut *tx)
             .await?;
-        let assignment = self.assignment(vehicle).await?;
+        let assignment = Fleet::assignment(&mut *tx, vehicle).await?;
         let stored: Option<Stored> = sqlx::query_as(STORED)
             .bind(vehicle)
             .fetch_optional(&mut *tx)
@@ -270,7 +279,15 @@ impl Fleet {
                 return Ok(stored.timestamp.clone());
             }
         }
-        let version = stored.as_ref().map_or(1, |s| s.version as u64 + 1);
+        // Versions rise with the clock too, so that they keep rising after stored
+        // metadata is lost (a restore): a vehicle refuses any version below its own.
+        let seconds = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let version = stored
+            .as_ref()
+            .map_or(1, |s| s.version as u64 + 1)
+            .max(seconds);
         let expires = Expiry::after(now, Duration::from_secs(LIFETIME_SECS));
         let mut targets = BTreeMap::new();
         if let serde_json::Value::Object(map) = &assignment {
@@ -321,11 +338,13 @@ impl Fleet {
         let expires_at: DateTime<Utc> = expires.time().into();
         sqlx::query(
             "INSERT INTO director_metadata
-                 (vehicle_id, version, assignment, signed_by, expires, targets, snapshot, timestamp, signed_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
+                 (vehicle_id, version, assignment, signed_by, root_version, expires, targets,
+                  snapshot, timestamp, signed_at)
+             VALUES ($1, $2, $3, $4, $9, $5, $6, $7, $8, now())
              ON CONFLICT (vehicle_id) DO UPDATE SET
                  version = excluded.version, assignment = excluded.assignment,
-                 signed_by = excluded.signed_by, expires = excluded.expires,
+                 signed_by = excluded.signed_by, root_version = excluded.root_version,
+                 expires = excluded.expires,
                  targets = excluded.targets, snapshot = excluded.snapshot,
                  timestamp = excluded.timestamp, signed_at = excluded.signed_at",
         )
@@ -337,6 +356,7 @@ impl Fleet {
         .bind(&targets_bytes)
         .bind(&snapshot_bytes)
         .bind(&timestamp_bytes)
+        .bind(keys.root_version() as i64)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -346,10 +366,15 @@ impl Fleet {
     }
 
     /// Notes when the vehicle first fetched metadata that assigns it an update.
+    /// Rows a manifest holds are skipped (marked at a later fetch), so this never
+    /// waits for, or deadlocks with, a manifest of the same vehicle.
     async fn mark_fetched(&self, vehicle: &str) -> Result<(), FleetError> {
         sqlx::query(
             "UPDATE campaign_vehicles SET fetched_at = now()
-             WHERE vehicle_id = $1 AND fetched_at IS NULL AND status = 'offered'",
+             WHERE (campaign_id, vehicle_id, ecu_id) IN (
+                 SELECT campaign_id, vehicle_id, ecu_id FROM campaign_vehicles
+                 WHERE vehicle_id = $1 AND fetched_at IS NULL AND status = 'offered'
+                 ORDER BY campaign_id FOR UPDATE SKIP LOCKED)",
         )
         .bind(vehicle)
         .execute(&self.pool)
@@ -363,7 +388,7 @@ fn is_empty(assignment: &serde_json::Value) -> bool {
     assignment.as_object().is_none_or(|map| map.is_empty())
 }
 
-const STORED: &str = "SELECT version, assignment, signed_by, expires, timestamp
+const STORED: &str = "SELECT version, assignment, signed_by, root_version, expires, timestamp
                       FROM director_metadata WHERE vehicle_id = $1";
 
 /// The director metadata last signed for a vehicle.
@@ -372,6 +397,7 @@ struct Stored {
     version: i64,
     assignment: serde_json::Value,
     signed_by: String,
+    root_version: i64,
     expires: DateTime<Utc>,
     timestamp: Vec<u8>,
 }
@@ -385,6 +411,16 @@ impl Stored {
         keys: &DirectorKeys,
         now: SystemTime,
     ) -> bool {
+        if self.root_version > keys.root_version() as i64 {
+            // Signed under a newer root than these keys know (another node has
+            // taken a rotation this one has not yet): never sign with older keys.
+            tracing::warn!(
+                stored = self.root_version,
+                ours = keys.root_version(),
+                "director metadata was signed under a newer root; reload the director keys"
+            );
+            return true;
+        }
         let refresh_at: DateTime<Utc> = (now + Duration::from_secs(REFRESH_BEFORE_SECS)).into();
         self.assignment == *assignment
             && self.signed_by == keys.signed_by

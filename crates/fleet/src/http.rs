@@ -594,7 +594,12 @@ async fn telemetry(
         return Ok(Json(state.fleet.latest_telemetry(&id).await?).into_response());
     };
     let until = query.until.unwrap_or_else(chrono::Utc::now);
-    let since = query.since.unwrap_or(until - chrono::Duration::hours(1));
+    let since = match query.since {
+        Some(since) => since,
+        None => until
+            .checked_sub_signed(chrono::Duration::hours(1))
+            .ok_or_else(|| invalid("until: too early to look an hour back from"))?,
+    };
     let limit = query.limit.unwrap_or(1000);
     if !(1..=crate::MAX_WINDOW_ROWS).contains(&limit) {
         return Err(invalid(format!(

@@ -306,6 +306,11 @@ async fn a_canary_then_waves_and_failures_past_the_threshold_pause_the_campaign(
     let withdrawn = backend.director_targets(&second[0]).await;
     assert!(withdrawn.targets.is_empty());
     assert!(withdrawn.version > targets.version, "versions only rise");
+    // A vehicle that installed the image keeps it listed: the director never asks
+    // it to go back (its client would refuse a lower release).
+    let installed = canary.iter().find(|id| !failing.contains(*id)).unwrap();
+    let kept = backend.director_targets(installed).await;
+    assert!(kept.targets.contains_key(NEW), "{kept:?}");
     let again = operator
         .campaign_action(id, CampaignAction::Resume, "")
         .await
@@ -554,7 +559,7 @@ async fn director_metadata_is_verified_by_vehicles_across_an_online_key_rotation
     let rotated = rotated.unwrap();
     assert_eq!(rotated.len(), 1);
     assert_eq!(rotated[0].target, NEW);
-    assert_eq!(primary.director().targets().unwrap().version, version + 1);
+    assert!(primary.director().targets().unwrap().version > version);
     let signed_by = &backend.director_targets(vehicle).await;
     assert!(signed_by.targets.contains_key(NEW));
     let _ = rotation;

@@ -260,3 +260,76 @@ async fn operators_register_and_list_vehicles_as_their_token_allows() {
     assert_eq!(leaf["installed"][0]["filename"], "apps/range-estimator-1.0");
     assert!(!leaf["last_seen"].is_null());
 }
+
+#[tokio::test]
+async fn telemetry_queries_refuse_bad_windows_by_name() {
+    let Some(server) = PostgresServer::start() else {
+        return;
+    };
+    let fleet = Fleet::connect(&server.create_database()).await.unwrap();
+    let issuer = TokenIssuer::generate();
+    let base = serve(fleet, &issuer).await;
+    let http = reqwest::Client::new();
+    let hour = Duration::from_secs(3600);
+    let writer = issuer.issue("factory", "fleet:write", hour).unwrap();
+    let key = SigningKey::generate(&mut rand_core::OsRng);
+    let response = http
+        .post(format!("{base}/fleet/v1/vehicles"))
+        .bearer_auth(&writer)
+        .json(&registration("leaf-1", &key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let telemetry = format!("{base}/fleet/v1/vehicles/leaf-1/telemetry");
+    for (query, status, expected) in [
+        ("?path=Vehicle.Speed", 200, "[]"),
+        ("", 200, "[]"),
+        (
+            "?path=Vehicle.Speed&until=-262143-01-01T00:00:00Z",
+            400,
+            "too early",
+        ),
+        (
+            "?path=Vehicle.Speed&since=2030-01-01T00:00:00Z&until=2029-01-01T00:00:00Z",
+            400,
+            "is after until",
+        ),
+        ("?path=Vehicle.Speed&limit=0", 400, "limit: 0"),
+        ("?path=Vehicle.Speed&since=yesterday", 400, "since"),
+        ("?since=2029-01-01T00:00:00Z", 400, "need a path"),
+        ("?path=Vehicle.Speed&color=red", 400, "unknown field"),
+    ] {
+        let response = http
+            .get(format!("{telemetry}{query}"))
+            .bearer_auth(&writer)
+            .send()
+            .await
+            .unwrap();
+        let code = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert_eq!(code, status, "{query}: {text}");
+        assert!(text.contains(expected), "{query}: {text}");
+    }
+    let response = http
+        .get(format!("{base}/fleet/v1/vehicles/nobody/telemetry"))
+        .bearer_auth(&writer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    // A policy that does not parse is refused by name; a good one is taken.
+    for (policy, status) in [
+        ("[[signal]]\npaths = 7\n", 400),
+        ("[[signal]]\npaths = [\"Vehicle.Speed\"]\n", 204),
+    ] {
+        let response = http
+            .put(format!("{base}/fleet/v1/vehicles/leaf-1/telemetry-policy"))
+            .bearer_auth(&writer)
+            .body(policy)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{policy}");
+    }
+}

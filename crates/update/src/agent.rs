@@ -197,6 +197,8 @@ pub struct Agent<H: AppHost> {
     /// How the updates tried since the last manifest went, for the director's
     /// campaigns; sent with the next manifest.
     installation_reports: Vec<InstallationReport>,
+    /// Rejected images offered again and reported so since the start.
+    reported_rejections: std::collections::HashSet<String>,
 }
 
 impl<H: AppHost> Agent<H> {
@@ -286,6 +288,7 @@ impl<H: AppHost> Agent<H> {
             version_published: false,
             check_now: Arc::new(tokio::sync::Notify::new()),
             installation_reports: Vec::new(),
+            reported_rejections: std::collections::HashSet::new(),
         };
         Ok((agent, receiver))
     }
@@ -386,9 +389,21 @@ impl<H: AppHost> Agent<H> {
                 .installer
                 .installed_image(&slot)?
                 .map_or(0, |installed| installed.release_counter);
-            if image.release_counter <= installed
-                || self.rejected.contains(&slot, &image_sha256(&image))
-            {
+            if image.release_counter <= installed {
+                continue;
+            }
+            if self.rejected.contains(&slot, &image_sha256(&image)) {
+                // Offered again what rolled back here (perhaps before a restart lost
+                // the report): the director hears it once per run, not silence.
+                if self.reported_rejections.insert(image.target.clone()) {
+                    self.installation_reports.push(InstallationReport {
+                        ecu_identifier: image.ecu_identifier.clone(),
+                        target: image.target.clone(),
+                        status: InstallationStatus::RolledBack,
+                        reason: "rolled back on this vehicle before; not tried again".into(),
+                    });
+                    self.report_pending = true;
+                }
                 continue;
             }
             work = true;
@@ -450,11 +465,12 @@ impl<H: AppHost> Agent<H> {
         let sha256 = image_sha256(&image);
         let what = format!("{} for {}", image.target, app.name);
         let (ecu, target) = (image.ecu_identifier.clone(), image.target.clone());
+        // Control characters (a NUL cannot even be stored) never reach the director.
         let report = move |status, reason: &str| InstallationReport {
             ecu_identifier: ecu.clone(),
             target: target.clone(),
             status,
-            reason: reason.to_owned(),
+            reason: reason.replace(char::is_control, " "),
         };
         self.reporter
             .publish(UpdateStatus::Downloading, &what, None);

@@ -425,6 +425,11 @@ async fn failures_inside_the_window_roll_back_and_are_not_tried_again() {
             [],
             "a rejected image is not tried again"
         );
+        // Still offered, it is reported once more, as rolled back before.
+        let reports = vehicle.reported();
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert_eq!(reports[0].status, InstallationStatus::RolledBack);
+        assert!(reports[0].reason.contains("before"), "{reports:?}");
         // A later release installs.
         vehicle.repositories.publish(b"healthy release 3", 3);
         agent.cycle().await;

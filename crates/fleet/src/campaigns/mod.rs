@@ -7,8 +7,9 @@
 //! draw. Wave 0 (the canary, `canary_fraction` of the vehicles) is offered at once;
 //! the next wave is offered when every vehicle of the open waves has an outcome and
 //! the failure rate is within the threshold. The failure rate is the failed and
-//! rolled-back vehicles over the vehicles offered, both counted since the last
-//! resume. A vehicle's status moves with its signed manifests: `downloading`,
+//! rolled-back vehicles over those with an outcome, both counted since the last
+//! resume, judged once the canary's number of outcomes came in or the open waves
+//! are done. A vehicle's status moves with its signed manifests: `downloading`,
 //! `rolled_back` and `failed` from its installation reports, `installed` when its
 //! ECU reports running the image. Outcomes are final.
 
@@ -40,6 +41,15 @@ impl Fleet {
         let custom = image_target.uptane().map_err(|reason| {
             FleetError::invalid("image", format!("{}: {reason}", request.image))
         })?;
+        if !image_target.hashes.contains_key("sha256") {
+            return Err(FleetError::invalid(
+                "image",
+                format!(
+                    "{}: the image repository lists no SHA-256 for it, which vehicles report",
+                    request.image
+                ),
+            ));
+        }
         if let Some(hardware) = &request.targeting.hardware_id {
             if *hardware != custom.hardware_identifier {
                 return Err(FleetError::invalid(
@@ -94,6 +104,11 @@ impl Fleet {
                        WHERE cv.vehicle_id = e.vehicle_id AND cv.ecu_id = e.ecu_id
                          AND c.id <> $1 AND c.state IN ('active', 'paused')
                          AND cv.status IN ('waiting', 'offered', 'downloading'))
+                   -- A director lists an image once per vehicle: not for a second ECU.
+                   AND NOT EXISTS (
+                       SELECT 1 FROM campaign_vehicles cv JOIN campaigns c ON c.id = cv.campaign_id
+                       WHERE cv.vehicle_id = e.vehicle_id AND c.image = $8 AND c.id <> $1
+                         AND cv.status IN ('waiting', 'offered', 'downloading', 'installed'))
                  ORDER BY v.id, e.ecu_id) chosen
              ORDER BY md5($1::text || '/' || vehicle_id), vehicle_id",
         )
@@ -104,6 +119,7 @@ impl Fleet {
         .bind(&request.targeting.profile)
         .bind(&request.targeting.current_version)
         .bind(release_counter)
+        .bind(&request.image)
         .fetch_all(&mut *tx)
         .await?;
         if targets.is_empty() {
@@ -141,7 +157,7 @@ impl Fleet {
         let row: Option<CampaignRow> = sqlx::query_as(
             "SELECT id, name, image, hardware_id, release_counter, targeting, canary_fraction,
                     waves, failure_threshold, state, state_reason, open_wave,
-                    baseline_failures, baseline_offered, created_at, updated_at
+                    baseline_failures, baseline_outcomes, created_at, updated_at
              FROM campaigns WHERE id = $1",
         )
         .bind(id)
@@ -244,8 +260,9 @@ impl Fleet {
                     "UPDATE campaigns SET state = 'active', state_reason = '', updated_at = now(),
                          baseline_failures = (SELECT count(*) FROM campaign_vehicles
                              WHERE campaign_id = $1 AND status IN ('failed', 'rolled_back')),
-                         baseline_offered = (SELECT count(*) FROM campaign_vehicles
-                             WHERE campaign_id = $1 AND status NOT IN ('waiting', 'cancelled'))
+                         baseline_outcomes = (SELECT count(*) FROM campaign_vehicles
+                             WHERE campaign_id = $1
+                               AND status IN ('installed', 'failed', 'rolled_back'))
                      WHERE id = $1",
                 )
                 .bind(id)
@@ -316,7 +333,7 @@ struct CampaignRow {
     state_reason: String,
     open_wave: i32,
     baseline_failures: i32,
-    baseline_offered: i32,
+    baseline_outcomes: i32,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -340,10 +357,10 @@ impl CampaignRow {
         let vehicles = total.values().sum();
         let failures = total[&UpdateStatus::Failed] + total[&UpdateStatus::RolledBack]
             - i64::from(self.baseline_failures);
-        let offered = vehicles
-            - total[&UpdateStatus::Waiting]
-            - total[&UpdateStatus::Cancelled]
-            - i64::from(self.baseline_offered);
+        let outcomes = total[&UpdateStatus::Installed]
+            + total[&UpdateStatus::Failed]
+            + total[&UpdateStatus::RolledBack]
+            - i64::from(self.baseline_outcomes);
         Ok(CampaignStatus {
             id: self.id,
             name: self.name,
@@ -361,8 +378,8 @@ impl CampaignRow {
             vehicles,
             counts: total,
             by_wave,
-            failure_rate: if offered > 0 {
-                failures.max(0) as f64 / offered as f64
+            failure_rate: if outcomes > 0 {
+                failures.max(0) as f64 / outcomes as f64
             } else {
                 0.0
             },

@@ -7,68 +7,53 @@ use tomoe_ota::{InstallationStatus, VehicleManifest};
 use super::{CampaignState, UpdateStatus};
 use crate::FleetError;
 
+/// Longest reason a vehicle gives that is kept, in characters.
+const MAX_REASON_CHARS: usize = 1024;
+
+/// A campaign row of the vehicle that its manifest may move.
+#[derive(sqlx::FromRow)]
+struct Row {
+    campaign_id: i64,
+    ecu_id: String,
+    status: String,
+    image: String,
+    image_target: serde_json::Value,
+}
+
+/// Moves the campaign rows of `vehicle` along with what its manifest reports, then
+/// re-evaluates each campaign touched. Runs inside the manifest's transaction,
+/// which holds the vehicle's row. What would change is read first without a lock;
+/// only a campaign with a change is locked (in id order, before its rows), and the
+/// row is read again under the lock.
 pub(crate) async fn apply_manifest(
     tx: &mut Transaction<'static, Postgres>,
     vehicle: &str,
     manifest: &VehicleManifest,
 ) -> Result<(), FleetError> {
-    let campaigns: Vec<i64> = sqlx::query_scalar(
-        "SELECT c.id FROM campaigns c
-         WHERE c.state IN ('active', 'paused') AND EXISTS (
-             SELECT 1 FROM campaign_vehicles cv WHERE cv.campaign_id = c.id
-               AND cv.vehicle_id = $1 AND cv.status IN ('offered', 'downloading'))
-         ORDER BY c.id FOR UPDATE",
-    )
-    .bind(vehicle)
-    .fetch_all(&mut **tx)
-    .await?;
-    for campaign in campaigns {
-        let (ecu, status, image, target): (String, String, String, serde_json::Value) =
-            sqlx::query_as(
-                "SELECT cv.ecu_id, cv.status, c.image, c.image_target
-                 FROM campaign_vehicles cv JOIN campaigns c ON c.id = cv.campaign_id
-                 WHERE cv.campaign_id = $1 AND cv.vehicle_id = $2",
-            )
-            .bind(campaign)
+    let rows: Vec<Row> = sqlx::query_as(ROWS)
+        .bind(vehicle)
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut changed: Vec<i64> = rows
+        .iter()
+        .filter(|row| next_status(row, manifest).is_some())
+        .map(|row| row.campaign_id)
+        .collect();
+    changed.sort_unstable();
+    for campaign in changed {
+        let state: String =
+            sqlx::query_scalar("SELECT state FROM campaigns WHERE id = $1 FOR UPDATE")
+                .bind(campaign)
+                .fetch_one(&mut **tx)
+                .await?;
+        let row: Option<Row> = sqlx::query_as(&format!("{ROWS} AND cv.campaign_id = $2"))
             .bind(vehicle)
-            .fetch_one(&mut **tx)
+            .bind(campaign)
+            .fetch_optional(&mut **tx)
             .await?;
-        let current = UpdateStatus::parse(&status)?;
-        let sha256 = target
-            .get("hashes")
-            .and_then(|h| h.get("sha256"))
-            .and_then(|h| h.as_str())
-            .map(str::to_owned);
-        let runs_image = manifest.ecu_version_reports.iter().any(|report| {
-            report.ecu_identifier == ecu
-                && report.installed_image.filename == image
-                && report.installed_image.hashes.get("sha256") == sha256.as_ref()
-        });
-        let reported = manifest
-            .installation_reports
-            .iter()
-            .find(|r| r.ecu_identifier == ecu && r.target == image);
-        let (next, reason) = if runs_image {
-            (UpdateStatus::Installed, String::new())
-        } else {
-            match reported.map(|r| (r.status, r.reason.as_str())) {
-                Some((InstallationStatus::Downloading, _)) => {
-                    (UpdateStatus::Downloading, String::new())
-                }
-                Some((InstallationStatus::RolledBack, reason)) => (
-                    UpdateStatus::RolledBack,
-                    reason.chars().take(1024).collect(),
-                ),
-                Some((InstallationStatus::Failed, reason)) => {
-                    (UpdateStatus::Failed, reason.chars().take(1024).collect())
-                }
-                // Installed by its report but not by its ECU's: wait for the ECU.
-                Some((InstallationStatus::Installed, _)) | None => continue,
-            }
-        };
-        if next == current {
+        let Some((next, reason)) = row.as_ref().and_then(|row| next_status(row, manifest)) else {
             continue;
-        }
+        };
         sqlx::query(
             "UPDATE campaign_vehicles SET status = $3, reason = $4, updated_at = now()
              WHERE campaign_id = $1 AND vehicle_id = $2",
@@ -80,25 +65,90 @@ pub(crate) async fn apply_manifest(
         .execute(&mut **tx)
         .await?;
         tracing::info!(campaign, vehicle, status = %next, reason, "update status");
-        evaluate(tx, campaign).await?;
+        if CampaignState::parse(&state)? == CampaignState::Active {
+            evaluate(tx, campaign).await?;
+        }
     }
     Ok(())
 }
 
+/// The vehicle's rows a manifest may move: updates under way, and cancelled ones
+/// (a vehicle may have installed the image just before the cancel).
+const ROWS: &str = "SELECT cv.campaign_id, cv.ecu_id, cv.status, c.image, c.image_target
+     FROM campaign_vehicles cv JOIN campaigns c ON c.id = cv.campaign_id
+     WHERE cv.vehicle_id = $1 AND cv.status IN ('offered', 'downloading', 'cancelled')";
+
+/// Where `manifest` moves `row`, and the vehicle's reason; `None` when it stays.
+/// `installed` needs the ECU's own report of running the image (its file name and
+/// SHA-256); the installation reports move the rest, the last one for the image
+/// counting. A cancelled row only becomes installed.
+fn next_status(row: &Row, manifest: &VehicleManifest) -> Option<(UpdateStatus, String)> {
+    let current = UpdateStatus::parse(&row.status).ok()?;
+    let sha256 = row
+        .image_target
+        .get("hashes")
+        .and_then(|h| h.get("sha256"))
+        .and_then(|h| h.as_str());
+    let runs_image = manifest.ecu_version_reports.iter().any(|report| {
+        report.ecu_identifier == row.ecu_id
+            && report.installed_image.filename == row.image
+            && report
+                .installed_image
+                .hashes
+                .get("sha256")
+                .zip(sha256)
+                .is_some_and(|(reported, expected)| reported.eq_ignore_ascii_case(expected))
+    });
+    let next = if runs_image {
+        (UpdateStatus::Installed, String::new())
+    } else if current == UpdateStatus::Cancelled {
+        return None;
+    } else {
+        let reported = manifest
+            .installation_reports
+            .iter()
+            .rfind(|r| r.ecu_identifier == row.ecu_id && r.target == row.image)?;
+        match reported.status {
+            InstallationStatus::Downloading => (UpdateStatus::Downloading, String::new()),
+            InstallationStatus::RolledBack => (UpdateStatus::RolledBack, clean(&reported.reason)),
+            InstallationStatus::Failed => (UpdateStatus::Failed, clean(&reported.reason)),
+            // Installed by its report but not by its ECU's: wait for the ECU.
+            InstallationStatus::Installed => return None,
+        }
+    };
+    (next.0 != current).then_some(next)
+}
+
+/// A vehicle's reason as kept: control characters (terminal escapes, NUL) as
+/// spaces, at most [`MAX_REASON_CHARS`].
+fn clean(reason: &str) -> String {
+    reason
+        .chars()
+        .take(MAX_REASON_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 /// Pauses an active campaign whose failure rate passed its threshold, or offers
 /// its next wave when the open ones are done, or completes it.
+///
+/// The failure rate is failures over outcomes (installed, rolled back, failed),
+/// both counted since the last resume. It is judged once as many outcomes as the
+/// canary has vehicles came in since then, or when the open waves are done: a
+/// first report alone does not pause a campaign, and a wave never opens while the
+/// failures since the resume are too many.
 pub(super) async fn evaluate(
     tx: &mut Transaction<'static, Postgres>,
     id: i64,
 ) -> Result<(), FleetError> {
-    let (state, threshold, open_wave, baseline_failures, baseline_offered): (
+    let (state, threshold, open_wave, baseline_failures, baseline_outcomes): (
         String,
         f64,
         i32,
         i32,
         i32,
     ) = sqlx::query_as(
-        "SELECT state, failure_threshold, open_wave, baseline_failures, baseline_offered
+        "SELECT state, failure_threshold, open_wave, baseline_failures, baseline_outcomes
          FROM campaigns WHERE id = $1",
     )
     .bind(id)
@@ -107,24 +157,25 @@ pub(super) async fn evaluate(
     if CampaignState::parse(&state)? != CampaignState::Active {
         return Ok(());
     }
-    let (offered, failures, unfinished, last_wave): (i64, i64, i64, i32) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE status NOT IN ('waiting', 'cancelled')),
-                count(*) FILTER (WHERE status IN ('failed', 'rolled_back')),
-                count(*) FILTER (WHERE status IN ('offered', 'downloading')),
-                COALESCE(max(wave), 0)
-         FROM campaign_vehicles WHERE campaign_id = $1",
-    )
-    .bind(id)
-    .fetch_one(&mut **tx)
-    .await?;
-    let (failures, offered) = (
-        failures - i64::from(baseline_failures),
-        offered - i64::from(baseline_offered),
-    );
-    if offered > 0 && failures as f64 / offered as f64 > threshold {
+    let (outcomes, failures, unfinished, canary, last_wave): (i64, i64, i64, i64, i32) =
+        sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE status IN ('installed', 'failed', 'rolled_back')),
+                    count(*) FILTER (WHERE status IN ('failed', 'rolled_back')),
+                    count(*) FILTER (WHERE status IN ('offered', 'downloading')),
+                    count(*) FILTER (WHERE wave = 0),
+                    COALESCE(max(wave), 0)
+             FROM campaign_vehicles WHERE campaign_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let failures = failures - i64::from(baseline_failures);
+    let outcomes = outcomes - i64::from(baseline_outcomes);
+    let judged = outcomes >= canary.max(1) || unfinished == 0;
+    if judged && outcomes > 0 && failures as f64 / outcomes as f64 > threshold {
         let reason = format!(
-            "failure rate {failures}/{offered} ({:.1} %) passed the threshold of {:.1} %",
-            100.0 * failures as f64 / offered as f64,
+            "failure rate {failures}/{outcomes} ({:.1} %) passed the threshold of {:.1} %",
+            100.0 * failures as f64 / outcomes as f64,
             100.0 * threshold
         );
         tracing::warn!(campaign = id, reason, "campaign paused");
@@ -168,4 +219,13 @@ pub(super) async fn set_state(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reasons_lose_control_characters_and_length() {
+        assert_eq!(super::clean("bad\u{1b}[31m\0x"), "bad [31m x");
+        assert_eq!(super::clean(&"x".repeat(5000)).len(), 1024);
+    }
 }

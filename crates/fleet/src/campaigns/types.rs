@@ -239,7 +239,8 @@ pub struct CampaignStatus {
     pub counts: BTreeMap<UpdateStatus, i64>,
     /// Vehicles per wave, by status.
     pub by_wave: Vec<BTreeMap<UpdateStatus, i64>>,
-    /// Failed and rolled back over offered, since the last resume.
+    /// Failed and rolled back over outcomes (installed, failed, rolled back), since
+    /// the last resume.
     pub failure_rate: f64,
     /// When it was created.
     pub created_at: DateTime<Utc>,
