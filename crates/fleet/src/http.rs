@@ -346,7 +346,7 @@ impl std::fmt::Display for VehicleDetail {
                 .installed
                 .iter()
                 .find(|i| i.ecu_id == ecu.ecu_id)
-                .map_or("(no manifest yet)".to_owned(), |i| {
+                .map_or("(not in its manifests)".to_owned(), |i| {
                     format!("{} (release {})", i.filename, i.release_counter)
                 });
             let primary = if ecu.is_primary { ", primary" } else { "" };

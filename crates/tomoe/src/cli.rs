@@ -59,7 +59,7 @@ pub enum Command {
     /// Diagnostics (ASAM SOVD): components, data, faults, operations, locks
     #[command(subcommand)]
     Diag(crate::diag::DiagCommand),
-    /// The alliance's fleet backend on PostgreSQL: inventory, version manifests
+    /// The alliance's fleet backend on PostgreSQL: inventory, campaigns, director, telemetry, simulator
     #[command(subcommand)]
     Fleet(crate::fleet::FleetCommand),
 }
