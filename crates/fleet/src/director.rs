@@ -12,7 +12,7 @@
 //! [`DirectorKeys`] reads a director repository directory made by `tomoe ota repo
 //! init --director`, without its root key: the online keys sign, and a rotation
 //! made offline (`tomoe ota repo rotate`) is picked up by [`DirectorKeys::load`]
-//! again.
+//! again, its root chain verified as a vehicle verifies it.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -94,6 +94,24 @@ impl DirectorKeys {
                 roots.len()
             ))
         })?;
+        // The chain as a vehicle follows it: each root signed by the one before.
+        let mut chain = tomoe_ota::TrustedRepository::new("director", &roots[0])
+            .map_err(|e| invalid(format!("1.root.json: {e}")))?;
+        let limits = tomoe_ota::Limits {
+            max_root_rotations: MAX_ROOTS,
+            ..tomoe_ota::Limits::default()
+        };
+        chain
+            .follow_root_chain(&tomoe_ota::FsFetcher::new(dir), &limits)
+            .map_err(|e| invalid(format!("the root chain in {}: {e}", dir.display())))?;
+        if chain.root().version != roots.len() as u64 || chain.root() != &root.signed {
+            return Err(invalid(format!(
+                "the root chain in {} ends at version {}, not at {}.root.json",
+                dir.display(),
+                chain.root().version,
+                roots.len()
+            )));
+        }
         let key = |role: RoleName| -> Result<SigningKey, FleetError> {
             let path = dir.join(tomoe_ota::KEYS_DIR).join(format!("{role}.pem"));
             let key = tomoe_ota::read_key(&path).map_err(|e| invalid(e.to_string()))?;

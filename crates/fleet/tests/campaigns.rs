@@ -580,6 +580,26 @@ async fn director_metadata_is_verified_by_vehicles_across_an_online_key_rotation
         "{error}"
     );
     assert!(backend.director.reload().is_err());
+    std::fs::copy(
+        offline.join("keys/targets.pem"),
+        online.join("keys/targets.pem"),
+    )
+    .unwrap();
+    // A root not signed by the one before it is refused, as a vehicle refuses it.
+    let second_root = std::fs::read_to_string(online.join("2.root.json")).unwrap();
+    std::fs::write(
+        online.join("2.root.json"),
+        second_root.replacen(
+            "\"consistent_snapshot\": false",
+            "\"consistent_snapshot\": true",
+            1,
+        ),
+    )
+    .unwrap();
+    let error = DirectorKeys::load(&online).unwrap_err().to_string();
+    assert!(error.contains("the root chain"), "{error}");
+    std::fs::write(online.join("2.root.json"), second_root).unwrap();
+    assert!(DirectorKeys::load(&online).is_ok());
     // The keys in use stay in use.
     let (_, still) = check(primary).await;
     still.unwrap();

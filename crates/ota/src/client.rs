@@ -328,6 +328,17 @@ impl TrustedRepository {
 
     /// Follows `<version>.root.json` while it exists, each new version signed by
     /// a threshold of the previous version's root keys and of its own.
+    /// Follows the root chain only (`<N+1>.root.json` while there is one), each new
+    /// root signed by a threshold of the previous root's keys and of its own: what a
+    /// server that publishes roots checks before it signs under the newest.
+    pub fn follow_root_chain(
+        &mut self,
+        fetcher: &dyn Fetcher,
+        limits: &Limits,
+    ) -> Result<(), OtaError> {
+        self.follow_roots(fetcher, limits)
+    }
+
     fn follow_roots(&mut self, fetcher: &dyn Fetcher, limits: &Limits) -> Result<(), OtaError> {
         for _ in 0..limits.max_root_rotations {
             let trusted = &self.root.signed;

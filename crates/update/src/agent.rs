@@ -497,9 +497,13 @@ impl<H: AppHost> Agent<H> {
                 return Ok(());
             }
             Err(error) => {
-                self.installation_reports
-                    .push(report(InstallationStatus::Failed, &error.to_string()));
-                self.report_pending = true;
+                // A repository that did not answer (or too slowly) is tried again at
+                // the next check: not a failure of the update, which is final.
+                if !is_passing(&error) {
+                    self.installation_reports
+                        .push(report(InstallationStatus::Failed, &error.to_string()));
+                    self.report_pending = true;
+                }
                 return Err(error.into());
             }
         };
@@ -705,6 +709,19 @@ impl<H: AppHost> Agent<H> {
         let receipt: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
         Ok(receipt["verified"].as_bool().unwrap_or(false))
     }
+}
+
+/// Whether an install failed for a reason that passes: the image repository did
+/// not answer, or too slowly.
+fn is_passing(error: &InstallError) -> bool {
+    matches!(
+        error,
+        InstallError::Verification(
+            tomoe_ota::OtaError::Unavailable { .. }
+                | tomoe_ota::OtaError::SlowRetrieval { .. }
+                | tomoe_ota::OtaError::Fetch { .. }
+        )
+    )
 }
 
 /// The root and timestamp versions of both repositories a primary trusts.
