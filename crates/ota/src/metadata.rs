@@ -522,11 +522,25 @@ pub(crate) struct RawSigned {
 
 impl RawSigned {
     /// Parses a metadata file.
+    /// A key id listed twice among the signatures is refused: one key signing twice
+    /// is not two signatures, and a file that pretends otherwise is not trusted.
     pub(crate) fn parse(path: &str, bytes: &[u8]) -> Result<RawSigned, OtaError> {
-        serde_json::from_slice(bytes).map_err(|error| OtaError::InvalidMetadata {
-            path: path.into(),
-            reason: error.to_string(),
-        })
+        let raw: RawSigned =
+            serde_json::from_slice(bytes).map_err(|error| OtaError::InvalidMetadata {
+                path: path.into(),
+                reason: error.to_string(),
+            })?;
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(twice) = raw.signatures.iter().find(|s| !seen.insert(&s.keyid)) {
+            return Err(OtaError::InvalidMetadata {
+                path: path.into(),
+                reason: format!(
+                    "key {} signs it twice: one key's signature counts once, and a repeated one is refused",
+                    twice.keyid
+                ),
+            });
+        }
+        Ok(raw)
     }
 
     /// The `signed` object as metadata of role `T`.

@@ -563,6 +563,30 @@ fn threshold_not_met_is_refused() {
 }
 
 #[test]
+fn one_key_signing_twice_is_refused() {
+    let mut fixture = Fixture::new();
+    fixture.release("brake-2.0.bin", b"brake firmware 2.0", HARDWARE, 2);
+    installs(&mut fixture, "brake-2.0.bin", 2);
+    // The holder of one of the two timestamp keys re-signs the timestamp alone and
+    // lists that signature twice, to look like two.
+    let keyring = vec![fixture.image_keys.timestamp[0].clone()];
+    let mut partial = Repository::open(&fixture.image_dir, Lifetimes::default(), keyring).unwrap();
+    partial.refresh_timestamp(fixture.now).unwrap();
+    partial.write_to(&fixture.image_dir).unwrap();
+    let path = fixture.image_file("timestamp.json");
+    let mut timestamp: serde_json::Value =
+        serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    let signature = timestamp["signatures"][0].clone();
+    timestamp["signatures"]
+        .as_array_mut()
+        .unwrap()
+        .push(signature);
+    fs::write(&path, serde_json::to_vec_pretty(&timestamp).unwrap()).unwrap();
+    let error = fixture.assert_refused("invalid metadata \"timestamp.json\": key ");
+    assert!(error.to_string().contains("signs it twice"), "{error}");
+}
+
+#[test]
 fn compromised_key_below_threshold_is_refused() {
     let mut fixture = Fixture::new();
     // The attacker controls the director, the snapshot and timestamp keys of the
