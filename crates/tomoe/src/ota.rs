@@ -170,6 +170,13 @@ pub struct OtaCheckArgs {
     /// The director's root metadata, trusted out of band
     #[arg(long, value_name = "FILE")]
     pub root_director: PathBuf,
+    /// Keep the trusted metadata here between runs, so that a later check refuses
+    /// anything older than what an earlier one accepted (rollback protection)
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Check expiry at this time instead of now (RFC 3339, e.g. 2027-01-15T08:00:00Z)
+    #[arg(long, value_name = "TIME", value_parser = humantime::parse_rfc3339_weak)]
+    pub now: Option<SystemTime>,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
@@ -406,24 +413,39 @@ fn verify(args: &OtaCheckArgs) -> anyhow::Result<Vec<Planned>> {
     let director_root = read(&args.root_director)?;
     let image_root = read(&args.root_image)?;
     let limits = Limits::default();
-    let mut primary = Primary::new(
-        &args.vin,
-        args.ecus.clone(),
-        &director_root,
-        &image_root,
-        limits,
-    )?;
+    let mut primary = match &args.state_dir {
+        Some(dir) => Primary::load(
+            &args.vin,
+            args.ecus.clone(),
+            &director_root,
+            &image_root,
+            limits,
+            dir,
+        )?,
+        None => Primary::new(
+            &args.vin,
+            args.ecus.clone(),
+            &director_root,
+            &image_root,
+            limits,
+        )?,
+    };
     let director_url = format!("{}/{}/", args.director.trim_end_matches('/'), args.vin);
     let director = HttpFetcher::new(&director_url)?;
     let image = HttpFetcher::new(&args.image)?;
     let mut bars = Vec::new();
-    let checked = primary.check_and_download(&director, &image, SystemTime::now(), |one| {
+    let now = args.now.unwrap_or_else(SystemTime::now);
+    let checked = primary.check_and_download(&director, &image, now, |one| {
         let progress = progress_bar(one, args.json);
         bars.push(progress.clone());
         progress.wrap_write(io::sink())
     });
     bars.iter().for_each(ProgressBar::finish_and_clear);
-    let planned = checked?
+    let checked = checked?;
+    if let Some(dir) = &args.state_dir {
+        primary.save(dir)?;
+    }
+    let planned = checked
         .into_iter()
         .map(|one| Planned {
             sha256: one.file.hashes.get("sha256").cloned().unwrap_or_default(),

@@ -275,3 +275,83 @@ fn ota_repo_init_refuses_to_overwrite_and_add_checks_the_kind() {
     assert_eq!(code, 1);
     assert!(stderr.contains("a director target needs --ecu"), "{stderr}");
 }
+
+/// `tomoe ota check` with `extra` arguments.
+fn check_with(repositories: &Repositories, server: &OtaServer, extra: &[&str]) -> (i32, String) {
+    let image_url = format!("{}/image", server.url);
+    let director_url = format!("{}/director", server.url);
+    let ecu = format!("{ECU}:{HARDWARE}");
+    let root_image = repositories.image.join("1.root.json");
+    let root_director = repositories.vehicle.join("1.root.json");
+    let mut args = vec![
+        "ota",
+        "check",
+        "--image",
+        &image_url,
+        "--director",
+        &director_url,
+        "--vin",
+        VIN,
+        "--ecu",
+        &ecu,
+        "--root-image",
+        path(&root_image),
+        "--root-director",
+        path(&root_director),
+    ];
+    args.extend_from_slice(extra);
+    let (code, stdout, stderr) = cli(&args);
+    (code, format!("{stdout}{stderr}"))
+}
+
+#[test]
+fn ota_check_keeps_trusted_state_across_runs_and_checks_expiry_at_a_given_time() {
+    let repositories = repositories();
+    let server = OtaServer::start(&repositories.image, &repositories.director);
+    let state = tempfile::tempdir().unwrap();
+    let state_dir = path(state.path());
+    let (code, output) = check_with(&repositories, &server, &["--state-dir", state_dir]);
+    assert_eq!(code, 0, "{output}");
+    // Keep the image repository's current metadata, then publish a newer release.
+    let saved: Vec<(PathBuf, Vec<u8>)> = ["timestamp.json", "snapshot.json", "targets.json"]
+        .iter()
+        .map(|name| {
+            let file = repositories.image.join(name);
+            let bytes = fs::read(&file).unwrap();
+            (file, bytes)
+        })
+        .collect();
+    let newer = repositories.firmware.with_file_name("brake-2.1.bin");
+    fs::write(&newer, b"brake firmware 2.1").unwrap();
+    ok(&[
+        "ota",
+        "repo",
+        "add",
+        path(&repositories.image),
+        path(&newer),
+        "--hardware-id",
+        HARDWARE,
+        "--release-counter",
+        "2",
+    ]);
+    let (code, output) = check_with(&repositories, &server, &["--state-dir", state_dir]);
+    assert_eq!(code, 0, "{output}");
+    // A mirror serves the old metadata again: with its state the vehicle refuses it,
+    // without it (every run starting from the root) it would not notice.
+    for (file, bytes) in &saved {
+        fs::write(file, bytes).unwrap();
+    }
+    let (code, output) = check_with(&repositories, &server, &["--state-dir", state_dir]);
+    assert_eq!(code, 1, "{output}");
+    assert!(output.contains("rollback"), "{output}");
+    let (code, output) = check_with(&repositories, &server, &[]);
+    assert_eq!(code, 0, "{output}");
+
+    // Expiry at a given time: far ahead, everything has expired.
+    let (code, output) = check_with(&repositories, &server, &["--now", "2100-01-01T00:00:00Z"]);
+    assert_eq!(code, 1, "{output}");
+    assert!(output.contains("expired"), "{output}");
+    let (code, output) = check_with(&repositories, &server, &["--now", "yesterday"]);
+    assert_eq!(code, 2, "{output}");
+    assert!(output.contains("--now"), "{output}");
+}
