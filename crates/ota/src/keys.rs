@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, KeypairBytes};
 use ed25519_dalek::SigningKey;
 
 use crate::metadata::{KeyId, PublicKey};
@@ -21,15 +21,20 @@ pub fn key_id(key: &SigningKey) -> KeyId {
     PublicKey::ed25519(&key.verifying_key()).key_id()
 }
 
-/// Writes `key` to a new file at `path` as PKCS#8 PEM, readable only by the owner
-/// on Unix. An existing file is never replaced: losing a role key is an incident.
+/// Writes `key` to a new file at `path` as PKCS#8 v1 PEM (the private key alone,
+/// as `openssl genpkey` writes it: OpenSSL 3 does not read the v2 form with the
+/// public key), readable only by the owner on Unix. An existing file is never
+/// replaced: losing a role key is an incident.
 pub fn write_key(path: &Path, key: &SigningKey) -> Result<(), OtaError> {
-    let pem = key
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|error| OtaError::InvalidKey {
-            path: Some(path.to_owned()),
-            reason: error.to_string(),
-        })?;
+    let pem = KeypairBytes {
+        secret_key: key.to_bytes(),
+        public_key: None,
+    }
+    .to_pkcs8_pem(LineEnding::LF)
+    .map_err(|error| OtaError::InvalidKey {
+        path: Some(path.to_owned()),
+        reason: error.to_string(),
+    })?;
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -68,6 +73,28 @@ mod tests {
             .starts_with("-----BEGIN PRIVATE KEY-----"));
         assert_eq!(read_key(&path).unwrap().to_bytes(), key.to_bytes());
         assert_eq!(key_id(&read_key(&path).unwrap()), key_id(&key));
+    }
+
+    #[test]
+    fn keys_are_written_as_openssl_writes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("targets.pem");
+        write_key(&path, &generate_key()).unwrap();
+        let pem = fs::read_to_string(&path).unwrap();
+        // PKCS#8 v1 of an Ed25519 key is 48 bytes of DER: 64 characters of base64.
+        let base64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        assert_eq!(base64.len(), 64, "{pem}");
+        if let Ok(output) = std::process::Command::new("openssl")
+            .args(["pkey", "-noout", "-in"])
+            .arg(&path)
+            .output()
+        {
+            assert!(
+                output.status.success(),
+                "openssl cannot read the key: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
     }
 
     #[test]
