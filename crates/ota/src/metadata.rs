@@ -126,7 +126,9 @@ impl fmt::Display for KeyId {
 pub struct PublicKey {
     /// The key type; only `ed25519` is accepted.
     pub keytype: String,
-    /// The signature scheme; only `ed25519` is accepted.
+    /// The signature scheme; only `ed25519` is accepted. Optional when read: the
+    /// Uptane reference implementation gives the key type alone.
+    #[serde(default)]
     pub scheme: String,
     /// The key material.
     pub keyval: KeyValue,
@@ -159,7 +161,14 @@ impl PublicKey {
 
     /// The Ed25519 key, or why it is not one.
     pub fn verifying_key(&self) -> Result<VerifyingKey, String> {
-        if self.keytype != ED25519 || self.scheme != ED25519 {
+        // Key types and schemes are compared without case (`ED25519` in the Uptane
+        // reference implementation); a missing scheme is the key type's own.
+        let scheme = if self.scheme.is_empty() {
+            &self.keytype
+        } else {
+            &self.scheme
+        };
+        if !self.keytype.eq_ignore_ascii_case(ED25519) || !scheme.eq_ignore_ascii_case(ED25519) {
             return Err(format!(
                 "unsupported key type \"{}\" with scheme \"{}\"",
                 self.keytype, self.scheme
@@ -188,7 +197,9 @@ pub struct RoleKeys {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "_type", rename = "root")]
 pub struct Root {
-    /// The TUF specification version, [`SPEC_VERSION`].
+    /// The TUF specification version, [`SPEC_VERSION`]; optional when read (the
+    /// Uptane reference implementation omits it).
+    #[serde(default)]
     pub spec_version: String,
     /// Whether files are published under version-prefixed names too.
     #[serde(default)]
@@ -222,7 +233,9 @@ impl Root {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "_type", rename = "targets")]
 pub struct Targets {
-    /// The TUF specification version, [`SPEC_VERSION`].
+    /// The TUF specification version, [`SPEC_VERSION`]; optional when read (the
+    /// Uptane reference implementation omits it).
+    #[serde(default)]
     pub spec_version: String,
     /// The version, rising with every change.
     pub version: u64,
@@ -346,7 +359,9 @@ impl MetaFile {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "_type", rename = "snapshot")]
 pub struct Snapshot {
-    /// The TUF specification version, [`SPEC_VERSION`].
+    /// The TUF specification version, [`SPEC_VERSION`]; optional when read (the
+    /// Uptane reference implementation omits it).
+    #[serde(default)]
     pub spec_version: String,
     /// The version, rising with every change.
     pub version: u64,
@@ -360,7 +375,9 @@ pub struct Snapshot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "_type", rename = "timestamp")]
 pub struct Timestamp {
-    /// The TUF specification version, [`SPEC_VERSION`].
+    /// The TUF specification version, [`SPEC_VERSION`]; optional when read (the
+    /// Uptane reference implementation omits it).
+    #[serde(default)]
     pub spec_version: String,
     /// The version, rising with every re-signing.
     pub version: u64,
@@ -505,12 +522,17 @@ pub(crate) fn parse_signed<T: Metadata>(
         path: path.into(),
         reason: format!("not {} metadata: {reason}", T::ROLE),
     };
+    // `_type` without case: the Uptane reference implementation writes `Root`,
+    // `Targets`. The signature covers the object as received; only the parsed
+    // copy is normalized.
     match signed.get("_type").and_then(serde_json::Value::as_str) {
-        Some(kind) if kind == T::ROLE.as_str() => {}
+        Some(kind) if kind.eq_ignore_ascii_case(T::ROLE.as_str()) => {}
         Some(kind) => return Err(invalid(format!("\"_type\" is \"{kind}\""))),
         None => return Err(invalid("no \"_type\"".into())),
     }
-    T::deserialize(signed).map_err(|error| invalid(error.to_string()))
+    let mut normalized = signed.clone();
+    normalized["_type"] = serde_json::Value::from(T::ROLE.as_str());
+    T::deserialize(&normalized).map_err(|error| invalid(error.to_string()))
 }
 
 /// A metadata file parsed but not yet verified: the signatures and the raw `signed` object.
@@ -556,6 +578,53 @@ impl RawSigned {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reference_implementation_s_spelling_is_read() {
+        let key = SigningKey::generate(&mut rand_core::OsRng);
+        let public = hex::encode(key.verifying_key().as_bytes());
+        // `_type` capitalized, no `spec_version`, a key with its type alone, upper case.
+        let signed = serde_json::json!({
+            "_type": "Root",
+            "version": 1,
+            "expires": "2030-01-01T00:00:00Z",
+            "consistent_snapshot": false,
+            "keys": {"k1": {"keytype": "ED25519", "keyval": {"public": public}}},
+            "roles": {
+                "root": {"keyids": ["k1"], "threshold": 1},
+                "targets": {"keyids": ["k1"], "threshold": 1},
+                "snapshot": {"keyids": ["k1"], "threshold": 1},
+                "timestamp": {"keyids": ["k1"], "threshold": 1}
+            }
+        });
+        let root: Root = parse_signed("root.json", &signed).unwrap();
+        assert_eq!(root.spec_version, "");
+        let key_of_root = &root.keys[&KeyId("k1".into())];
+        assert_eq!(key_of_root.verifying_key().unwrap(), key.verifying_key());
+        // A signature over the object as received verifies.
+        let message = canonical_json(&signed).unwrap();
+        let signature = Signature {
+            keyid: KeyId("k1".into()),
+            sig: hex::encode(key.sign(&message).to_bytes()),
+        };
+        let role = root.role(RoleName::Root).unwrap();
+        assert_eq!(
+            count_valid_signatures(&signed, &[signature], &root.keys, role).unwrap(),
+            1
+        );
+        // Another role's type, or another key type, is still refused.
+        let mut wrong = signed.clone();
+        wrong["_type"] = "Targets".into();
+        assert!(parse_signed::<Root>("root.json", &wrong).is_err());
+        let rsa = PublicKey {
+            keytype: "RSA".into(),
+            scheme: String::new(),
+            keyval: KeyValue {
+                public: "00".into(),
+            },
+        };
+        assert!(rsa.verifying_key().is_err());
+    }
 
     fn key(seed: u8) -> SigningKey {
         SigningKey::from_bytes(&[seed; 32])
