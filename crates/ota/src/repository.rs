@@ -262,6 +262,12 @@ impl Repository {
         Ok(())
     }
 
+    /// Sets the roles this repository's targets delegate paths to (none: `None`);
+    /// signed by [`Repository::publish`].
+    pub fn set_delegations(&mut self, delegations: Option<crate::metadata::Delegations>) {
+        self.targets.signed.delegations = delegations;
+    }
+
     /// Removes the target `name`; signed by [`Repository::publish`].
     pub fn remove_target(&mut self, name: &str) -> Result<(), OtaError> {
         self.new_target_files.remove(name);

@@ -372,6 +372,20 @@ impl Primary {
         now: SystemTime,
     ) -> Result<Vec<ApprovedImage>, OtaError> {
         self.director.update(director, &self.limits, now)?;
+        let director_targets = self
+            .director
+            .targets()
+            .expect("an updated repository has targets");
+        // A director assigns images itself; delegating is for the image repository,
+        // where each OEM signs its own apps.
+        if director_targets.delegations.is_some() {
+            return Err(OtaError::InvalidMetadata {
+                path: "director targets.json".into(),
+                reason: "it delegates to other roles: a director assigns images itself, \
+                         only the image repository delegates"
+                    .into(),
+            });
+        }
         self.image.update(image, &self.limits, now)?;
         let director_targets = self
             .director

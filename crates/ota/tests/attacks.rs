@@ -563,6 +563,37 @@ fn threshold_not_met_is_refused() {
 }
 
 #[test]
+fn a_director_that_delegates_is_refused() {
+    let mut fixture = Fixture::new();
+    fixture.release("brake-2.0.bin", b"brake firmware 2.0", HARDWARE, 2);
+    // A director's targets that hand paths to another key, signed by the director.
+    let delegate = tomoe_ota::generate_key();
+    let public = tomoe_ota::metadata::PublicKey::ed25519(&delegate.verifying_key());
+    fixture
+        .director
+        .set_delegations(Some(tomoe_ota::metadata::Delegations {
+            keys: [(public.key_id(), public.clone())].into(),
+            roles: vec![tomoe_ota::metadata::DelegatedRole {
+                name: "oem".into(),
+                keyids: vec![public.key_id()],
+                threshold: 1,
+                terminating: true,
+                paths: Some(vec!["*".into()]),
+                path_hash_prefixes: None,
+            }],
+        }));
+    fixture.director.publish(fixture.now).unwrap();
+    fixture.write();
+    let error = fixture.assert_refused("invalid metadata \"director targets.json\"");
+    assert!(
+        error
+            .to_string()
+            .contains("only the image repository delegates"),
+        "{error}"
+    );
+}
+
+#[test]
 fn one_key_signing_twice_is_refused() {
     let mut fixture = Fixture::new();
     fixture.release("brake-2.0.bin", b"brake firmware 2.0", HARDWARE, 2);
