@@ -314,6 +314,51 @@ async fn list(
     Ok(Json(Page { items, next }))
 }
 
+/// A page of vehicles as a table, with where the next page starts.
+impl std::fmt::Display for Page<VehicleSummary> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let header = ("ID", "BRAND", "MODEL", "PROFILE");
+        write!(
+            f,
+            "{:<28} {:<12} {:<12} {:<24} LAST SEEN",
+            header.0, header.1, header.2, header.3
+        )?;
+        for v in &self.items {
+            let seen = v.last_seen.map_or("never".to_owned(), |t| t.to_rfc3339());
+            let (id, brand, model, profile) = (&v.id, &v.brand, &v.model, &v.profile);
+            write!(f, "\n{id:<28} {brand:<12} {model:<12} {profile:<24} {seen}")?;
+        }
+        match &self.next {
+            Some(next) => write!(f, "\n(more: --after {next})"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A page of a campaign's vehicles as a table, with where the next page starts.
+impl std::fmt::Display for Page<CampaignVehicle> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let header = ("VEHICLE", "ECU", "WAVE", "STATUS");
+        write!(
+            f,
+            "{:<28} {:<22} {:>4} {:<12} REASON",
+            header.0, header.1, header.2, header.3
+        )?;
+        for v in &self.items {
+            let (id, ecu, wave, status) = (&v.vehicle_id, &v.ecu_id, v.wave, v.status.as_str());
+            write!(
+                f,
+                "\n{id:<28} {ecu:<22} {wave:>4} {status:<12} {}",
+                v.reason
+            )?;
+        }
+        match &self.next {
+            Some(next) => write!(f, "\n(more: --after {next})"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A vehicle and what its ECUs run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VehicleDetail {

@@ -286,26 +286,7 @@ async fn vehicles(args: FleetVehiclesArgs) -> anyhow::Result<()> {
     if args.api.json {
         return print_json(&page);
     }
-    out!(
-        "{:<28} {:<12} {:<12} {:<24} LAST SEEN",
-        "ID",
-        "BRAND",
-        "MODEL",
-        "PROFILE"
-    )?;
-    for v in &page.items {
-        let seen = v.last_seen.map_or("never".to_owned(), |t| t.to_rfc3339());
-        out!(
-            "{:<28} {:<12} {:<12} {:<24} {seen}",
-            v.id,
-            v.brand,
-            v.model,
-            v.profile
-        )?;
-    }
-    if let Some(next) = page.next {
-        out!("(more: --after {next})")?;
-    }
+    out!("{page}")?;
     Ok(())
 }
 
@@ -389,26 +370,7 @@ async fn campaign_status(args: CampaignStatusArgs) -> anyhow::Result<()> {
     if args.api.json {
         return print_json(&page);
     }
-    out!(
-        "{:<28} {:<22} {:>4} {:<12} REASON",
-        "VEHICLE",
-        "ECU",
-        "WAVE",
-        "STATUS"
-    )?;
-    for v in &page.items {
-        out!(
-            "{:<28} {:<22} {:>4} {:<12} {}",
-            v.vehicle_id,
-            v.ecu_id,
-            v.wave,
-            v.status.as_str(),
-            v.reason
-        )?;
-    }
-    if let Some(next) = page.next {
-        out!("(more: --after {next})")?;
-    }
+    out!("{page}")?;
     Ok(())
 }
 
