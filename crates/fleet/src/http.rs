@@ -691,41 +691,17 @@ async fn director_file(
         ))
     })?;
     let keys = director.keys();
-    let bytes = match file.as_str() {
-        "timestamp.json" => {
-            state
-                .fleet
-                .director_file(
-                    &vin,
-                    DirectorFile::Timestamp,
-                    &keys,
-                    std::time::SystemTime::now(),
-                )
-                .await?
-        }
-        "snapshot.json" => {
-            state
-                .fleet
-                .director_file(
-                    &vin,
-                    DirectorFile::Snapshot,
-                    &keys,
-                    std::time::SystemTime::now(),
-                )
-                .await?
-        }
-        "targets.json" => {
-            state
-                .fleet
-                .director_file(
-                    &vin,
-                    DirectorFile::Targets,
-                    &keys,
-                    std::time::SystemTime::now(),
-                )
-                .await?
-        }
-        root => {
+    let signed = match file.as_str() {
+        "timestamp.json" => Some(DirectorFile::Timestamp),
+        "snapshot.json" => Some(DirectorFile::Snapshot),
+        "targets.json" => Some(DirectorFile::Targets),
+        _ => None,
+    };
+    let now = std::time::SystemTime::now();
+    let bytes = match signed {
+        Some(which) => state.fleet.director_file(&vin, which, &keys, now).await?,
+        None => {
+            let root = file.as_str();
             state.fleet.vehicle_exists(&vin).await?;
             keys.root_file(root)
                 .map(<[u8]>::to_vec)
