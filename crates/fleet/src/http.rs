@@ -233,7 +233,11 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem>
         Problem::new(
             StatusCode::BAD_REQUEST,
             "invalid input",
-            format!("{}: {}", e.path(), e.inner()),
+            // A body cut short or not JSON has no field to name: say it is the body.
+            match e.path().to_string().as_str() {
+                "?" | "." => format!("body: {}", e.inner()),
+                path => format!("{path}: {}", e.inner()),
+            },
         )
     })
 }

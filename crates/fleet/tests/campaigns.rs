@@ -412,6 +412,7 @@ async fn a_campaign_targeting_nothing_or_malformed_is_refused_and_nothing_is_sto
         .issue("operator", "fleet:write", Duration::from_secs(60))
         .unwrap();
     for (body, expected) in [
+        (r#"{"name":"x","ima"#, "body: EOF while parsing"),
         (
             r#"{"name":"x","image":"i","target":{}}"#,
             "unknown field `target`",
