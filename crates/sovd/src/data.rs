@@ -133,7 +133,6 @@ pub struct ReadValue {
     /// The resource.
     pub id: String,
     /// Its value; `null` when none is available.
-    #[schema(value_type = Object)]
     pub data: serde_json::Value,
     /// Why no value is available, if so.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -145,7 +144,6 @@ pub struct ReadValue {
 #[serde(deny_unknown_fields)]
 pub struct WriteValue {
     /// The value, in the VSS datatype of the signal.
-    #[schema(value_type = Object)]
     pub data: serde_json::Value,
 }
 
