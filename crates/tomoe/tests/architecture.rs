@@ -17,7 +17,7 @@ use std::process::Command;
 /// the Zenoh options and `up --ecu` came, 3,400 until the fleet operator commands
 /// (`tomoe fleet vehicles | vehicle | campaign | simulate`) came; it grows only with
 /// a new command or option family, never for logic (see ARCHITECTURE.md).
-const BINARY_LINE_BUDGET: usize = 3_700;
+const BINARY_LINE_BUDGET: usize = 4_000;
 /// Lines of a source file before its `#[cfg(test)]` module, at most.
 const FILE_LINE_BUDGET: usize = 900;
 
