@@ -97,6 +97,10 @@ impl Battery {
         self.soc
     }
 
+    pub(crate) fn ambient_c(&self) -> f64 {
+        self.ambient_c
+    }
+
     pub(crate) fn temperature_c(&self) -> f64 {
         self.temperature_c
     }

@@ -78,7 +78,7 @@
 use crate::battery::Battery;
 use crate::cycle::Cycle;
 use crate::efficiency::Efficiency;
-use crate::params::VehicleParameters;
+use crate::params::{BatteryParameters, VehicleParameters};
 use crate::SimError;
 
 mod drivetrain;
@@ -174,6 +174,31 @@ impl Simulator {
     /// Battery temperature, °C.
     pub fn battery_temp_c(&self) -> f64 {
         self.battery.temperature_c()
+    }
+
+    /// Replaces the traction battery while the simulation runs (a pack swap): the
+    /// vehicle keeps its speed, time and odometer; the new pack starts at `soc`
+    /// (0..=1 of its usable capacity), at the ambient temperature, with its RC pair
+    /// relaxed. Parameters the simulator refuses (see
+    /// [`VehicleParameters::validate`]) or a `soc` outside 0..=1 change nothing.
+    pub fn replace_battery(
+        &mut self,
+        battery: BatteryParameters,
+        soc: f64,
+    ) -> Result<(), SimError> {
+        if !(0.0..=1.0).contains(&soc) {
+            return Err(SimError::parameter(
+                "soc",
+                format!("{soc} is outside 0..=1"),
+            ));
+        }
+        let mut params = self.params.clone();
+        params.battery = battery;
+        params.validate()?;
+        self.battery = Battery::new(&params.battery, soc, self.battery.ambient_c());
+        self.params = params;
+        self.last = self.resting_sample();
+        Ok(())
     }
 
     /// Shifts to Park, as a driver does at the end of a trip: the gear is Park
@@ -687,6 +712,51 @@ mod tests {
         let error = Simulator::new(params, 0.5, 20.0).unwrap_err();
         assert_eq!(error.field(), Some("gear_ratio"));
         assert!(error.to_string().contains("gear_ratio"));
+    }
+
+    #[test]
+    fn a_battery_swapped_while_driving_has_the_new_capacity_and_soc() {
+        let mut sim = simulator(kona(), 0.9);
+        for _ in 0..100 {
+            sim.step(0.1, 15.0, 0.0);
+        }
+        let speed = sim.speed_mps();
+        let mut smaller = kona().battery;
+        smaller.cells_parallel = 2;
+        smaller.usable_capacity_ah = kona().battery.usable_capacity_ah * 2.0 / 3.0;
+        sim.replace_battery(smaller.clone(), 0.5).unwrap();
+        assert_eq!(sim.params().battery, smaller);
+        assert_eq!(sim.soc(), 0.5);
+        assert_eq!(sim.speed_mps(), speed);
+        // It keeps driving, and the smaller pack drains faster than the original
+        // pack swapped in at the same moment and state of charge.
+        let mut same = simulator(kona(), 0.9);
+        for _ in 0..100 {
+            same.step(0.1, 15.0, 0.0);
+        }
+        same.replace_battery(kona().battery, 0.5).unwrap();
+        for _ in 0..100 {
+            sim.step(0.1, 15.0, 0.0);
+            same.step(0.1, 15.0, 0.0);
+        }
+        assert!(sim.soc() < 0.5);
+        assert!(0.5 - sim.soc() > 1.4 * (0.5 - same.soc()));
+    }
+
+    #[test]
+    fn an_impossible_battery_changes_nothing() {
+        let mut sim = simulator(kona(), 0.9);
+        let mut broken = kona().battery;
+        broken.usable_capacity_ah = -1.0;
+        assert!(sim.replace_battery(broken, 0.5).is_err());
+        assert_eq!(sim.params().battery, kona().battery);
+        assert_eq!(
+            sim.replace_battery(kona().battery, 1.5)
+                .unwrap_err()
+                .field(),
+            Some("soc")
+        );
+        assert_eq!(sim.soc(), 0.9);
     }
 
     #[test]
