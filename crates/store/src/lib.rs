@@ -31,6 +31,10 @@
 //! assert_eq!(store.load().unwrap(), vec![datapoint]);
 //! ```
 
+mod swaps;
+
+pub use swaps::{PackHistory, PackSwap, PACK_HISTORY_FILE};
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
