@@ -11,6 +11,8 @@ use ed25519_dalek::SigningKey;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
+use tomoe_types::Tenant;
+
 use crate::{parse_scope, AuthError, TokenVerifier, AUDIENCE};
 
 /// The `iss` claim of the tokens a [`TokenIssuer`] signs.
@@ -31,7 +33,7 @@ pub const NOT_BEFORE_SLACK: Duration = Duration::from_secs(5 * 60);
 
 /// Signs KUKSA-compatible JWTs (EdDSA, Ed25519) that the broker's
 /// [`TokenVerifier`] accepts: claims `sub`, `iss` (`tomoe-runtime`), `aud`
-/// (`["kuksa.val"]`), `iat`, `exp` and `scope`.
+/// (`["kuksa.val"]`), `iat`, `exp`, `scope` and, for an app of a tenant, `tenant`.
 pub struct TokenIssuer {
     encoding_key: EncodingKey,
     public_key_pem: String,
@@ -54,6 +56,8 @@ struct IssuedClaims<'a> {
     nbf: u64,
     exp: u64,
     scope: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant: Option<&'a str>,
 }
 
 impl TokenIssuer {
@@ -120,12 +124,35 @@ impl TokenIssuer {
         self.issue_at(subject, scope, SystemTime::now(), lifetime)
     }
 
+    /// Issues a token of `tenant` (its `tenant` claim) for `subject` granting `scope`,
+    /// valid for `lifetime` from now: the token of an app that tenant signed.
+    pub fn issue_for(
+        &self,
+        tenant: &Tenant,
+        subject: &str,
+        scope: &str,
+        lifetime: Duration,
+    ) -> Result<String, AuthError> {
+        self.sign(subject, scope, Some(tenant), SystemTime::now(), lifetime)
+    }
+
     /// Issues a token as if at `issued_at`: it expires at `issued_at + lifetime`.
     /// For tests of expiry and for callers with a clock of their own.
     pub fn issue_at(
         &self,
         subject: &str,
         scope: &str,
+        issued_at: SystemTime,
+        lifetime: Duration,
+    ) -> Result<String, AuthError> {
+        self.sign(subject, scope, None, issued_at, lifetime)
+    }
+
+    fn sign(
+        &self,
+        subject: &str,
+        scope: &str,
+        tenant: Option<&Tenant>,
         issued_at: SystemTime,
         lifetime: Duration,
     ) -> Result<String, AuthError> {
@@ -146,6 +173,7 @@ impl TokenIssuer {
             nbf: seconds(issued_at).saturating_sub(NOT_BEFORE_SLACK.as_secs()),
             exp: seconds(expires_at),
             scope,
+            tenant: tenant.map(Tenant::as_str),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &self.encoding_key)
             .map_err(|error| AuthError::Issue(error.to_string()))
@@ -254,6 +282,54 @@ mod tests {
     use tomoe_broker::Access;
 
     const HOUR: Duration = Duration::from_secs(3600);
+
+    fn tenant(name: &str) -> Tenant {
+        Tenant::new(name).unwrap()
+    }
+
+    #[test]
+    fn a_tenant_key_vouches_for_its_own_tenant_only() {
+        let nissan = TokenIssuer::generate();
+        let bound = nissan.verifier().for_tenant(tenant("nissan"));
+        // No claim: the key's tenant.
+        let token = nissan.issue("tool", "read", HOUR).unwrap();
+        let grant = bound.verify_grant(&token).unwrap();
+        assert_eq!(grant.permissions.tenant(), Some(&tenant("nissan")));
+        // Its own tenant claimed: fine.
+        let token = nissan
+            .issue_for(&tenant("nissan"), "tool", "read", HOUR)
+            .unwrap();
+        assert_eq!(
+            bound.verify_grant(&token).unwrap().permissions.tenant(),
+            Some(&tenant("nissan"))
+        );
+        // Another tenant claimed with nissan's key: refused, naming both.
+        let token = nissan
+            .issue_for(&tenant("honda"), "tool", "read", HOUR)
+            .unwrap();
+        let error = bound.verify_grant(&token).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "invalid auth token: signed with tenant nissan's key but claims tenant honda"
+        );
+        // The platform's own key vouches for the tenant it names.
+        let platform = TokenIssuer::generate();
+        let token = platform
+            .issue_for(&tenant("honda"), "app", "read", HOUR)
+            .unwrap();
+        let grant = platform.verifier().verify_grant(&token).unwrap();
+        assert_eq!(grant.permissions.tenant(), Some(&tenant("honda")));
+        let token = platform.issue("app", "read", HOUR).unwrap();
+        assert_eq!(
+            platform
+                .verifier()
+                .verify_grant(&token)
+                .unwrap()
+                .permissions
+                .tenant(),
+            None
+        );
+    }
 
     // A token issued, then the clock stepped back a minute (an NTP correction):
     // with nbf = iat it was refused until the clock caught up.

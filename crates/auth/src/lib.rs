@@ -36,6 +36,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use tomoe_broker::Permissions;
+use tomoe_types::Tenant;
 use tomoe_vss::PathPattern;
 
 pub use issuer::{TokenIssuer, ISSUER, NOT_BEFORE_SLACK, PUBLIC_KEY_FILE, SIGNING_KEY_FILE};
@@ -106,6 +107,14 @@ pub enum AuthError {
         /// What is wrong.
         reason: String,
     },
+    /// A tenant's key signed a token claiming another tenant.
+    #[error("invalid auth token: signed with tenant {key}'s key but claims tenant {claimed}")]
+    ForeignTenant {
+        /// The tenant whose key signed the token.
+        key: Tenant,
+        /// The tenant the token claims.
+        claimed: Tenant,
+    },
     /// A token could not be signed.
     #[error("cannot issue token: {0}")]
     Issue(String),
@@ -116,12 +125,14 @@ pub enum AuthError {
 pub struct TokenVerifier {
     key: DecodingKey,
     algorithms: Vec<Algorithm>,
+    tenant: Option<Tenant>,
 }
 
 impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenVerifier")
             .field("algorithms", &self.algorithms)
+            .field("tenant", &self.tenant)
             .finish_non_exhaustive()
     }
 }
@@ -132,6 +143,8 @@ struct Claims {
     exp: u64,
     #[serde(default)]
     sub: Option<String>,
+    #[serde(default)]
+    tenant: Option<String>,
 }
 
 /// What a token allows on the diagnostic API (SOVD), from its `diag` and
@@ -190,24 +203,40 @@ impl TokenVerifier {
             return Ok(TokenVerifier {
                 key,
                 algorithms: vec![Algorithm::RS256, Algorithm::RS384, Algorithm::RS512],
+                tenant: None,
             });
         }
         if let Ok(key) = DecodingKey::from_ec_pem(pem) {
             return Ok(TokenVerifier {
                 key,
                 algorithms: vec![Algorithm::ES256, Algorithm::ES384],
+                tenant: None,
             });
         }
         if let Ok(key) = DecodingKey::from_ed_pem(pem) {
             return Ok(TokenVerifier {
                 key,
                 algorithms: vec![Algorithm::EdDSA],
+                tenant: None,
             });
         }
         Err(AuthError::Key {
             origin: origin.to_owned(),
             reason: "not a PEM RSA, EC or Ed25519 public key".into(),
         })
+    }
+
+    /// Binds this key to `tenant`: the tokens it verifies are that tenant's, and one
+    /// claiming another tenant is refused. A key not bound (the platform's own)
+    /// vouches for whatever tenant its tokens claim.
+    pub fn for_tenant(mut self, tenant: Tenant) -> TokenVerifier {
+        self.tenant = Some(tenant);
+        self
+    }
+
+    /// The tenant this key belongs to, if bound to one.
+    pub fn tenant(&self) -> Option<&Tenant> {
+        self.tenant.as_ref()
     }
 
     /// Verifies `token` and returns the permissions its scope grants, expiring with it.
@@ -245,13 +274,37 @@ impl TokenVerifier {
             }
         })?;
         let expires_at = UNIX_EPOCH + Duration::from_secs(data.claims.exp);
-        let (permissions, diag, fleet) = parse_grant(&data.claims.scope)?;
+        let (mut permissions, diag, fleet) = parse_grant(&data.claims.scope)?;
+        if let Some(tenant) = self.tenant_of(data.claims.tenant.as_deref())? {
+            permissions = permissions.with_tenant(tenant);
+        }
         Ok(Grant {
             fleet,
             permissions: permissions.expiring_at(expires_at),
             diag,
             subject: data.claims.sub,
         })
+    }
+}
+
+impl TokenVerifier {
+    /// The tenant of a token this key verified, from its `tenant` claim and the
+    /// key's own tenant.
+    fn tenant_of(&self, claimed: Option<&str>) -> Result<Option<Tenant>, AuthError> {
+        let claimed = claimed
+            .map(|name| {
+                Tenant::new(name)
+                    .map_err(|error| AuthError::Invalid(format!("tenant claim: {error}")))
+            })
+            .transpose()?;
+        match (&self.tenant, claimed) {
+            (Some(own), Some(claimed)) if *own != claimed => Err(AuthError::ForeignTenant {
+                key: own.clone(),
+                claimed,
+            }),
+            (Some(own), _) => Ok(Some(own.clone())),
+            (None, claimed) => Ok(claimed),
+        }
     }
 }
 
@@ -327,7 +380,7 @@ pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 /// the verification it arose.
 fn specificity(error: &AuthError) -> u8 {
     match error {
-        AuthError::Expired | AuthError::NotYetValid => 4,
+        AuthError::Expired | AuthError::NotYetValid | AuthError::ForeignTenant { .. } => 4,
         AuthError::InvalidScope { .. } => 3,
         AuthError::Invalid(_) => 2,
         AuthError::BadSignature => 1,

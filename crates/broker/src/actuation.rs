@@ -118,7 +118,12 @@ impl ActuationProvider {
                 .catalog
                 .leaf_by_id(*id)
                 .ok_or(BrokerError::UnknownId { id: id.0.into() })?;
-            permissions.check(Access::Actuate, &leaf.path)?;
+            crate::broker::authorize(
+                &inner.config.private_branches,
+                permissions,
+                Access::Actuate,
+                &leaf.path,
+            )?;
             if leaf.entry_type != EntryType::Actuator {
                 return Err(not_an_actuator(leaf));
             }

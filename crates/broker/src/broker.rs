@@ -12,6 +12,7 @@ use crate::actuation::{
     ActuationProvider, ActuationRequest, AnswerReceiver, Confirmation, ProviderId, ProviderSlot,
 };
 use crate::health::{BrokerHealth, HealthCounters};
+use crate::permissions::{check_wall, PrivateBranch};
 use crate::queue::{fan_out, QueuedBatch, SubscriptionSlot};
 use crate::{Access, BrokerError, Permissions, Persistence, RefusedEntry, StoredDatapoint};
 
@@ -96,6 +97,19 @@ pub struct BrokerConfig {
     pub provider_queue_capacity: usize,
     /// Sensors (and actuators) whose current value is also persisted.
     pub persist_current: Vec<PathPattern>,
+    /// Branches only their tenant may touch, whatever a caller's scopes say.
+    pub private_branches: Vec<PrivateBranch>,
+}
+
+/// Checks the tenant wall, then the scopes.
+pub(crate) fn authorize(
+    branches: &[PrivateBranch],
+    permissions: &Permissions,
+    access: Access,
+    path: &str,
+) -> Result<(), BrokerError> {
+    check_wall(branches, permissions, path)?;
+    permissions.check(access, path)
 }
 
 impl Default for BrokerConfig {
@@ -104,6 +118,7 @@ impl Default for BrokerConfig {
             default_queue_capacity: 256,
             provider_queue_capacity: 256,
             persist_current: Vec::new(),
+            private_branches: Vec::new(),
         }
     }
 }
@@ -116,7 +131,7 @@ pub struct Broker {
 
 pub(crate) struct Inner {
     pub(crate) catalog: Arc<Catalog>,
-    config: BrokerConfig,
+    pub(crate) config: BrokerConfig,
     persistence: Option<Arc<dyn Persistence>>,
     /// Per leaf: whether its current value goes to the durable store.
     persist_current: Vec<bool>,
@@ -296,7 +311,12 @@ impl Broker {
     ) -> Result<Vec<Datapoint>, BrokerError> {
         for id in ids {
             let leaf = self.leaf(*id)?;
-            permissions.check(Access::Read, &leaf.path)?;
+            authorize(
+                &self.inner.config.private_branches,
+                permissions,
+                Access::Read,
+                &leaf.path,
+            )?;
             if field == Field::Target && leaf.entry_type != EntryType::Actuator {
                 return Err(not_an_actuator(leaf));
             }
@@ -319,8 +339,9 @@ impl Broker {
         updates: &[(LeafId, Option<Value>)],
     ) -> Result<(), BrokerError> {
         let catalog = &self.inner.catalog;
+        let branches = &self.inner.config.private_branches;
         for (index, (id, value)) in updates.iter().enumerate() {
-            check_publication(catalog, permissions, *id, value.as_ref())
+            check_publication(catalog, branches, permissions, *id, value.as_ref())
                 .map_err(|reason| refused(catalog, index, *id, reason))?;
         }
         let changes = updates
@@ -342,10 +363,11 @@ impl Broker {
         policy: BatchPolicy,
     ) -> Result<BatchOutcome, BrokerError> {
         let catalog = &self.inner.catalog;
+        let branches = &self.inner.config.private_branches;
         let mut outcome = BatchOutcome::default();
         let mut changes = Vec::with_capacity(updates.len());
         for (index, (id, value)) in updates.iter().enumerate() {
-            match check_publication(catalog, permissions, *id, value.as_ref()) {
+            match check_publication(catalog, branches, permissions, *id, value.as_ref()) {
                 Ok(()) => changes.push((*id, Field::Current, value.clone())),
                 Err(reason) => outcome.refused.push(refused(catalog, index, *id, reason)),
             }
@@ -494,7 +516,12 @@ impl Broker {
         value: &Value,
     ) -> Result<(), BrokerError> {
         let leaf = self.leaf(id)?;
-        permissions.check(Access::Actuate, &leaf.path)?;
+        authorize(
+            &self.inner.config.private_branches,
+            permissions,
+            Access::Actuate,
+            &leaf.path,
+        )?;
         if leaf.entry_type != EntryType::Actuator {
             return Err(not_an_actuator(leaf));
         }
@@ -653,7 +680,12 @@ impl Broker {
         let mut wants = vec![false; self.inner.catalog.len()];
         for id in ids {
             let leaf = self.leaf(*id)?;
-            permissions.check(Access::Read, &leaf.path)?;
+            authorize(
+                &self.inner.config.private_branches,
+                permissions,
+                Access::Read,
+                &leaf.path,
+            )?;
             if field == Field::Target && leaf.entry_type != EntryType::Actuator {
                 return Err(not_an_actuator(leaf));
             }
@@ -776,6 +808,7 @@ impl Broker {
 /// value fits its metadata.
 fn check_publication(
     catalog: &Catalog,
+    branches: &[PrivateBranch],
     permissions: &Permissions,
     id: LeafId,
     value: Option<&Value>,
@@ -783,7 +816,7 @@ fn check_publication(
     let leaf = catalog
         .leaf_by_id(id)
         .ok_or(BrokerError::UnknownId { id: id.0.into() })?;
-    permissions.check(Access::Provide, &leaf.path)?;
+    authorize(branches, permissions, Access::Provide, &leaf.path)?;
     if let Some(value) = value {
         leaf.check_value(value)?;
     }
@@ -793,6 +826,7 @@ fn check_publication(
 /// The entries of a publish batch that `catalog` and `permissions` refuse, each with
 /// its reason: the broker's own check, for a front end that feeds a broker elsewhere
 /// (which refuses a batch with one bad entry as a whole) and drops such entries first.
+/// Tenant walls are the receiving broker's to check.
 pub fn refused_publications(
     catalog: &Catalog,
     permissions: &Permissions,
@@ -802,7 +836,7 @@ pub fn refused_publications(
         .iter()
         .enumerate()
         .filter_map(|(index, (id, value))| {
-            check_publication(catalog, permissions, *id, value.as_ref())
+            check_publication(catalog, &[], permissions, *id, value.as_ref())
                 .err()
                 .map(|reason| refused(catalog, index, *id, reason))
         })

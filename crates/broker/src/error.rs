@@ -92,6 +92,19 @@ pub enum BrokerError {
         /// The access that was refused.
         access: Access,
     },
+    /// The path lies in another tenant's private branch: no scope grants it.
+    #[error(
+        "permission denied: \"{path}\" is private to tenant {owner} and {}; no scope grants another tenant's private branch",
+        match tenant { Some(tenant) => format!("the token's tenant is {tenant}"), None => "the token names no tenant".to_owned() }
+    )]
+    PrivateBranch {
+        /// The leaf (or branch) asked for.
+        path: String,
+        /// The tenant the branch belongs to.
+        owner: tomoe_types::Tenant,
+        /// The caller's tenant, if its token named one.
+        tenant: Option<tomoe_types::Tenant>,
+    },
     /// The caller's token has expired.
     #[error("permission expired")]
     PermissionExpired,

@@ -62,5 +62,5 @@ pub use budget::MAX_ANSWER_BYTES;
 pub const CONFIRMATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 pub use error::{Access, BrokerError, RefusedEntry};
 pub use health::BrokerHealth;
-pub use permissions::Permissions;
+pub use permissions::{Permissions, PrivateBranch};
 pub use persistence::{Persistence, PersistenceError, StoredDatapoint};

@@ -2,9 +2,53 @@
 
 use std::time::SystemTime;
 
+use tomoe_types::Tenant;
 use tomoe_vss::PathPattern;
 
 use crate::{Access, BrokerError};
+
+/// A VSS branch only one tenant may touch, such as `Vehicle.Private.Honda`.
+///
+/// The wall stands behind the scopes: no scope entry, however broad, lets a caller
+/// of another tenant (or of none) read, actuate or provide a signal under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivateBranch {
+    /// The branch path; it and every path under it are private.
+    pub branch: String,
+    /// The tenant it belongs to.
+    pub owner: Tenant,
+}
+
+impl PrivateBranch {
+    /// Whether `path` is this branch or lies under it.
+    pub fn covers(&self, path: &str) -> bool {
+        path.strip_prefix(self.branch.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    }
+}
+
+/// Refuses `path` to `permissions` when it lies in another tenant's private branch.
+/// Callers that may do everything (authorization off, the platform's own parts)
+/// pass.
+pub(crate) fn check_wall(
+    branches: &[PrivateBranch],
+    permissions: &Permissions,
+    path: &str,
+) -> Result<(), BrokerError> {
+    if permissions.allow_all {
+        return Ok(());
+    }
+    match branches.iter().find(|branch| branch.covers(path)) {
+        Some(branch) if permissions.tenant.as_ref() != Some(&branch.owner) => {
+            Err(BrokerError::PrivateBranch {
+                path: path.to_owned(),
+                owner: branch.owner.clone(),
+                tenant: permissions.tenant.clone(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
 
 /// The rights of one caller: path patterns per kind of access, and an expiry.
 ///
@@ -19,6 +63,7 @@ pub struct Permissions {
     provide: Vec<PathPattern>,
     create: Vec<PathPattern>,
     expires_at: Option<SystemTime>,
+    tenant: Option<Tenant>,
 }
 
 impl Permissions {
@@ -63,6 +108,17 @@ impl Permissions {
     pub fn expiring_at(mut self, when: SystemTime) -> Permissions {
         self.expires_at = Some(when);
         self
+    }
+
+    /// Makes these the permissions of a caller of `tenant`.
+    pub fn with_tenant(mut self, tenant: Tenant) -> Permissions {
+        self.tenant = Some(tenant);
+        self
+    }
+
+    /// The tenant of the caller, if its token named one.
+    pub fn tenant(&self) -> Option<&Tenant> {
+        self.tenant.as_ref()
     }
 
     /// When these permissions expire, if ever.
@@ -138,6 +194,41 @@ mod tests {
             error.to_string(),
             "permission denied: no provide access to \"Vehicle.Speed\""
         );
+    }
+
+    #[test]
+    fn a_private_branch_is_walled_whatever_the_scopes() {
+        let honda = PrivateBranch {
+            branch: "Vehicle.Private.Honda".into(),
+            owner: Tenant::new("honda").unwrap(),
+        };
+        assert!(honda.covers("Vehicle.Private.Honda"));
+        assert!(honda.covers("Vehicle.Private.Honda.Cabin.Mode"));
+        assert!(!honda.covers("Vehicle.Private.HondaX"));
+        assert!(!honda.covers("Vehicle.Speed"));
+        let branches = [honda];
+        let everything = || Permissions::none().with_read(pattern("Vehicle"));
+        let nissan = everything().with_tenant(Tenant::new("nissan").unwrap());
+        let error = check_wall(&branches, &nissan, "Vehicle.Private.Honda.Cabin.Mode").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "permission denied: \"Vehicle.Private.Honda.Cabin.Mode\" is private to tenant honda \
+             and the token's tenant is nissan; no scope grants another tenant's private branch"
+        );
+        assert!(check_wall(&branches, &nissan, "Vehicle.Speed").is_ok());
+        let error = check_wall(&branches, &everything(), "Vehicle.Private.Honda").unwrap_err();
+        assert!(
+            error.to_string().contains("the token names no tenant"),
+            "{error}"
+        );
+        let honda = everything().with_tenant(Tenant::new("honda").unwrap());
+        assert!(check_wall(&branches, &honda, "Vehicle.Private.Honda.Cabin.Mode").is_ok());
+        assert!(check_wall(
+            &branches,
+            &Permissions::allow_all(),
+            "Vehicle.Private.Honda"
+        )
+        .is_ok());
     }
 
     #[test]

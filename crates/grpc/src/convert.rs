@@ -27,7 +27,9 @@ pub(crate) fn status_of(error: &BrokerError) -> Status {
         | BrokerError::ProviderOverloaded { .. }
         | BrokerError::ProviderFailed { .. } => Code::Unavailable,
         BrokerError::AlreadyClaimed { .. } => Code::AlreadyExists,
-        BrokerError::PermissionDenied { .. } => Code::PermissionDenied,
+        BrokerError::PermissionDenied { .. } | BrokerError::PrivateBranch { .. } => {
+            Code::PermissionDenied
+        }
         BrokerError::PermissionExpired => Code::Unauthenticated,
         BrokerError::AnswerTooLarge { .. } => Code::ResourceExhausted,
         BrokerError::Storage(_) | BrokerError::Restore(_) => Code::Internal,
@@ -62,7 +64,9 @@ pub(crate) fn v1_error_of(error: &BrokerError) -> v1::Error {
         BrokerError::InvalidValue(tomoe_vss::ValueError::NotAllowed { .. }) => {
             (400, "value out of allowed bounds")
         }
-        BrokerError::PermissionDenied { .. } => (403, "forbidden"),
+        BrokerError::PermissionDenied { .. } | BrokerError::PrivateBranch { .. } => {
+            (403, "forbidden")
+        }
         BrokerError::PermissionExpired => (401, "unauthorized"),
         BrokerError::NoProvider { .. }
         | BrokerError::ProviderOverloaded { .. }

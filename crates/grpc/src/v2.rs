@@ -536,9 +536,9 @@ fn v2_error(error: &BrokerError) -> proto::Error {
     let error = error.reason();
     let code = match error {
         BrokerError::NotFound { .. } | BrokerError::UnknownId { .. } => proto::ErrorCode::NotFound,
-        BrokerError::PermissionDenied { .. } | BrokerError::PermissionExpired => {
-            proto::ErrorCode::PermissionDenied
-        }
+        BrokerError::PermissionDenied { .. }
+        | BrokerError::PrivateBranch { .. }
+        | BrokerError::PermissionExpired => proto::ErrorCode::PermissionDenied,
         _ => proto::ErrorCode::InvalidArgument,
     };
     proto::Error {

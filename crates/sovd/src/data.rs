@@ -477,9 +477,9 @@ pub(crate) fn broker_error(error: BrokerError, path: &str) -> SovdError {
         other => other,
     };
     match kind {
-        BrokerError::PermissionDenied { .. } | BrokerError::PermissionExpired => {
-            SovdError::forbidden(message)
-        }
+        BrokerError::PermissionDenied { .. }
+        | BrokerError::PrivateBranch { .. }
+        | BrokerError::PermissionExpired => SovdError::forbidden(message),
         BrokerError::InvalidValue(_) | BrokerError::InvalidPattern(_) | BrokerError::Empty => {
             SovdError::bad_request(message)
         }

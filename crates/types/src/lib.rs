@@ -4,7 +4,8 @@
 //! vehicle mode the state manager derives, the runtime gates on and the update
 //! agent's install policy reads ([`VehicleMode`]), and what a workload is doing
 //! ([`WorkloadState`], [`WorkloadHealth`]) as the runtime reports it and the update
-//! agent judges it. Each type has one string form, used on the wire, in files and
+//! agent judges it, and the tenant ([`Tenant`]) a token, an app and a signed image
+//! belong to. Each type has one string form, used on the wire, in files and
 //! in logs; parsing ignores ASCII case.
 //!
 //! This crate has no Tomoe dependencies and does no IO.
@@ -17,3 +18,6 @@ pub use workload::{WorkloadHealth, WorkloadState};
 
 mod mode;
 pub use mode::VehicleMode;
+
+mod tenant;
+pub use tenant::{InvalidTenant, Tenant, MAX_TENANT_NAME_BYTES};

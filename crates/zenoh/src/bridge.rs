@@ -861,9 +861,9 @@ fn error_json(error: &BrokerError) -> String {
         BrokerError::NoProvider { .. }
         | BrokerError::ProviderOverloaded { .. }
         | BrokerError::ProviderFailed { .. } => "unavailable",
-        BrokerError::PermissionDenied { .. } | BrokerError::PermissionExpired => {
-            "permission_denied"
-        }
+        BrokerError::PermissionDenied { .. }
+        | BrokerError::PrivateBranch { .. }
+        | BrokerError::PermissionExpired => "permission_denied",
         BrokerError::NotFound { .. } | BrokerError::UnknownId { .. } => "not_found",
         _ => "invalid_argument",
     };

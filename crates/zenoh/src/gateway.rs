@@ -78,7 +78,9 @@ impl CommandError {
             BrokerError::NoProvider { .. }
             | BrokerError::ProviderOverloaded { .. }
             | BrokerError::ProviderFailed { .. } => CommandCode::Unavailable,
-            BrokerError::PermissionDenied { .. } => CommandCode::PermissionDenied,
+            BrokerError::PermissionDenied { .. } | BrokerError::PrivateBranch { .. } => {
+                CommandCode::PermissionDenied
+            }
             BrokerError::PermissionExpired => CommandCode::Unauthenticated,
             BrokerError::NotFound { .. } | BrokerError::UnknownId { .. } => CommandCode::NotFound,
             _ => CommandCode::InvalidArgument,
