@@ -33,6 +33,8 @@ pub enum VehicleInput {
         speed: f64,
         /// How long the driver parks after each cycle, seconds of vehicle time.
         park_s: f64,
+        /// Packs swapped in by a battery pack service ([`VehicleInput::with_packs`]).
+        packs: Option<crate::PackChanges>,
     },
     /// Nothing: the signals come from clients.
     Idle,
@@ -88,15 +90,40 @@ impl VehicleInput {
                 soc,
                 speed,
                 park_s,
+                packs,
             } => {
-                let vehicle = SimulatedVehicle::new(profile, catalog, scenario, soc)
+                let mut vehicle = SimulatedVehicle::new(profile, catalog, scenario, soc)
                     .map_err(InputError::Simulator)?
                     .with_park_time(park_s);
+                if let Some(packs) = packs {
+                    vehicle = vehicle.with_packs(packs);
+                }
                 let mut direct = direct;
                 Ok(Box::pin(async move {
                     vehicle.drive(speed, &mut to_bus, &mut direct).await
                 }))
             }
+        }
+    }
+
+    /// The input with a simulated vehicle carrying the packs `packs` reports
+    /// (other inputs have no battery model to change).
+    pub fn with_packs(self, packs: crate::PackChanges) -> VehicleInput {
+        match self {
+            VehicleInput::Simulated {
+                scenario,
+                soc,
+                speed,
+                park_s,
+                ..
+            } => VehicleInput::Simulated {
+                scenario,
+                soc,
+                speed,
+                park_s,
+                packs: Some(packs),
+            },
+            other => other,
         }
     }
 

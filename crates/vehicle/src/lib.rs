@@ -18,6 +18,7 @@ mod check;
 mod feed;
 mod feeder;
 mod input;
+mod pack;
 mod profile;
 mod remote;
 mod simulated;
@@ -28,6 +29,10 @@ pub use check::{check_profile, Finding, Severity};
 pub use feed::{BrokerSink, FeedError, FlushPolicy, ValueSink};
 pub use feeder::{Feeder, FeederStats, WriteBack, WriteBackError, MISMATCH_SAMPLE};
 pub use input::{InputError, VehicleInput};
+pub use pack::{
+    apply_pack, attribute_values, PackChange, PackChanges, PackError, PackService, SwapVerdict,
+    DEFAULT_SWAP_SOC_PERCENT,
+};
 pub use profile::{
     default_profiles_dir, BusSpec, CatalogSpec, LoadedBus, LoadedProfile, Profile, ProfileError,
 };

@@ -87,16 +87,7 @@ pub fn vehicle_parameters(
     let tomoe_parts::PartSpec::BatteryPack(pack) = &part.spec else {
         return Err(unknown());
     };
-    let battery = &mut parameters.battery;
-    let nominal = pack.nominal_voltage.value();
-    battery.cells_series = pack.cells.series;
-    battery.cells_parallel = pack.cells.parallel;
-    battery.cell_capacity_ah = pack.cells.capacity.value();
-    battery.nominal_voltage_v = nominal;
-    battery.usable_capacity_ah = pack.usable_energy.value() / nominal;
-    battery.internal_resistance_ohm = pack.internal_resistance.value();
-    battery.max_discharge_current_a = pack.max_discharge_current.value();
-    battery.max_charge_current_a = pack.max_charge_current.value();
+    crate::apply_pack(&mut parameters.battery, pack);
     parameters.name = format!("{} with {}", parameters.name, part.name);
     Ok(parameters)
 }
@@ -149,6 +140,8 @@ pub struct SimulatedVehicle {
     synthesizer: FrameSynthesizer,
     outputs: Outputs,
     usable_kwh: f64,
+    /// Packs swapped in by the battery pack service.
+    packs: Option<crate::PackChanges>,
 }
 
 impl std::fmt::Debug for SimulatedVehicle {
@@ -233,7 +226,45 @@ impl SimulatedVehicle {
             synthesizer: FrameSynthesizer::new(profile, catalog),
             outputs,
             usable_kwh,
+            packs: None,
         })
+    }
+
+    /// The vehicle carrying the packs a [`crate::PackService`] swaps in: the
+    /// pack it has now (the last swap recorded, if any, at the vehicle's state
+    /// of charge) at once, later ones from the next step on, each at its stated
+    /// state of charge. A pack the simulator refuses is logged and not taken.
+    pub fn with_packs(mut self, mut packs: crate::PackChanges) -> SimulatedVehicle {
+        let current = packs.0.borrow_and_update().clone();
+        if let Some(change) = current {
+            self.take_pack(&change);
+        }
+        self.packs = Some(packs);
+        self
+    }
+
+    /// Puts `change`'s pack in; true if the simulator took it.
+    fn take_pack(&mut self, change: &crate::PackChange) -> bool {
+        let mut battery = self.simulator.params().battery.clone();
+        crate::apply_pack(&mut battery, &change.pack);
+        let soc = change.soc.unwrap_or_else(|| self.simulator.soc());
+        match self.simulator.replace_battery(battery, soc) {
+            Ok(()) => {
+                let battery = &self.simulator.params().battery;
+                self.usable_kwh = battery.usable_capacity_ah * battery.nominal_voltage_v / 1000.0;
+                tracing::info!(pack = %change.id, soc, "battery pack swapped");
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, pack = %change.id, "the simulator refuses the swapped battery pack");
+                false
+            }
+        }
+    }
+
+    /// The simulator (its parameters and battery state).
+    pub fn simulator(&self) -> &Simulator {
+        &self.simulator
     }
 
     /// Values that do not change while the simulation runs (publish once at start).
@@ -271,6 +302,15 @@ impl SimulatedVehicle {
     /// updates run), then drives the cycle again; below 12 % state of charge it
     /// charges (DC, to 80 %) instead, parked.
     pub fn step(&mut self, dt: f64, timestamp: f64) -> SimulationOutput {
+        let mut swapped = false;
+        if let Some(packs) = &mut self.packs {
+            if packs.0.has_changed().unwrap_or(false) {
+                let change = packs.0.borrow_and_update().clone();
+                if let Some(change) = change {
+                    swapped = self.take_pack(&change);
+                }
+            }
+        }
         let Scenario::Cycle(cycle) = &self.scenario;
         let sample = if self.charging {
             let sample = self.simulator.charge(dt, &Charger::dc(50_000.0, 125.0));
@@ -365,6 +405,13 @@ impl SimulatedVehicle {
                 self.synthesizer.set(leaf, value);
             } else {
                 output.direct.push((leaf, Some(value)));
+            }
+        }
+        if swapped {
+            // The new pack's usable energy, as at start.
+            if let Some(leaf) = self.outputs.net_capacity {
+                let kwh = Value::Uint32(self.usable_kwh.round() as u32);
+                output.direct.push((leaf, Some(kwh)));
             }
         }
         output.frames = self.synthesizer.frames(timestamp);
