@@ -439,6 +439,7 @@ fn vehicle_input(args: &UpArgs) -> VehicleInput {
             soc: args.soc / 100.0,
             speed: args.speed,
             park_s: args.park_s,
+            packs: None,
         },
     }
 }
