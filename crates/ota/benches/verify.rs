@@ -50,6 +50,7 @@ fn verify(criterion: &mut Criterion) {
         target: "bench.bin".into(),
         file: repository.targets().signed.targets["bench.bin"].clone(),
         release_counter: 1,
+        signed_by: "targets".into(),
     };
     let fetcher = FsFetcher::new(dir.path());
     let limits = Limits::default();

@@ -55,6 +55,7 @@ pub fn approved(target: &str, bytes: &[u8], release_counter: u64) -> ApprovedIma
         target: target.into(),
         file: TargetFile::describe(bytes, None),
         release_counter,
+        signed_by: "targets".into(),
     }
 }
 

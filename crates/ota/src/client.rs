@@ -6,6 +6,7 @@
 //! fetches through a [`Fetcher`] and replaces that state only when every step
 //! succeeded, so a refused update leaves the previous state in place.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
@@ -64,6 +65,9 @@ impl Fetcher for FsFetcher {
     }
 }
 
+/// Where [`TrustedRepository::save`] keeps delegated roles, in its directory.
+const DELEGATED_DIR: &str = "delegated";
+
 /// Size limits against endless-data attacks, and the limit on root rotations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -103,6 +107,12 @@ pub struct TrustedRepository {
     snapshot: Option<Signed<Snapshot>>,
     targets: Option<Signed<Targets>>,
     files: TrustedFiles,
+    /// Delegated targets roles verified so far, by name, as received; verified
+    /// again each time a lookup reaches them ([`crate::delegation`]).
+    delegated: BTreeMap<String, Vec<u8>>,
+    /// Whether the repository may serve root and targets alone (no timestamp nor
+    /// snapshot), as the Uptane reference implementation's director does.
+    targets_only_allowed: bool,
 }
 
 /// The trusted metadata files as received, so that they can be stored and
@@ -140,6 +150,8 @@ impl TrustedRepository {
             snapshot: None,
             targets: None,
             files: TrustedFiles::default(),
+            delegated: BTreeMap::new(),
+            targets_only_allowed: false,
         })
     }
 
@@ -163,12 +175,19 @@ impl TrustedRepository {
         limits: &Limits,
     ) -> Result<TrustedRepository, OtaError> {
         let mut trusted = TrustedRepository::new(name, root)?;
-        let stored = FsFetcher::new(dir);
-        trusted.follow_roots(&stored, limits)?;
-        if let Err(error) = trusted.load_roles(&stored, limits) {
-            tracing::warn!(repository = name, dir = %dir.display(), %error, "stored trusted metadata dropped");
-        }
+        trusted.load_from(dir, limits)?;
         Ok(trusted)
+    }
+
+    /// Loads what [`TrustedRepository::save`] stored in `dir` into a repository
+    /// that trusts nothing but its root yet, as [`TrustedRepository::load`] does.
+    pub fn load_from(&mut self, dir: &Path, limits: &Limits) -> Result<(), OtaError> {
+        let stored = FsFetcher::new(dir);
+        self.follow_roots(&stored, limits)?;
+        if let Err(error) = self.load_roles(&stored, limits) {
+            tracing::warn!(repository = self.name, dir = %dir.display(), %error, "stored trusted metadata dropped");
+        }
+        Ok(())
     }
 
     /// Loads the stored timestamp, snapshot and targets in that order, keeping
@@ -178,6 +197,9 @@ impl TrustedRepository {
         let Some(bytes) =
             fetch_metadata(&self.name, stored, &path, limits.max_timestamp_bytes, true)?
         else {
+            if self.targets_only_allowed {
+                return self.load_targets_only(stored, limits);
+            }
             return Ok(());
         };
         let raw = RawSigned::parse(&path, &bytes)?;
@@ -227,6 +249,62 @@ impl TrustedRepository {
         self.check_role_signatures(&raw)?;
         self.targets = Some(targets);
         self.files.targets = Some(bytes);
+        self.load_delegated(stored);
+        Ok(())
+    }
+
+    /// Loads the stored delegated roles the trusted snapshot lists at the version
+    /// stored; their signatures are checked when a lookup reaches them.
+    fn load_delegated(&mut self, stored: &FsFetcher) {
+        let Some(snapshot) = self.snapshot.as_ref() else {
+            return;
+        };
+        let listed: Vec<(String, MetaFile)> = snapshot
+            .signed
+            .meta
+            .iter()
+            .filter_map(|(file, meta)| {
+                let role = file.strip_suffix(".json")?;
+                (role != RoleName::Targets.as_str() && crate::delegation::valid_role_name(role))
+                    .then(|| (role.to_string(), meta.clone()))
+            })
+            .collect();
+        for (role, meta) in listed {
+            let path = format!("{DELEGATED_DIR}/{role}.json");
+            let limit = meta.length.unwrap_or(u64::MAX);
+            let loaded = fetch_metadata(&self.name, stored, &path, limit, true).and_then(|bytes| {
+                let Some(bytes) = bytes else { return Ok(None) };
+                let raw = RawSigned::parse(&path, &bytes)?;
+                let targets: Signed<Targets> = raw.metadata(&path)?;
+                let label = format!("role \"{role}\"");
+                self.check_listed(&label, targets.signed.version, &bytes, &meta, "snapshot")?;
+                Ok(Some(bytes))
+            });
+            match loaded {
+                Ok(Some(bytes)) => {
+                    self.delegated.insert(role, bytes);
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(repository = self.name, %role, %error, "stored delegated role dropped");
+                }
+            }
+        }
+    }
+
+    /// Loads a stored targets file of a repository that serves no timestamp.
+    fn load_targets_only(&mut self, stored: &FsFetcher, limits: &Limits) -> Result<(), OtaError> {
+        let path = RoleName::Targets.file_name();
+        let Some(bytes) =
+            fetch_metadata(&self.name, stored, &path, limits.max_targets_bytes, true)?
+        else {
+            return Ok(());
+        };
+        let raw = RawSigned::parse(&path, &bytes)?;
+        let targets: Signed<Targets> = raw.metadata(&path)?;
+        self.check_role_signatures(&raw)?;
+        self.targets = Some(targets);
+        self.files.targets = Some(bytes);
         Ok(())
     }
 
@@ -235,6 +313,8 @@ impl TrustedRepository {
     /// trusted out of band as `<version>.root.json`, and `timestamp.json`,
     /// `snapshot.json` and `targets.json`, each written to a temporary file and
     /// renamed over the previous one. A role not trusted (yet) has its file removed.
+    /// Delegated roles verified by [`TrustedRepository::resolve_target`] are kept
+    /// in `delegated/<role>.json`.
     pub fn save(&self, dir: &Path) -> Result<(), OtaError> {
         fs::create_dir_all(dir).map_err(OtaError::io("create trusted metadata directory", dir))?;
         for (version, bytes) in &self.files.roots {
@@ -259,7 +339,40 @@ impl TrustedRepository {
                 },
             }
         }
+        if !self.delegated.is_empty() {
+            let delegated = dir.join(DELEGATED_DIR);
+            fs::create_dir_all(&delegated).map_err(OtaError::io(
+                "create trusted metadata directory",
+                &delegated,
+            ))?;
+            for (role, bytes) in &self.delegated {
+                write_atomically(&delegated.join(format!("{role}.json")), bytes)?;
+            }
+        }
         Ok(())
+    }
+
+    /// The repository's name, `director` or `image`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Accepts a repository that serves root and targets only, no timestamp nor
+    /// snapshot, as the Uptane reference implementation's director does; for the
+    /// director only: the image repository must serve all four roles. Once a
+    /// timestamp was trusted, one is required again.
+    pub fn allow_targets_only(&mut self) {
+        self.targets_only_allowed = true;
+    }
+
+    /// The delegated role `name` as last verified, as received.
+    pub(crate) fn delegated_bytes(&self, name: &str) -> Option<&[u8]> {
+        self.delegated.get(name).map(Vec::as_slice)
+    }
+
+    /// Keeps the verified delegated role `name`, to be saved with the rest.
+    pub(crate) fn keep_delegated(&mut self, name: &str, bytes: Vec<u8>) {
+        self.delegated.insert(name.to_string(), bytes);
     }
 
     /// The trusted root.
@@ -292,10 +405,44 @@ impl TrustedRepository {
     ) -> Result<(), OtaError> {
         let mut next = self.clone();
         next.update_root(fetcher, limits, now)?;
+        if next.targets_only_allowed && next.timestamp.is_none() {
+            let path = RoleName::Timestamp.file_name();
+            let served =
+                fetch_metadata(&next.name, fetcher, &path, limits.max_timestamp_bytes, true)?;
+            // No timestamp, and none ever trusted: root and targets only.
+            if served.is_none() {
+                next.update_targets_only(fetcher, limits, now)?;
+                *self = next;
+                return Ok(());
+            }
+        }
         next.update_timestamp(fetcher, limits, now)?;
         next.update_snapshot(fetcher, limits, now)?;
         next.update_targets(fetcher, limits, now)?;
         *self = next;
+        Ok(())
+    }
+
+    /// Targets straight after the root, for a repository that serves no timestamp
+    /// nor snapshot ([`TrustedRepository::allow_targets_only`]): signed by the
+    /// targets keys, not older than the trusted targets, not expired.
+    fn update_targets_only(
+        &mut self,
+        fetcher: &dyn Fetcher,
+        limits: &Limits,
+        now: SystemTime,
+    ) -> Result<(), OtaError> {
+        let path = RoleName::Targets.file_name();
+        let bytes = fetch_required(&self.name, fetcher, &path, limits.max_targets_bytes)?;
+        let raw = RawSigned::parse(&path, &bytes)?;
+        let targets: Signed<Targets> = raw.metadata(&path)?;
+        self.check_role_signatures(&raw)?;
+        if let Some(trusted) = &self.targets {
+            self.check_not_older("targets", targets.signed.version, trusted.signed.version)?;
+        }
+        self.check_not_expired(&targets.signed, now)?;
+        self.targets = Some(targets);
+        self.files.targets = Some(bytes);
         Ok(())
     }
 
@@ -445,8 +592,11 @@ impl TrustedRepository {
                         reason: format!("snapshot no longer lists \"{file}\""),
                     });
                 };
-                let role = file.strip_suffix(".json").unwrap_or(file);
-                self.check_not_older(role, meta.version, trusted_meta.version)?;
+                let role = match file.strip_suffix(".json").unwrap_or(file) {
+                    "targets" => "targets".to_string(),
+                    delegated => format!("role \"{delegated}\""),
+                };
+                self.check_not_older(&role, meta.version, trusted_meta.version)?;
             }
         }
         self.check_not_expired(&snapshot.signed, now)?;
@@ -504,7 +654,7 @@ impl TrustedRepository {
 
     /// Checks that metadata has the version, length and hashes its parent lists.
     /// The version is compared first, so that a stale file reads as a partial bundle.
-    fn check_listed(
+    pub(crate) fn check_listed(
         &self,
         role: &str,
         version: u64,
@@ -542,7 +692,12 @@ impl TrustedRepository {
         Ok(())
     }
 
-    fn check_not_older(&self, role: &str, received: u64, trusted: u64) -> Result<(), OtaError> {
+    pub(crate) fn check_not_older(
+        &self,
+        role: &str,
+        received: u64,
+        trusted: u64,
+    ) -> Result<(), OtaError> {
         if received < trusted {
             return Err(OtaError::MetadataRollback {
                 repository: self.name.clone(),
@@ -667,7 +822,7 @@ fn fetch_required(
 
 /// Reads at most `limit` bytes of `path`; more is an endless-data attack. A missing
 /// file is `None` if `optional`.
-fn fetch_metadata(
+pub(crate) fn fetch_metadata(
     repository: &str,
     fetcher: &dyn Fetcher,
     path: &str,

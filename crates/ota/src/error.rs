@@ -47,6 +47,28 @@ pub enum OtaError {
         /// When it expired.
         expires: Expiry,
     },
+    /// A delegated targets role's metadata has expired.
+    #[error("freeze: {repository} role \"{role}\" metadata expired at {expires}")]
+    RoleExpired {
+        /// The repository, `director` or `image`.
+        repository: String,
+        /// The delegated role.
+        role: String,
+        /// When it expired.
+        expires: Expiry,
+    },
+    /// A delegated targets role is not trusted as it is: missing from the
+    /// snapshot, with threshold 0, listing a path it is not trusted for, or
+    /// beyond the limit of roles one lookup visits.
+    #[error("delegation: {repository} role \"{role}\" {reason}")]
+    Delegation {
+        /// The repository, `image` (a director does not delegate).
+        repository: String,
+        /// The delegated role.
+        role: String,
+        /// What is wrong, such as `is not trusted for "apps/nissan/x"`.
+        reason: String,
+    },
     /// Fewer distinct trusted keys signed the metadata than the threshold asks.
     #[error("threshold not met: {repository} {role} metadata has {valid} valid signatures of the {threshold} required{by}")]
     ThresholdNotMet {

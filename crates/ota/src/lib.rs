@@ -51,6 +51,7 @@
 //! ```
 
 mod client;
+pub mod delegation;
 mod error;
 mod http;
 pub mod install;
@@ -63,6 +64,7 @@ pub mod server;
 mod uptane;
 
 pub use client::{Fetcher, FsFetcher, Limits, TrustedRepository};
+pub use delegation::{MAX_DELEGATIONS, TOP_LEVEL_TARGETS};
 pub use error::OtaError;
 pub use http::{HttpConfig, HttpFetcher, MinimumRate};
 pub use install::{
@@ -75,5 +77,10 @@ pub use manifest::{
     InstallationReport, InstallationStatus, SignedManifest, VehicleManifest,
 };
 pub use repository::{Lifetimes, Repository, RepositoryConfig, RoleConfig, TARGETS_DIR};
-pub use repository_dir::{RepositoryDir, RepositoryKind, Rotation, TargetSpec, KEYS_DIR};
-pub use uptane::{cross_check, download_image, ApprovedImage, Ecu, InstalledImage, Primary};
+pub use repository_dir::{
+    RepositoryDir, RepositoryKind, Rotation, TargetSpec, DELEGATED_KEYS_DIR, KEYS_DIR,
+};
+pub use uptane::{
+    cross_check, cross_check_with, download_image, ApprovedImage, Ecu, ImageLookup, InstalledImage,
+    Primary,
+};

@@ -9,18 +9,19 @@
 //! that several people can each add their signature; the client refuses the
 //! document until the threshold is met.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Component, Path};
 use std::time::{Duration, SystemTime};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 
+use crate::delegation::{role_is_trusted_for, valid_role_name, TOP_LEVEL_TARGETS};
 use crate::keys::key_id;
 use crate::metadata::RawSigned;
 use crate::metadata::{
-    Expiry, KeyId, MetaFile, Metadata, PublicKey, RoleKeys, RoleName, Root, Signed, Snapshot,
-    TargetFile, Targets, Timestamp, UptaneCustom, SPEC_VERSION,
+    DelegatedRole, Delegations, Expiry, KeyId, MetaFile, Metadata, PublicKey, RoleKeys, RoleName,
+    Root, Signed, Snapshot, TargetFile, Targets, Timestamp, UptaneCustom, SPEC_VERSION,
 };
 use crate::OtaError;
 
@@ -84,6 +85,10 @@ pub struct Repository {
     lifetimes: Lifetimes,
     keyring: Vec<SigningKey>,
     new_target_files: BTreeMap<String, Vec<u8>>,
+    /// Delegated targets roles by name, as last signed (version 0: never).
+    delegated: BTreeMap<String, Signed<Targets>>,
+    /// Delegated roles changed since they were last signed.
+    changed_roles: BTreeSet<String>,
 }
 
 impl Repository {
@@ -162,6 +167,8 @@ impl Repository {
             lifetimes,
             keyring,
             new_target_files: BTreeMap::new(),
+            delegated: BTreeMap::new(),
+            changed_roles: BTreeSet::new(),
         };
         let signed_root = repository.sign_root(root, None)?;
         repository.roots.push(signed_root);
@@ -192,15 +199,226 @@ impl Repository {
                 dir.display()
             )));
         }
+        let targets: Signed<Targets> = read_metadata(&dir.join(RoleName::Targets.file_name()))?;
+        // Every delegated role reachable from the top-level targets, each once.
+        let mut delegated = BTreeMap::new();
+        let mut pending: Vec<String> = delegated_names(&targets.signed);
+        while let Some(name) = pending.pop() {
+            if delegated.contains_key(&name) || !valid_role_name(&name) {
+                continue;
+            }
+            let path = dir.join(format!("{name}.json"));
+            let role: Signed<Targets> = if path.exists() {
+                read_metadata(&path)?
+            } else {
+                Signed::unsigned(Targets {
+                    spec_version: SPEC_VERSION.into(),
+                    version: 0,
+                    expires: Expiry::after(SystemTime::UNIX_EPOCH, Duration::ZERO),
+                    targets: BTreeMap::new(),
+                    delegations: None,
+                })
+            };
+            pending.extend(delegated_names(&role.signed));
+            delegated.insert(name, role);
+        }
         Ok(Repository {
             roots,
-            targets: read_metadata(&dir.join(RoleName::Targets.file_name()))?,
+            targets,
             snapshot: read_metadata(&dir.join(RoleName::Snapshot.file_name()))?,
             timestamp: read_metadata(&dir.join(RoleName::Timestamp.file_name()))?,
             lifetimes,
             keyring,
             new_target_files: BTreeMap::new(),
+            delegated,
+            changed_roles: BTreeSet::new(),
         })
+    }
+
+    /// Adds `key` to the keyring, to sign the roles that list it.
+    pub fn add_key(&mut self, key: SigningKey) {
+        if !self
+            .keyring
+            .iter()
+            .any(|known| known.verifying_key() == key.verifying_key())
+        {
+            self.keyring.push(key);
+        }
+    }
+
+    /// Delegates `role.paths` from `parent` (`targets` for the top-level targets
+    /// role, or a delegated role) to the delegated targets role `role.name`,
+    /// signed by a threshold of `keys`. A new role starts with no targets; the
+    /// parent's change is signed by [`Repository::publish`] (top level) or
+    /// [`Repository::publish_role`] (a delegated parent), the new role with it.
+    /// Refuses an invalid or top-level role name, a role `parent` already
+    /// delegates to, a threshold of 0 or above the number of keys, and no paths.
+    pub fn add_delegated_role(
+        &mut self,
+        parent: &str,
+        role: DelegatedRole,
+        keys: &[VerifyingKey],
+    ) -> Result<(), OtaError> {
+        let name = role.name.clone();
+        if !valid_role_name(&name) {
+            return Err(OtaError::Repository(format!(
+                "invalid role name \"{name}\": letters, digits, '-', '_' and '.', not a top-level role"
+            )));
+        }
+        let key_count = keys
+            .iter()
+            .map(|key| key.as_bytes())
+            .collect::<BTreeSet<_>>()
+            .len();
+        if role.threshold == 0 || key_count < role.threshold as usize {
+            return Err(OtaError::Repository(format!(
+                "role {name} has {key_count} keys but threshold {}: the threshold must be between 1 and the number of keys",
+                role.threshold
+            )));
+        }
+        if role.paths.iter().flatten().next().is_none() && role.path_hash_prefixes.is_none() {
+            return Err(OtaError::Repository(format!(
+                "role {name} needs at least one path pattern"
+            )));
+        }
+        for pattern in role.paths.iter().flatten() {
+            check_target_name(&pattern.replace(['*', '?', '[', ']', '!'], "x"))?;
+        }
+        let mut role = role;
+        role.keyids.clear();
+        let mut public_keys = BTreeMap::new();
+        for key in keys {
+            let public = PublicKey::ed25519(key);
+            let id = public.key_id();
+            if !role.keyids.contains(&id) {
+                role.keyids.push(id.clone());
+            }
+            public_keys.insert(id, public);
+        }
+        let parent_targets = self.role_targets_mut(parent)?;
+        let delegations = parent_targets
+            .delegations
+            .get_or_insert_with(|| Delegations {
+                keys: BTreeMap::new(),
+                roles: Vec::new(),
+            });
+        if delegations.roles.iter().any(|known| known.name == name) {
+            return Err(OtaError::Repository(format!(
+                "{parent} already delegates to role {name}"
+            )));
+        }
+        delegations.keys.extend(public_keys);
+        delegations.roles.push(role);
+        if parent != TOP_LEVEL_TARGETS {
+            self.changed_roles.insert(parent.to_string());
+        }
+        if !self.delegated.contains_key(&name) {
+            let targets = Targets {
+                spec_version: SPEC_VERSION.into(),
+                version: 0,
+                expires: Expiry::after(SystemTime::UNIX_EPOCH, Duration::ZERO),
+                targets: BTreeMap::new(),
+                delegations: None,
+            };
+            self.delegated
+                .insert(name.clone(), Signed::unsigned(targets));
+            self.changed_roles.insert(name);
+        }
+        Ok(())
+    }
+
+    /// The delegated roles by name, as last signed (or not yet signed: version 0).
+    pub fn delegated_roles(&self) -> &BTreeMap<String, Signed<Targets>> {
+        &self.delegated
+    }
+
+    /// How `role` is delegated: the first delegation to it, from the top-level
+    /// targets role or else any delegated role.
+    pub fn delegation(&self, role: &str) -> Option<&DelegatedRole> {
+        std::iter::once(&self.targets.signed)
+            .chain(self.delegated.values().map(|signed| &signed.signed))
+            .filter_map(|targets| targets.delegations.as_ref())
+            .flat_map(|delegations| delegations.roles.iter())
+            .find(|delegated| delegated.name == role)
+    }
+
+    /// Adds or replaces the target `name` with content `bytes` in delegated
+    /// `role`; signed by [`Repository::publish_role`]. Refuses a path the role is
+    /// not trusted for: a tenant's key never signs another tenant's paths.
+    pub fn add_delegated_target(
+        &mut self,
+        role: &str,
+        name: &str,
+        bytes: &[u8],
+        custom: Option<&UptaneCustom>,
+    ) -> Result<(), OtaError> {
+        check_target_name(name)?;
+        let delegation = self
+            .delegation(role)
+            .ok_or_else(|| OtaError::Repository(format!("no delegated role \"{role}\"")))?;
+        if !role_is_trusted_for(delegation, name) {
+            return Err(OtaError::Repository(format!(
+                "\"{name}\" is outside the paths of role {role} ({}): its key may not sign it",
+                delegation
+                    .paths
+                    .iter()
+                    .flatten()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        self.role_targets_mut(role)?
+            .targets
+            .insert(name.to_string(), TargetFile::describe(bytes, custom));
+        self.changed_roles.insert(role.to_string());
+        self.new_target_files
+            .insert(name.to_string(), bytes.to_vec());
+        Ok(())
+    }
+
+    /// Signs delegated `role` (and any other changed delegated role) with its
+    /// keyring keys, version raised by one, then a new snapshot and timestamp:
+    /// the top-level targets key is not needed. Refuses a role whose keys the
+    /// keyring lacks.
+    pub fn publish_role(&mut self, role: &str, now: SystemTime) -> Result<(), OtaError> {
+        self.changed_roles.insert(role.to_string());
+        self.sign_changed_roles(now)?;
+        self.sign_snapshot(now)?;
+        self.sign_timestamp(now)
+    }
+
+    fn sign_changed_roles(&mut self, now: SystemTime) -> Result<(), OtaError> {
+        for role in std::mem::take(&mut self.changed_roles) {
+            let keys = self
+                .delegation(&role)
+                .map(|delegation| RoleKeys {
+                    keyids: delegation.keyids.clone(),
+                    threshold: delegation.threshold,
+                })
+                .ok_or_else(|| OtaError::Repository(format!("no delegated role \"{role}\"")))?;
+            let mut targets = self.role_targets_mut(&role)?.clone();
+            targets.version += 1;
+            targets.expires = Expiry::after(now, self.lifetimes.targets);
+            let signed = self.sign_with(targets, &[&keys])?;
+            if signed.signatures.is_empty() {
+                return Err(OtaError::Repository(format!(
+                    "no key of role {role} to sign it with (give the role's key)"
+                )));
+            }
+            self.delegated.insert(role, signed);
+        }
+        Ok(())
+    }
+
+    fn role_targets_mut(&mut self, role: &str) -> Result<&mut Targets, OtaError> {
+        if role == TOP_LEVEL_TARGETS {
+            return Ok(&mut self.targets.signed);
+        }
+        self.delegated
+            .get_mut(role)
+            .map(|signed| &mut signed.signed)
+            .ok_or_else(|| OtaError::Repository(format!("no delegated role \"{role}\"")))
     }
 
     /// The newest root.
@@ -286,6 +504,7 @@ impl Repository {
         targets.version += 1;
         targets.expires = Expiry::after(now, self.lifetimes.targets);
         self.targets = self.sign(targets)?;
+        self.sign_changed_roles(now)?;
         self.sign_snapshot(now)?;
         self.sign_timestamp(now)
     }
@@ -376,6 +595,11 @@ impl Repository {
         for (name, bytes) in &self.new_target_files {
             write_file(&dir.join(TARGETS_DIR).join(name), bytes)?;
         }
+        for (name, role) in &self.delegated {
+            if role.signed.version > 0 {
+                write_file(&dir.join(format!("{name}.json")), &role.to_file_bytes())?;
+            }
+        }
         write_file(
             &dir.join(RoleName::Targets.file_name()),
             &self.targets.to_file_bytes(),
@@ -398,6 +622,14 @@ impl Repository {
             RoleName::Targets.file_name(),
             MetaFile::describe(self.targets.signed.version, &self.targets.to_file_bytes()),
         )]);
+        for (name, role) in &self.delegated {
+            if role.signed.version > 0 {
+                snapshot.meta.insert(
+                    format!("{name}.json"),
+                    MetaFile::describe(role.signed.version, &role.to_file_bytes()),
+                );
+            }
+        }
         self.snapshot = self.sign(snapshot)?;
         Ok(())
     }
@@ -444,6 +676,15 @@ impl Repository {
         }
         Ok(signed)
     }
+}
+
+/// The roles `targets` delegates to, in order.
+fn delegated_names(targets: &Targets) -> Vec<String> {
+    targets
+        .delegations
+        .iter()
+        .flat_map(|delegations| delegations.roles.iter().map(|role| role.name.clone()))
+        .collect()
 }
 
 /// A target name must be a relative path of normal components, so that it stays

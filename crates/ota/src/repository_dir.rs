@@ -4,18 +4,21 @@
 //! The TUF metadata is at the top of the directory, the images under
 //! [`TARGETS_DIR`](crate::TARGETS_DIR) (image repository only), and the keys under
 //! `keys/`: `keys/<role>.pem` (PKCS#8 PEM, mode 0600), `keys/repository.json` (its
-//! kind and metadata lifetime) and `keys/retired/` (keys replaced by a rotation).
+//! kind and metadata lifetime), `keys/retired/` (keys replaced by a rotation) and
+//! `keys/delegated/<role>.pem` (keys of delegated targets roles made here; a
+//! tenant may keep its key elsewhere and give it to each command).
 //! A server must never serve `keys/`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use ed25519_dalek::SigningKey;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
+use crate::delegation::TOP_LEVEL_TARGETS;
 use crate::keys::{generate_key, key_id, read_key, write_key};
-use crate::metadata::{KeyId, RoleName, TargetFile, UptaneCustom};
+use crate::metadata::{DelegatedRole, KeyId, RoleName, TargetFile, UptaneCustom};
 use crate::repository::{Lifetimes, Repository, RepositoryConfig, RoleConfig};
 use crate::OtaError;
 
@@ -171,7 +174,18 @@ impl RepositoryDir {
         for role in ROLES {
             keys.push((role, read_key(&key_path(dir, role))?));
         }
-        let keyring = keys.iter().map(|(_, key)| key.clone()).collect();
+        let mut keyring: Vec<SigningKey> = keys.iter().map(|(_, key)| key.clone()).collect();
+        let delegated_keys = dir.join(KEYS_DIR).join(DELEGATED_KEYS_DIR);
+        if let Ok(entries) = fs::read_dir(&delegated_keys) {
+            let mut paths: Vec<PathBuf> = entries
+                .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+                .filter(|path| path.extension().is_some_and(|ext| ext == "pem"))
+                .collect();
+            paths.sort();
+            for path in paths {
+                keyring.push(read_key(&path)?);
+            }
+        }
         let repository = Repository::open(dir, settings.lifetimes(), keyring)?;
         Ok(RepositoryDir {
             dir: dir.to_path_buf(),
@@ -247,6 +261,105 @@ impl RepositoryDir {
         Ok(&self.repository.targets().signed.targets[name])
     }
 
+    /// Delegates the target paths matching `paths` (shell-style patterns, `*`
+    /// within one path part) from the top-level targets role to a new delegated
+    /// role `role`, signed by `key` (or, with `None`, a fresh key saved as
+    /// `keys/delegated/<role>.pem`) with threshold `threshold`; `terminating`
+    /// stops a client's search for those paths at this role. The top-level
+    /// targets key signs the delegation; the new role is published empty.
+    /// Image repositories only: a director assigns images itself.
+    pub fn delegate(
+        &mut self,
+        role: &str,
+        paths: Vec<String>,
+        threshold: u32,
+        key: Option<VerifyingKey>,
+        terminating: bool,
+        now: SystemTime,
+    ) -> Result<KeyId, OtaError> {
+        if self.settings.kind != RepositoryKind::Image {
+            return Err(OtaError::Repository(
+                "only the image repository delegates; a director assigns images itself".into(),
+            ));
+        }
+        let delegation = DelegatedRole {
+            name: role.to_string(),
+            keyids: Vec::new(),
+            threshold,
+            terminating,
+            paths: Some(paths),
+            path_hash_prefixes: None,
+        };
+        let (public, generated) = match key {
+            Some(public) => (public, None),
+            None => {
+                let key = generate_key();
+                (key.verifying_key(), Some(key))
+            }
+        };
+        // Checked before a generated key is saved, so that a refusal leaves nothing.
+        let mut trial = Repository::open(&self.dir, self.settings.lifetimes(), Vec::new())?;
+        trial.add_delegated_role(TOP_LEVEL_TARGETS, delegation.clone(), &[public])?;
+        if let Some(key) = generated {
+            let dir = self.keys_dir().join(DELEGATED_KEYS_DIR);
+            fs::create_dir_all(&dir).map_err(OtaError::io("create", &dir))?;
+            write_key(&dir.join(format!("{role}.pem")), &key)?;
+            self.repository.add_key(key);
+        }
+        self.repository
+            .add_delegated_role(TOP_LEVEL_TARGETS, delegation, &[public])?;
+        self.repository.publish(now)?;
+        self.repository.write_to(&self.dir)?;
+        Ok(crate::metadata::PublicKey::ed25519(&public).key_id())
+    }
+
+    /// Adds (or replaces) target `name` in delegated `role`, signed with `key`
+    /// (or the role's key in `keys/delegated/`), and publishes the role, snapshot
+    /// and timestamp: the top-level targets key is not used. Refuses a path
+    /// outside the role's patterns and a key that is not one of the role's.
+    pub fn add_to_role(
+        &mut self,
+        role: &str,
+        name: &str,
+        bytes: &[u8],
+        spec: &TargetSpec,
+        key: Option<SigningKey>,
+        now: SystemTime,
+    ) -> Result<&TargetFile, OtaError> {
+        if spec.ecu.is_some() {
+            return Err(OtaError::Repository(
+                "--ecu is for director repositories; the image repository does not assign images"
+                    .into(),
+            ));
+        }
+        let delegation = self
+            .repository
+            .delegation(role)
+            .ok_or_else(|| OtaError::Repository(format!("no delegated role \"{role}\"")))?;
+        if let Some(key) = key {
+            let id = key_id(&key);
+            if !delegation.keyids.contains(&id) {
+                return Err(OtaError::Repository(format!(
+                    "key {id} is not a key of role {role}: a role's targets are signed by its own keys"
+                )));
+            }
+            self.repository.add_key(key);
+        }
+        let custom = spec
+            .uptane
+            .as_ref()
+            .map(|(hardware, release_counter)| UptaneCustom {
+                ecu_identifier: None,
+                hardware_identifier: hardware.clone(),
+                release_counter: *release_counter,
+            });
+        self.repository
+            .add_delegated_target(role, name, bytes, custom.as_ref())?;
+        self.repository.publish_role(role, now)?;
+        self.repository.write_to(&self.dir)?;
+        Ok(&self.repository.delegated_roles()[role].signed.targets[name])
+    }
+
     /// Re-signs snapshot and timestamp with fresh expiry dates.
     pub fn sign(&mut self, now: SystemTime) -> Result<(), OtaError> {
         self.repository.refresh_snapshot(now)?;
@@ -284,6 +397,9 @@ impl RepositoryDir {
         Ok(Rotation { old, new, retired })
     }
 }
+
+/// The directory of delegated roles' keys, under `keys/`.
+pub const DELEGATED_KEYS_DIR: &str = "delegated";
 
 fn key_path(dir: &Path, role: RoleName) -> PathBuf {
     dir.join(KEYS_DIR).join(format!("{role}.pem"))

@@ -86,6 +86,10 @@ pub struct ApprovedImage {
     pub file: TargetFile,
     /// The image's release counter.
     pub release_counter: u64,
+    /// The image-repository role whose signature vouched for the target:
+    /// `targets` for the top-level targets role, else the delegated role's name
+    /// (the tenant, such as `honda`).
+    pub signed_by: String,
 }
 
 /// Cross-checks the director's targets for a vehicle with `ecus` against the
@@ -96,10 +100,34 @@ pub struct ApprovedImage {
 /// ECU, a hardware id other than the ECU's (in either repository), an image the
 /// image repository does not list, a length, hash or release counter that differs
 /// between the repositories, and a release counter below the installed one.
+///
+/// The image repository's targets are looked up in its top-level targets role
+/// only; [`Primary::check`] looks them up through delegations too
+/// ([`cross_check_with`]).
 pub fn cross_check(
     director: &Targets,
     image: &Targets,
     ecus: &[Ecu],
+) -> Result<Vec<ApprovedImage>, OtaError> {
+    cross_check_with(director, ecus, &mut |name| {
+        Ok(image
+            .targets
+            .get(name)
+            .map(|file| (file.clone(), crate::TOP_LEVEL_TARGETS.to_string())))
+    })
+}
+
+/// Looks a target up in the image repository: the target and the role that
+/// signed it, or `None` if the image repository does not list it.
+pub type ImageLookup<'a> = dyn FnMut(&str) -> Result<Option<(TargetFile, String)>, OtaError> + 'a;
+
+/// [`cross_check`] with the image repository's targets looked up by `lookup`:
+/// the target and the role that signed it, or `None` if the image repository
+/// does not list it.
+pub fn cross_check_with(
+    director: &Targets,
+    ecus: &[Ecu],
+    lookup: &mut ImageLookup<'_>,
 ) -> Result<Vec<ApprovedImage>, OtaError> {
     let mut approved = Vec::new();
     let mut assigned = BTreeSet::new();
@@ -130,12 +158,11 @@ pub fn cross_check(
         if custom.hardware_identifier != ecu.hardware_identifier {
             return Err(wrong_hardware(&custom.hardware_identifier));
         }
-        let image_file = image
-            .targets
-            .get(name)
-            .ok_or_else(|| OtaError::NotInImageRepository {
+        let (image_file, signed_by) =
+            lookup(name)?.ok_or_else(|| OtaError::NotInImageRepository {
                 target: name.clone(),
             })?;
+        let image_file = &image_file;
         let mismatch = |what: String| OtaError::DirectorImageMismatch {
             target: name.clone(),
             what,
@@ -188,6 +215,7 @@ pub fn cross_check(
             target: name.clone(),
             file: image_file.clone(),
             release_counter: image_custom.release_counter,
+            signed_by,
         });
     }
     Ok(approved)
@@ -295,10 +323,12 @@ impl Primary {
         image_root: &[u8],
         limits: Limits,
     ) -> Result<Primary, OtaError> {
+        let mut director = TrustedRepository::new("director", director_root)?;
+        director.allow_targets_only();
         Ok(Primary {
             vin: vin.to_string(),
             ecus,
-            director: TrustedRepository::new("director", director_root)?,
+            director,
             image: TrustedRepository::new("image", image_root)?,
             limits,
         })
@@ -316,15 +346,13 @@ impl Primary {
         limits: Limits,
         dir: &Path,
     ) -> Result<Primary, OtaError> {
+        let mut director = TrustedRepository::new("director", director_root)?;
+        director.allow_targets_only();
+        director.load_from(&dir.join("director"), &limits)?;
         Ok(Primary {
             vin: vin.to_string(),
             ecus,
-            director: TrustedRepository::load(
-                "director",
-                director_root,
-                &dir.join("director"),
-                &limits,
-            )?,
+            director,
             image: TrustedRepository::load("image", image_root, &dir.join("image"), &limits)?,
             limits,
         })
@@ -391,11 +419,13 @@ impl Primary {
             .director
             .targets()
             .expect("an updated repository has targets");
-        let image_targets = self
-            .image
-            .targets()
-            .expect("an updated repository has targets");
-        cross_check(director_targets, image_targets, &self.ecus)
+        // Each assigned target is looked up through the image repository's
+        // delegations; a refused lookup keeps the roles verified so far (they
+        // are re-verified on every lookup).
+        let (image_repository, limits) = (&mut self.image, &self.limits);
+        cross_check_with(director_targets, &self.ecus, &mut |name| {
+            image_repository.resolve_target(name, image, limits, now)
+        })
     }
 
     /// [`check`](Primary::check), then every approved image streamed from `image`
