@@ -62,6 +62,11 @@ pub struct Workload {
     /// The VSS paths it may use.
     #[serde(default)]
     pub access: Access,
+    /// The tenant the app belongs to (the one that signed its image): its broker
+    /// token is that tenant's, so it reaches that tenant's private VSS branch and
+    /// no other. Absent: the token names no tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<tomoe_types::Tenant>,
 }
 
 /// How a workload runs.

@@ -26,8 +26,14 @@ use tracing::Instrument;
 
 /// Issues the broker token of a workload from its declared access.
 pub trait TokenSource: Send + Sync {
-    /// A token for `workload` carrying `scope` (KUKSA scope syntax).
-    fn token_for(&self, workload: &str, scope: &str) -> Result<String, String>;
+    /// A token for `workload` carrying `scope` (KUKSA scope syntax), of `tenant`
+    /// when the workload belongs to one.
+    fn token_for(
+        &self,
+        workload: &str,
+        scope: &str,
+        tenant: Option<&tomoe_types::Tenant>,
+    ) -> Result<String, String>;
 }
 
 /// How long a workload's token is valid; it is renewed at every start.
@@ -35,9 +41,17 @@ pub const TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(2
 
 /// A token issuer signs each workload's token, valid for [`TOKEN_LIFETIME`].
 impl TokenSource for tomoe_auth::TokenIssuer {
-    fn token_for(&self, workload: &str, scope: &str) -> Result<String, String> {
-        self.issue(workload, scope, TOKEN_LIFETIME)
-            .map_err(|error| error.to_string())
+    fn token_for(
+        &self,
+        workload: &str,
+        scope: &str,
+        tenant: Option<&tomoe_types::Tenant>,
+    ) -> Result<String, String> {
+        match tenant {
+            Some(tenant) => self.issue_for(tenant, workload, scope, TOKEN_LIFETIME),
+            None => self.issue(workload, scope, TOKEN_LIFETIME),
+        }
+        .map_err(|error| error.to_string())
     }
 }
 

@@ -285,6 +285,12 @@ impl LoadedProfile {
 
     /// The catalog the profile targets (the embedded one, or its own), with overlays.
     pub fn catalog(&self) -> Result<Catalog, ProfileError> {
+        Ok(self.catalog_builder()?.build()?)
+    }
+
+    /// [`catalog`](LoadedProfile::catalog) before it is built, for more overlays
+    /// (a tenant's private branch, a variant's badge).
+    pub fn catalog_builder(&self) -> Result<CatalogBuilder, ProfileError> {
         let mut builder = if self.profile.catalog.vss == "embedded" {
             tomoe_vss::default_builder()?
         } else {
@@ -306,6 +312,6 @@ impl LoadedProfile {
                 builder.json_file(&path)?
             };
         }
-        Ok(builder.build()?)
+        Ok(builder)
     }
 }

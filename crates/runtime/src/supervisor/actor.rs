@@ -651,7 +651,8 @@ impl Actor {
 
     fn token_for(&mut self, name: &str) -> Option<String> {
         let source = self.config.tokens.clone()?;
-        let access = &self.slots.get(name)?.spec().access;
+        let spec = self.slots.get(name)?.spec();
+        let (access, tenant) = (&spec.access, spec.tenant.as_ref());
         let mut actuate = access.actuate.clone();
         if !access.mode_requests.is_empty() {
             actuate.push("Vehicle.Tomoe.ModeRequest".into());
@@ -660,7 +661,7 @@ impl Actor {
         scope.extend(access.read.iter().map(|p| format!("read:{p}")));
         scope.extend(actuate.iter().map(|p| format!("actuate:{p}")));
         scope.extend(access.provide.iter().map(|p| format!("provide:{p}")));
-        match source.token_for(name, &scope.join(" ")) {
+        match source.token_for(name, &scope.join(" "), tenant) {
             Ok(token) => {
                 self.issued.insert(name.to_owned(), token.clone());
                 Some(token)
