@@ -58,6 +58,7 @@ pub mod install;
 mod keys;
 mod manifest;
 pub mod metadata;
+pub mod reference;
 mod repository;
 mod repository_dir;
 pub mod server;

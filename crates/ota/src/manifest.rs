@@ -200,6 +200,7 @@ pub fn sign_manifest(
     let signature = Signature {
         keyid: PublicKey::ed25519(&key.verifying_key()).key_id(),
         sig: hex::encode(key.sign(&message).to_bytes()),
+        method: None,
     };
     Ok(SignedManifest {
         signatures: vec![signature],

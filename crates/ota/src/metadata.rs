@@ -276,14 +276,31 @@ impl TargetFile {
         }
     }
 
-    /// The Uptane fields in `custom`, or why they are missing or malformed.
+    /// The Uptane fields in `custom`, or why they are missing or malformed. Reads
+    /// Tomoe's fields and the Uptane reference implementation's
+    /// (`ecuIdentifiers`, `hardwareIds`; no release counter: 0), giving the
+    /// first ECU and hardware id of the latter; [`TargetFile::uptane_fields`]
+    /// gives them all.
     pub fn uptane(&self) -> Result<UptaneCustom, String> {
+        let fields = self.uptane_fields()?;
+        let (ecu_identifier, hardware_identifier) = match fields.ecus.first() {
+            Some((ecu, hardware)) => (Some(ecu.clone()), hardware.clone()),
+            None => (None, fields.hardware_ids[0].clone()),
+        };
+        Ok(UptaneCustom {
+            ecu_identifier,
+            hardware_identifier,
+            release_counter: fields.release_counter,
+        })
+    }
+
+    /// Every Uptane field in `custom`, in either spelling (see [`crate::reference`]).
+    pub fn uptane_fields(&self) -> Result<crate::reference::UptaneFields, String> {
         let custom = self
             .custom
-            .clone()
+            .as_ref()
             .ok_or_else(|| "it has no custom Uptane fields".to_string())?;
-        serde_json::from_value(custom)
-            .map_err(|error| format!("invalid custom Uptane fields: {error}"))
+        crate::reference::parse_custom(custom)
     }
 }
 
@@ -295,7 +312,9 @@ pub struct UptaneCustom {
     pub ecu_identifier: Option<String>,
     /// The hardware the image is built for.
     pub hardware_identifier: String,
-    /// Rises with every release that fixes a vulnerability; an ECU never goes below it.
+    /// Rises with every release that fixes a vulnerability; an ECU never goes below
+    /// it. 0 when not given (the Uptane reference implementation has none).
+    #[serde(default)]
     pub release_counter: u64,
 }
 
@@ -421,8 +440,13 @@ impl_metadata!(Timestamp, RoleName::Timestamp);
 pub struct Signature {
     /// The id of the key that signed.
     pub keyid: KeyId,
-    /// The Ed25519 signature over the canonical JSON of `signed`, hex.
+    /// The Ed25519 signature over the canonical JSON of `signed`: hex as Tomoe
+    /// writes it, or base64 as the Uptane reference implementation does.
     pub sig: String,
+    /// The signature method, as the Uptane reference implementation gives it
+    /// (`ed25519`); Tomoe writes none. Any other method is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
 }
 
 /// The TUF envelope: metadata and the signatures over it.
@@ -449,7 +473,11 @@ impl<T: Metadata> Signed<T> {
         let keyid = PublicKey::ed25519(&key.verifying_key()).key_id();
         let sig = hex::encode(key.sign(&message).to_bytes());
         self.signatures.retain(|signature| signature.keyid != keyid);
-        self.signatures.push(Signature { keyid, sig });
+        self.signatures.push(Signature {
+            keyid,
+            sig,
+            method: None,
+        });
         Ok(())
     }
 
@@ -499,7 +527,7 @@ pub fn count_valid_signatures(
         let Ok(key) = public.verifying_key() else {
             continue;
         };
-        let Ok(bytes) = hex::decode(&signature.sig) else {
+        let Some(bytes) = crate::reference::decode_signature(&signature.sig) else {
             continue;
         };
         let Ok(sig) = Ed25519Signature::from_slice(&bytes) else {
@@ -552,6 +580,14 @@ impl RawSigned {
                 path: path.into(),
                 reason: error.to_string(),
             })?;
+        for signature in &raw.signatures {
+            crate::reference::check_method(signature.method.as_deref()).map_err(|reason| {
+                OtaError::InvalidMetadata {
+                    path: path.into(),
+                    reason: format!("key {}: {reason}", signature.keyid),
+                }
+            })?;
+        }
         let mut seen = std::collections::BTreeSet::new();
         if let Some(twice) = raw.signatures.iter().find(|s| !seen.insert(&s.keyid)) {
             return Err(OtaError::InvalidMetadata {
@@ -606,6 +642,7 @@ mod tests {
         let signature = Signature {
             keyid: KeyId("k1".into()),
             sig: hex::encode(key.sign(&message).to_bytes()),
+            method: None,
         };
         let role = root.role(RoleName::Root).unwrap();
         assert_eq!(
@@ -715,6 +752,7 @@ mod tests {
         duplicated.push(Signature {
             keyid: KeyId("alias".into()),
             sig: signed.signatures[0].sig.clone(),
+            method: None,
         });
         let mut aliased_keys = keys.clone();
         let first_id = PublicKey::ed25519(&first.verifying_key()).key_id();

@@ -10,7 +10,8 @@
 //! | `POST /director/<VIN>/manifest` | stores the vehicle's signed version manifest |
 //!
 //! Only what a TUF client reads is served: `root.json`, `<N>.root.json`,
-//! `timestamp.json`, `snapshot.json`, `targets.json` and files under `targets/`.
+//! `timestamp.json`, `snapshot.json`, `targets.json` and files under `targets/`,
+//! and in the image repository its delegated targets roles (`<role>.json`).
 //! Anything else in the directories (signing keys, `primary.pub`, stored
 //! manifests) is answered with 404, and a path with `..` or another component
 //! that is not a plain name with 400.
@@ -92,7 +93,11 @@ async fn image_file(
     State(directories): State<Arc<Directories>>,
     UrlPath(path): UrlPath<String>,
 ) -> Response {
-    serve_file(directories.image.clone(), path).await
+    // The image repository also serves its delegated roles, `<role>.json`.
+    let delegated = path
+        .strip_suffix(".json")
+        .is_some_and(crate::delegation::valid_role_name);
+    serve_file(directories.image.clone(), path, delegated).await
 }
 
 async fn director_file(
@@ -102,15 +107,16 @@ async fn director_file(
     if let Err(reason) = check_vin(&vin) {
         return refusal(StatusCode::BAD_REQUEST, reason);
     }
-    serve_file(directories.director.join(vin), path).await
+    serve_file(directories.director.join(vin), path, false).await
 }
 
-/// Serves `dir/path` if it is a file a TUF client reads.
-async fn serve_file(dir: PathBuf, path: String) -> Response {
+/// Serves `dir/path` if it is a file a TUF client reads (or `also`, a
+/// delegated role of the image repository).
+async fn serve_file(dir: PathBuf, path: String, also: bool) -> Response {
     if let Err(reason) = check_path(&path) {
         return refusal(StatusCode::BAD_REQUEST, reason);
     }
-    if !is_repository_file(&path) {
+    if !also && !is_repository_file(&path) {
         return refusal(StatusCode::NOT_FOUND, format!("no file \"{path}\""));
     }
     let full_path = dir.join(&path);

@@ -135,90 +135,117 @@ pub fn cross_check_with(
         let invalid = |reason: String| OtaError::InvalidAssignment {
             reason: format!("director target \"{name}\": {reason}"),
         };
-        let custom = director_file.uptane().map_err(invalid)?;
-        let ecu_identifier = custom
-            .ecu_identifier
-            .clone()
-            .ok_or_else(|| invalid("it names no ECU (custom \"ecu_identifier\")".into()))?;
-        let ecu = ecus
-            .iter()
-            .find(|ecu| ecu.ecu_identifier == ecu_identifier)
-            .ok_or_else(|| invalid(format!("ECU \"{ecu_identifier}\" is not in this vehicle")))?;
-        if !assigned.insert(ecu_identifier.clone()) {
-            return Err(invalid(format!(
-                "ECU \"{ecu_identifier}\" is assigned more than one image"
-            )));
+        let custom = director_file.uptane_fields().map_err(invalid)?;
+        if custom.ecus.is_empty() {
+            return Err(invalid(
+                "it names no ECU (custom \"ecu_identifier\" or \"ecuIdentifiers\")".into(),
+            ));
         }
-        let wrong_hardware = |received: &str| OtaError::WrongHardwareId {
-            target: name.clone(),
-            ecu: ecu_identifier.clone(),
-            expected: ecu.hardware_identifier.clone(),
-            received: received.to_string(),
-        };
-        if custom.hardware_identifier != ecu.hardware_identifier {
-            return Err(wrong_hardware(&custom.hardware_identifier));
-        }
-        let (image_file, signed_by) =
-            lookup(name)?.ok_or_else(|| OtaError::NotInImageRepository {
-                target: name.clone(),
-            })?;
-        let image_file = &image_file;
-        let mismatch = |what: String| OtaError::DirectorImageMismatch {
-            target: name.clone(),
-            what,
-        };
-        if director_file.length != image_file.length {
-            return Err(mismatch(format!(
-                "length {} in the director, {} in the image repository",
-                director_file.length, image_file.length
-            )));
-        }
-        let mut common = 0;
-        for (algorithm, director_hash) in &director_file.hashes {
-            if let Some(image_hash) = image_file.hashes.get(algorithm) {
-                if !director_hash.eq_ignore_ascii_case(image_hash) {
-                    return Err(mismatch(format!("{algorithm} hash")));
-                }
-                common += 1;
+        // The image repository's entry, looked up once per target.
+        let mut image_entry: Option<(TargetFile, String)> = None;
+        for (ecu_identifier, hardware) in &custom.ecus {
+            let ecu = ecus
+                .iter()
+                .find(|ecu| ecu.ecu_identifier == *ecu_identifier)
+                .ok_or_else(|| {
+                    invalid(format!("ECU \"{ecu_identifier}\" is not in this vehicle"))
+                })?;
+            if !assigned.insert(ecu_identifier.clone()) {
+                return Err(invalid(format!(
+                    "ECU \"{ecu_identifier}\" is assigned more than one image"
+                )));
             }
-        }
-        if common == 0 {
-            return Err(mismatch("no hash algorithm in common".into()));
-        }
-        let image_custom = image_file
-            .uptane()
-            .map_err(|reason| mismatch(format!("the image repository's target: {reason}")))?;
-        if image_custom.hardware_identifier != ecu.hardware_identifier {
-            return Err(wrong_hardware(&image_custom.hardware_identifier));
-        }
-        if image_custom.release_counter != custom.release_counter {
-            return Err(mismatch(format!(
-                "release counter {} in the director, {} in the image repository",
-                custom.release_counter, image_custom.release_counter
-            )));
-        }
-        if image_custom.release_counter < ecu.installed.release_counter {
-            return Err(OtaError::ReleaseCounterRollback {
+            let wrong_hardware = |received: &str| OtaError::WrongHardwareId {
                 target: name.clone(),
-                received: image_custom.release_counter,
-                installed: ecu.installed.release_counter,
+                ecu: ecu_identifier.clone(),
+                expected: ecu.hardware_identifier.clone(),
+                received: received.to_string(),
+            };
+            if *hardware != ecu.hardware_identifier {
+                return Err(wrong_hardware(hardware));
+            }
+            if image_entry.is_none() {
+                image_entry =
+                    Some(lookup(name)?.ok_or_else(|| OtaError::NotInImageRepository {
+                        target: name.clone(),
+                    })?);
+            }
+            let (image_file, signed_by) = image_entry.as_ref().expect("looked up above");
+            let release_counter =
+                check_image_entry(name, director_file, image_file, custom.release_counter)?;
+            let image_hardware = image_file
+                .uptane_fields()
+                .map(|fields| fields.hardware_ids)
+                .unwrap_or_default();
+            if !image_hardware.contains(&ecu.hardware_identifier) {
+                return Err(wrong_hardware(&image_hardware.join(", ")));
+            }
+            if release_counter < ecu.installed.release_counter {
+                return Err(OtaError::ReleaseCounterRollback {
+                    target: name.clone(),
+                    received: release_counter,
+                    installed: ecu.installed.release_counter,
+                });
+            }
+            let sha256 = image_file.hashes.get("sha256");
+            if *name == ecu.installed.target
+                && sha256.is_some_and(|hash| hash.eq_ignore_ascii_case(&ecu.installed.sha256))
+            {
+                continue;
+            }
+            approved.push(ApprovedImage {
+                ecu_identifier: ecu_identifier.clone(),
+                target: name.clone(),
+                file: image_file.clone(),
+                release_counter,
+                signed_by: signed_by.clone(),
             });
         }
-        let sha256 = image_file.hashes.get("sha256");
-        if *name == ecu.installed.target
-            && sha256.is_some_and(|hash| hash.eq_ignore_ascii_case(&ecu.installed.sha256))
-        {
-            continue;
-        }
-        approved.push(ApprovedImage {
-            ecu_identifier,
-            target: name.clone(),
-            file: image_file.clone(),
-            release_counter: image_custom.release_counter,
-            signed_by,
-        });
     }
     Ok(approved)
+}
+
+/// Checks the image repository's entry for target `name` against the
+/// director's: the same length, equal hashes for every algorithm both list (at
+/// least one), Uptane fields, and the same release counter, which it returns.
+fn check_image_entry(
+    name: &str,
+    director_file: &TargetFile,
+    image_file: &TargetFile,
+    director_release_counter: u64,
+) -> Result<u64, OtaError> {
+    let mismatch = |what: String| OtaError::DirectorImageMismatch {
+        target: name.to_string(),
+        what,
+    };
+    if director_file.length != image_file.length {
+        return Err(mismatch(format!(
+            "length {} in the director, {} in the image repository",
+            director_file.length, image_file.length
+        )));
+    }
+    let mut common = 0;
+    for (algorithm, director_hash) in &director_file.hashes {
+        if let Some(image_hash) = image_file.hashes.get(algorithm) {
+            if !director_hash.eq_ignore_ascii_case(image_hash) {
+                return Err(mismatch(format!("{algorithm} hash")));
+            }
+            common += 1;
+        }
+    }
+    if common == 0 {
+        return Err(mismatch("no hash algorithm in common".into()));
+    }
+    let image_custom = image_file
+        .uptane_fields()
+        .map_err(|reason| mismatch(format!("the image repository's target: {reason}")))?;
+    if image_custom.release_counter != director_release_counter {
+        return Err(mismatch(format!(
+            "release counter {} in the director, {} in the image repository",
+            director_release_counter, image_custom.release_counter
+        )));
+    }
+    Ok(image_custom.release_counter)
 }
 
 /// Streams the image of `approved` from the image repository into `sink`, reading
