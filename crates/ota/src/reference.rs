@@ -39,7 +39,7 @@ pub(crate) fn check_method(method: Option<&str>) -> Result<(), String> {
 /// reference implementation), told apart by length and alphabet: an Ed25519
 /// signature is 128 hex characters or 88 base64 characters.
 pub(crate) fn decode_signature(sig: &str) -> Option<Vec<u8>> {
-    if sig.len() % 2 == 0 && sig.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+    if sig.len().is_multiple_of(2) && sig.bytes().all(|byte| byte.is_ascii_hexdigit()) {
         return hex::decode(sig).ok();
     }
     decode_base64(sig)
