@@ -751,8 +751,14 @@ fn check_threshold(
     Ok(())
 }
 
+/// The top-level role `raw` is for; `_type` without case, as the Uptane reference
+/// implementation writes `Targets`.
 fn role_of(raw: &RawSigned) -> Result<RoleName, OtaError> {
-    serde_json::from_value(raw.signed["_type"].clone()).map_err(|_| OtaError::InvalidMetadata {
+    let kind = raw.signed["_type"]
+        .as_str()
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    serde_json::from_value(serde_json::Value::from(kind)).map_err(|_| OtaError::InvalidMetadata {
         path: "metadata".into(),
         reason: "\"_type\" is not a top-level role".into(),
     })
