@@ -262,6 +262,26 @@ impl SovdClient {
         released
     }
 
+    /// The first component that offers `operation` (`battery-swap`, say).
+    pub async fn component_offering(
+        &self,
+        operation: &str,
+    ) -> Result<Option<EntityPath>, ClientError> {
+        let components = self.get("/components").await?;
+        for item in components["items"].as_array().into_iter().flatten() {
+            let id = item["id"].as_str().unwrap_or_default();
+            let operations = self.get(&format!("/components/{id}/operations")).await?;
+            let items = operations["items"].as_array().into_iter().flatten();
+            if items.into_iter().any(|op| op["id"] == operation) {
+                return Ok(Some(EntityPath {
+                    collection: Collection::Components,
+                    id: id.to_owned(),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
     /// Runs `operation` on `entity` with `parameters`, waits for it to end (at
     /// most `timeout`) and returns the execution's final status.
     pub async fn run(

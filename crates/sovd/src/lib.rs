@@ -47,6 +47,7 @@ pub use locks::{LockInfo, LockRequest, MAX_LOCKS, MAX_LOCK_EXPIRATION_S};
 pub use logs::MAX_LOG_ENTRIES;
 pub use modes::{DiagnosticSession, ModeRequest, ModeValue};
 pub use openapi::openapi;
+pub use operations::{BatteryService, BatterySwapError};
 pub use operations::{ExecutionRequest, ExecutionState, ExecutionStatus};
 pub use operations::{MAX_EXECUTIONS, MAX_EXECUTION_TIMEOUT_S};
 pub use subscriptions::{Interval, SubscriptionInfo, SubscriptionRequest};
@@ -102,6 +103,8 @@ pub struct SovdConfig {
     pub mode: watch::Receiver<VehicleMode>,
     /// Who may call.
     pub access: AccessPolicy,
+    /// The battery pack service behind `battery-swap`, if the vehicle has one.
+    pub battery: Option<Arc<dyn BatteryService>>,
 }
 
 impl std::fmt::Debug for SovdConfig {

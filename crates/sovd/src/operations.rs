@@ -1,5 +1,6 @@
 //! Operations, run as asynchronous executions: clear an entity's fault memory,
-//! restart an app, run the broker's self-test, check for updates.
+//! restart an app, run the broker's self-test, check for updates, swap the
+//! traction battery pack.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -36,6 +37,43 @@ enum Operation {
     Restart,
     SelfTest,
     CheckForUpdates,
+    BatterySwap,
+}
+
+/// The VSS leaf whose ECU (the battery management system) offers `battery-swap`.
+const BATTERY_LEAF: &str = "Vehicle.Powertrain.TractionBattery.NetCapacity";
+
+/// The battery pack service behind the `battery-swap` operation (in `tomoe up`,
+/// `tomoe_vehicle::PackService`). Verdicts are JSON: `{vehicle, installed, pack,
+/// fits, reasons: [{check, outcome, detail}], swap?}`.
+pub trait BatteryService: Send + Sync {
+    /// The fit verdict of catalog pack `pack` for the vehicle; changes nothing.
+    fn check(&self, pack: &str) -> Result<serde_json::Value, BatterySwapError>;
+    /// Swaps `pack` in at `soc_percent` (the service's default if `None`), asked
+    /// for by `who`; the verdict with the swap record.
+    fn swap(
+        &self,
+        pack: &str,
+        soc_percent: Option<f64>,
+        who: &str,
+    ) -> Result<serde_json::Value, BatterySwapError>;
+}
+
+/// Why a battery pack was not swapped in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BatterySwapError {
+    /// The request is at fault (unknown pack, a part that is not a pack, a bad
+    /// state of charge): a 400, nothing stored.
+    BadInput(String),
+    /// The pack does not fit: the verdict lists every check.
+    Refused {
+        /// The failed checks, in words.
+        message: String,
+        /// The verdict.
+        verdict: serde_json::Value,
+    },
+    /// The platform failed (the swap history cannot be written, ...).
+    Failed(String),
 }
 
 impl Operation {
@@ -45,6 +83,7 @@ impl Operation {
             Operation::Restart => "restart",
             Operation::SelfTest => "self-test",
             Operation::CheckForUpdates => "check-for-updates",
+            Operation::BatterySwap => "battery-swap",
         }
     }
 
@@ -56,10 +95,13 @@ impl Operation {
             Operation::Restart => "Restart the app",
             Operation::SelfTest => "Broker self-test: a publication seen by a subscriber",
             Operation::CheckForUpdates => "Ask the update agent to check for updates now",
+            Operation::BatterySwap => {
+                "Install another traction battery pack from the parts catalog (parameters {\"pack\": ID, \"soc\": PERCENT, \"check_only\": BOOL}) after the fit check"
+            }
         }
     }
 
-    fn of(kind: &EntityKind) -> Vec<Operation> {
+    fn of(state: &SovdState, kind: &EntityKind) -> Vec<Operation> {
         let mut operations = vec![Operation::ClearFaultMemory];
         match kind {
             EntityKind::App => operations.push(Operation::Restart),
@@ -67,9 +109,54 @@ impl Operation {
             EntityKind::Platform(PlatformComponent::UpdateAgent) => {
                 operations.push(Operation::CheckForUpdates)
             }
+            EntityKind::Ecu(index) if Some(*index) == battery_ecu(state) => {
+                operations.push(Operation::BatterySwap)
+            }
             _ => {}
         }
         operations
+    }
+}
+
+/// The ECU that offers `battery-swap`: the first whose signals include
+/// [`BATTERY_LEAF`], when a battery service is configured.
+fn battery_ecu(state: &SovdState) -> Option<usize> {
+    state.config().battery.as_ref()?;
+    let leaf = state.config().broker.catalog().leaf(BATTERY_LEAF)?.id;
+    (0..state.config().diagnostics.ecus.len())
+        .find(|&index| state.ecu_signals(index).1.contains(&leaf))
+}
+
+/// The parameters of `battery-swap`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SwapParameters {
+    pack: String,
+    #[serde(default)]
+    soc: Option<f64>,
+    #[serde(default)]
+    check_only: bool,
+}
+
+/// Why an execution failed, and what it returned all the same.
+#[derive(Debug)]
+struct Failure {
+    message: String,
+    parameters: Option<serde_json::Value>,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure {
+            message,
+            parameters: None,
+        }
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Failure {
+        Failure::from(message.to_owned())
     }
 }
 
@@ -191,8 +278,8 @@ pub struct ExecutionStatus {
     pub error: Vec<DataError>,
 }
 
-fn operation(entity: &Resolved, id: &str) -> Result<Operation, SovdError> {
-    Operation::of(&entity.kind)
+fn operation(state: &SovdState, entity: &Resolved, id: &str) -> Result<Operation, SovdError> {
+    Operation::of(state, &entity.kind)
         .into_iter()
         .find(|op| op.id() == id)
         .ok_or_else(|| {
@@ -226,7 +313,7 @@ pub(crate) async fn list(
     caller.require_read()?;
     let entity = state.resolve(collection, &id).await?;
     Ok(Json(OperationList {
-        items: Operation::of(&entity.kind)
+        items: Operation::of(&state, &entity.kind)
             .into_iter()
             .map(description)
             .collect(),
@@ -247,7 +334,7 @@ pub(crate) async fn get(
     caller.require_read()?;
     let entity = state.resolve(collection, &id).await?;
     Ok(Json(OperationDetails {
-        item: description(operation(&entity, &operation_id)?),
+        item: description(operation(&state, &entity, &operation_id)?),
     }))
 }
 
@@ -268,7 +355,7 @@ pub(crate) async fn start(
 ) -> Result<Response, SovdError> {
     caller.require_write("running an operation")?;
     let entity = state.resolve(collection, &id).await?;
-    let operation = operation(&entity, &operation_id)?;
+    let operation = operation(&state, &entity, &operation_id)?;
     let resource = format!("{}/operations/{}/executions", entity.path, operation.id());
     let request: ExecutionRequest = json_body(&body, &resource)?.unwrap_or_default();
     let timeout = request.timeout.unwrap_or(60);
@@ -277,7 +364,13 @@ pub(crate) async fn start(
             "timeout must be 1 to {MAX_EXECUTION_TIMEOUT_S} seconds, not {timeout}"
         )));
     }
+    let swap = if operation == Operation::BatterySwap {
+        Some(swap_parameters(&state, request.parameters.clone())?)
+    } else {
+        None
+    };
     let all = match &request.parameters {
+        _ if swap.is_some() => false,
         None => false,
         Some(serde_json::Value::Object(map))
             if operation == Operation::ClearFaultMemory && map.keys().all(|k| k == "all") =>
@@ -343,13 +436,14 @@ pub(crate) async fn start(
     let task_state = state.clone();
     let task_id = execution_id.clone();
     let task_entity = entity.clone();
+    let who = caller.client.clone();
     let task = tokio::spawn(async move {
         let result = tokio::time::timeout(
             Duration::from_secs(timeout),
-            run(&task_state, &task_entity, operation, all),
+            run(&task_state, &task_entity, operation, all, swap, who),
         )
         .await
-        .unwrap_or_else(|_| Err(format!("timed out after {timeout} s")));
+        .unwrap_or_else(|_| Err(format!("timed out after {timeout} s").into()));
         let mut executions = task_state.executions();
         if let Some(execution) = executions.by_id.get_mut(&task_id) {
             execution.task = None;
@@ -358,9 +452,10 @@ pub(crate) async fn start(
                     execution.state = ExecutionState::Completed;
                     execution.parameters = Some(parameters);
                 }
-                Err(error) => {
+                Err(failure) => {
                     execution.state = ExecutionState::Failed;
-                    execution.error = Some(error);
+                    execution.error = Some(failure.message);
+                    execution.parameters = failure.parameters;
                 }
             }
         }
@@ -382,12 +477,78 @@ pub(crate) async fn start(
         .into_response())
 }
 
+/// Reads the parameters of `battery-swap` and checks the pack at once, so that
+/// bad input is a 400 and starts no execution.
+fn swap_parameters(
+    state: &SovdState,
+    parameters: Option<serde_json::Value>,
+) -> Result<SwapParameters, SovdError> {
+    let usage = "battery-swap takes {\"pack\": \"<parts-catalog id>\", \"soc\": <percent, optional>, \"check_only\": <true|false, optional>}";
+    let parameters = parameters
+        .ok_or_else(|| SovdError::bad_request(format!("parameters.pack is missing: {usage}")))?;
+    let parameters: SwapParameters = serde_json::from_value(parameters)
+        .map_err(|e| SovdError::bad_request(format!("parameters: {e}; {usage}")))?;
+    if let Some(soc) = parameters.soc {
+        if !(0.0..=100.0).contains(&soc) {
+            return Err(SovdError::bad_request(format!(
+                "parameters.soc must be a percentage from 0 to 100, not {soc}"
+            )));
+        }
+    }
+    let service = state
+        .config()
+        .battery
+        .as_ref()
+        .ok_or_else(|| SovdError::not_found("no battery pack service runs"))?;
+    match service.check(&parameters.pack) {
+        Ok(_) => Ok(parameters),
+        Err(BatterySwapError::BadInput(message)) => Err(SovdError::bad_request(format!(
+            "parameters.pack: {message}"
+        ))),
+        Err(BatterySwapError::Refused { .. }) => Ok(parameters),
+        Err(BatterySwapError::Failed(message)) => Err(SovdError::unavailable(message)),
+    }
+}
+
+/// Runs `battery-swap`: the verdict, and the swap when the pack fits and
+/// `check_only` is not set. A pack that does not fit fails the execution, with
+/// the verdict as its parameters.
+fn battery_swap(
+    state: &SovdState,
+    parameters: &SwapParameters,
+    who: &str,
+) -> Result<serde_json::Value, Failure> {
+    let service = state
+        .config()
+        .battery
+        .as_ref()
+        .ok_or("no battery pack service runs")?;
+    let result = if parameters.check_only {
+        service.check(&parameters.pack)
+    } else {
+        service.swap(&parameters.pack, parameters.soc, who)
+    };
+    match result {
+        Ok(verdict) => Ok(verdict),
+        Err(BatterySwapError::Refused { verdict, .. }) if parameters.check_only => Ok(verdict),
+        Err(BatterySwapError::Refused { message, verdict }) => Err(Failure {
+            message,
+            parameters: Some(verdict),
+        }),
+        Err(BatterySwapError::BadInput(message) | BatterySwapError::Failed(message)) => {
+            Err(message.into())
+        }
+    }
+}
+
 async fn run(
     state: &SovdState,
     entity: &Resolved,
     operation: Operation,
     all: bool,
-) -> Result<serde_json::Value, String> {
+    swap: Option<SwapParameters>,
+    who: String,
+) -> Result<serde_json::Value, Failure> {
     let config = state.config();
     match operation {
         Operation::ClearFaultMemory => {
@@ -408,7 +569,14 @@ async fn run(
                 .map_err(|e| e.to_string())?;
             Ok(json!({ "restarted": entity.entity.id() }))
         }
-        Operation::SelfTest => self_test(state).await,
+        Operation::SelfTest => self_test(state).await.map_err(Failure::from),
+        Operation::BatterySwap => {
+            let parameters = swap.ok_or("battery-swap needs parameters")?;
+            let state = state.clone();
+            tokio::task::spawn_blocking(move || battery_swap(&state, &parameters, &who))
+                .await
+                .map_err(|e| Failure::from(format!("the battery swap failed: {e}")))?
+        }
         Operation::CheckForUpdates => {
             let tracker = config
                 .updates
@@ -497,7 +665,7 @@ pub(crate) async fn executions(
 ) -> Result<Json<ExecutionList>, SovdError> {
     caller.require_read()?;
     let entity = state.resolve(collection, &id).await?;
-    let operation = operation(&entity, &operation_id)?;
+    let operation = operation(&state, &entity, &operation_id)?;
     let executions = state.executions();
     let mut items: Vec<(&Instant, String)> = executions
         .by_id
@@ -528,7 +696,7 @@ pub(crate) async fn execution(
 ) -> Result<Json<ExecutionStatus>, SovdError> {
     caller.require_read()?;
     let entity = state.resolve(collection, &id).await?;
-    let operation = operation(&entity, &operation_id)?;
+    let operation = operation(&state, &entity, &operation_id)?;
     let mut executions = state.executions();
     let execution = find_execution(&mut executions, &entity, operation, &execution_id)?;
     Ok(Json(ExecutionStatus {
@@ -576,7 +744,7 @@ pub(crate) async fn control(
 ) -> Result<Json<ExecutionStarted>, SovdError> {
     caller.require_write("controlling an execution")?;
     let entity = state.resolve(collection, &id).await?;
-    let operation = operation(&entity, &operation_id)?;
+    let operation = operation(&state, &entity, &operation_id)?;
     let request: ExecutionControl = json_body(&body, "an execution control")?
         .ok_or_else(|| SovdError::bad_request("the body must be {\"capability\": \"stop\"}"))?;
     if request.capability != "stop" {
@@ -608,7 +776,7 @@ pub(crate) async fn cancel(
 ) -> Result<StatusCode, SovdError> {
     caller.require_write("cancelling an execution")?;
     let entity = state.resolve(collection, &id).await?;
-    let operation = operation(&entity, &operation_id)?;
+    let operation = operation(&state, &entity, &operation_id)?;
     let mut executions = state.executions();
     let execution = find_execution(&mut executions, &entity, operation, &execution_id)?;
     stop(execution);

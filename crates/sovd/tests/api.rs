@@ -58,6 +58,7 @@ async fn start(access: AccessPolicy) -> Server {
         updates: None,
         mode,
         access,
+        battery: None,
     });
     Server {
         url: format!("{}/sovd/v1", tomoe_test_support::http::serve(router).await),

@@ -59,6 +59,9 @@ pub enum Command {
     /// Diagnostics (ASAM SOVD): components, data, faults, operations, locks
     #[command(subcommand)]
     Diag(crate::diag::DiagCommand),
+    /// Service operations on a running vehicle over its diagnostic API: battery-swap
+    #[command(subcommand)]
+    Service(crate::service::ServiceCommand),
     /// The alliance's fleet backend on PostgreSQL: inventory, campaigns, director, telemetry, simulator
     #[command(subcommand)]
     Fleet(crate::fleet::FleetCommand),

@@ -22,6 +22,7 @@ mod parts;
 mod profile;
 mod runtime;
 mod serve;
+mod service;
 mod up;
 
 use std::process::ExitCode;
@@ -99,6 +100,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Parts(PartsCommand::Matrix(args)) => parts::matrix(args),
         Command::Ota(command) => ota::run(command).await,
         Command::Diag(command) => diag::run(command).await,
+        Command::Service(command) => service::run(command).await,
         Command::Fleet(command) => fleet::run(command).await,
     }
 }
