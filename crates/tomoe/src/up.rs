@@ -26,20 +26,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             args.soc
         );
     }
-    // The alliance's tenants and, with --variant, the badge on a hardware profile.
-    let alliance = crate::serve::load_alliance(
-        &args.alliance.clone().unwrap_or_else(tomoe_alliance::default_alliance_dir),
-    )?;
-    let variant = (args.variant.as_deref())
-        .map(|name| tomoe_alliance::Variant::find(name, &tomoe_alliance::default_variants_dir()))
-        .transpose()?;
-    let hardware = variant.as_ref().map_or(&args.vehicle, |(_, v)| &v.hardware_profile);
-    let (dir, profile) = Profile::find(hardware, &default_profiles_dir())?;
+    let (dir, profile) = Profile::find(&args.vehicle, &default_profiles_dir())?;
     let profile = LoadedProfile::load(&dir, profile).context("cannot load the vehicle profile")?;
-    let catalog = match &variant {
-        Some((_, variant)) => variant.catalog(&profile, &alliance)?,
-        None => alliance.add_overlays(profile.catalog_builder()?)?.build()?,
-    };
     let role = args.ecu.map(|ecu| match ecu {
         EcuArg::Zonal => EcuRole::Zonal,
         EcuArg::Central => EcuRole::Central,
@@ -69,7 +57,6 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // the broker trusts it.
     let issuer = tomoe_auth::TokenIssuer::load_or_create(&args.data_dir.join("keys"))?;
     let mut verifiers = vec![Arc::new(issuer.verifier())];
-    verifiers.extend(crate::serve::tenant_verifiers(&alliance)?);
     if let Some(key) = &args.jwt_public_key {
         verifiers.push(crate::serve::verifier(key)?);
     }
@@ -91,7 +78,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .context("cannot read the HTTP address")?;
     let setup = crate::serve::BrokerSetup {
         address: args.address,
-        catalog,
+        catalog: profile.catalog()?,
         data_dir: args.data_dir.clone(),
         persist: Vec::new(),
         authorization: tomoe_grpc::Authorization::Tokens(tomoe_grpc::TokenPolicy {
@@ -105,7 +92,6 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         tls: None,
         zenoh,
         telemetry,
-        private_branches: alliance.private_branches(),
     };
     let mut prepared = crate::serve::prepare(setup).await?;
     let bridge = prepared.bridge.take();
@@ -297,26 +283,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         diagnostics.ecus.len(),
         diagnostics.rules.len()
     )?;
-    match &variant {
-        Some((_, v)) => out!(
-            "  vehicle  {}: {} {} {} on {} ({} {}); tenants {}; OTA channel {}",
-            v.id,
-            v.brand,
-            v.model,
-            v.year,
-            p.id,
-            p.brand,
-            p.model,
-            variant_tenants(v),
-            v.ota_channel
-        )?,
-        None => out!("  vehicle  {}: {} {} {}", p.id, p.brand, p.model, p.year)?,
-    }
-    if let (Some((file, v)), Some(runtime)) = (&variant, &runtime) {
-        for line in install_variant_apps(runtime, file, v).await? {
-            out!("  app      {line}")?;
-        }
-    }
+    out!("  vehicle  {}: {} {} {}", p.id, p.brand, p.model, p.year)?;
     if let Some(packs) = &packs {
         out!(
             "  battery  {} (tomoe service battery-swap --pack ID)",
@@ -437,41 +404,6 @@ async fn start_runtime(
         }
     });
     Ok((runtime, runtime_address))
-}
-
-fn variant_tenants(variant: &tomoe_alliance::Variant) -> String {
-    let tenants: Vec<String> = variant.tenants_present().iter().map(ToString::to_string).collect();
-    tenants.join(", ")
-}
-
-/// Applies the apps `variant` ships that the runtime does not run yet (an app an
-/// update replaced keeps its new image) and whose executable exists; one line each.
-async fn install_variant_apps(
-    runtime: &tomoe_runtime::Runtime,
-    file: &std::path::Path,
-    variant: &tomoe_alliance::Variant,
-) -> anyhow::Result<Vec<String>> {
-    let mut lines = Vec::new();
-    for workload in variant.workloads(file)? {
-        let tenant = workload.tenant.clone().map(|t| t.to_string()).unwrap_or_default();
-        let line = if runtime.workload_spec(&workload.name).await?.is_some() {
-            format!("{} (tenant {tenant}): installed", workload.name)
-        } else if workload.command.contains('/') && !std::path::Path::new(&workload.command).is_file() {
-            format!("{} (tenant {tenant}): not built ({} missing)", workload.name, workload.command)
-        } else {
-            let name = workload.name.clone();
-            runtime
-                .apply(tomoe_runtime::Manifest {
-                    api_version: tomoe_runtime::manifest::API_VERSION.to_string(),
-                    kind: None,
-                    workloads: vec![workload],
-                })
-                .await?;
-            format!("{name} (tenant {tenant}): applied")
-        };
-        lines.push(line);
-    }
-    Ok(lines)
 }
 
 /// The update agent's configuration, if `--ota-director` and its companions are given.
