@@ -360,6 +360,32 @@ impl RepositoryDir {
         Ok(&self.repository.delegated_roles()[role].signed.targets[name])
     }
 
+    /// [`add`](RepositoryDir::add) to the top-level targets role (`role` `None`)
+    /// or [`add_to_role`](RepositoryDir::add_to_role) to a delegated one: the
+    /// target, the role that signed it and the role's new version.
+    pub fn add_as(
+        &mut self,
+        role: Option<&str>,
+        key: Option<SigningKey>,
+        name: &str,
+        bytes: &[u8],
+        spec: &TargetSpec,
+        now: SystemTime,
+    ) -> Result<(TargetFile, String, u64), OtaError> {
+        match role {
+            Some(role) => {
+                let target = self.add_to_role(role, name, bytes, spec, key, now)?.clone();
+                let version = self.repository.delegated_roles()[role].signed.version;
+                Ok((target, role.to_string(), version))
+            }
+            None => {
+                let target = self.add(name, bytes, spec, now)?.clone();
+                let version = self.repository.targets().signed.version;
+                Ok((target, TOP_LEVEL_TARGETS.to_string(), version))
+            }
+        }
+    }
+
     /// Re-signs snapshot and timestamp with fresh expiry dates.
     pub fn sign(&mut self, now: SystemTime) -> Result<(), OtaError> {
         self.repository.refresh_snapshot(now)?;

@@ -19,7 +19,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use tomoe_ota::metadata::RoleName;
 use tomoe_ota::{
-    ApprovedImage, Ecu, HttpFetcher, Limits, Primary, RepositoryDir, RepositoryKind, TargetSpec,
+    read_key, ApprovedImage, Ecu, HttpFetcher, Limits, Primary, RepositoryDir, RepositoryKind,
+    TargetSpec,
 };
 
 /// The commands of `tomoe ota`.
@@ -41,6 +42,8 @@ pub enum RepoCommand {
     Init(RepoInitArgs),
     /// Add (or replace) a target and publish new targets, snapshot and timestamp
     Add(RepoAddArgs),
+    /// Delegate target paths to a tenant's role, signed by the tenant's own key
+    Delegate(RepoDelegateArgs),
     /// Re-sign snapshot and timestamp with fresh expiry dates
     Sign(RepoDirArgs),
     /// Replace a role's key: a new root version signed by the old and new root keys
@@ -83,6 +86,47 @@ pub struct RepoAddArgs {
     /// The image's release counter (rises with security-relevant releases)
     #[arg(long, value_name = "N", requires = "hardware_id")]
     pub release_counter: Option<u64>,
+    /// Add the target to this delegated role (see `repo delegate`), signed by the
+    /// role's key instead of the top-level targets key
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
+    /// The role's private key (PKCS#8 PEM) [default: keys/delegated/<ROLE>.pem]
+    #[arg(long, value_name = "FILE", requires = "role")]
+    pub key: Option<PathBuf>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `tomoe ota repo delegate`.
+#[derive(Debug, Args)]
+pub struct RepoDelegateArgs {
+    /// The image repository directory
+    pub dir: PathBuf,
+    /// The new role's name, such as the tenant (brand) `honda`
+    #[arg(long, value_name = "ROLE")]
+    pub role: String,
+    /// Target paths the role may sign (shell-style; `*` stays within one path part),
+    /// such as 'apps/honda/*' (repeatable)
+    #[arg(long = "paths", value_name = "PATTERN", required = true)]
+    pub paths: Vec<String>,
+    /// How many of the role's keys must sign
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub threshold: u32,
+    /// The tenant's key (PKCS#8 PEM; only its public half is recorded, the file is not copied)
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "generate",
+        required_unless_present = "generate"
+    )]
+    pub key: Option<PathBuf>,
+    /// Make a fresh key for the role, saved as keys/delegated/<ROLE>.pem
+    #[arg(long)]
+    pub generate: bool,
+    /// Whether a vehicle's search for these paths stops at this role
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub terminating: bool,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
@@ -187,6 +231,7 @@ pub async fn run(command: OtaCommand) -> anyhow::Result<()> {
     match command {
         OtaCommand::Repo(RepoCommand::Init(args)) => init(args),
         OtaCommand::Repo(RepoCommand::Add(args)) => add(args),
+        OtaCommand::Repo(RepoCommand::Delegate(args)) => delegate(args),
         OtaCommand::Repo(RepoCommand::Sign(args)) => sign(args),
         OtaCommand::Repo(RepoCommand::Rotate(args)) => rotate(args),
         OtaCommand::Serve(args) => serve(args).await,
@@ -257,11 +302,11 @@ fn add(args: RepoAddArgs) -> anyhow::Result<()> {
         ecu: args.ecu.clone(),
         uptane: args.hardware_id.clone().zip(args.release_counter),
     };
-    let target = repository
-        .add(&name, &bytes, &spec, SystemTime::now())?
-        .clone();
+    let key = args.key.as_deref().map(read_key).transpose()?;
+    let role = args.role.as_deref();
+    let (target, role, version) =
+        repository.add_as(role, key, &name, &bytes, &spec, SystemTime::now())?;
     let sha256 = target.hashes.get("sha256").cloned().unwrap_or_default();
-    let version = repository.repository().targets().signed.version;
     if args.json {
         out!(
             "{}",
@@ -270,14 +315,42 @@ fn add(args: RepoAddArgs) -> anyhow::Result<()> {
                 "length": target.length,
                 "sha256": sha256,
                 "custom": target.custom,
+                "role": role,
                 "targets_version": version,
             })
         )?;
     } else {
         out!(
-            "added {name} ({} bytes, sha256 {sha256}); targets version {version}",
+            "added {name} ({} bytes, sha256 {sha256}); {role} version {version}",
             target.length
         )?;
+    }
+    Ok(())
+}
+
+fn delegate(args: RepoDelegateArgs) -> anyhow::Result<()> {
+    let mut repository = RepositoryDir::open(&args.dir)?;
+    let key = args.key.as_deref().map(read_key).transpose()?;
+    let (role, paths) = (&args.role, args.paths.join(", "));
+    let now = SystemTime::now();
+    let key_id = repository.delegate(
+        role,
+        args.paths.clone(),
+        args.threshold,
+        key.map(|key| key.verifying_key()),
+        args.terminating,
+        now,
+    )?;
+    let version = repository.repository().targets().signed.version;
+    let (threshold, terminating) = (args.threshold, args.terminating);
+    if args.json {
+        let key_id = key_id.to_string();
+        out!(
+            "{}",
+            serde_json::json!({"role": role, "paths": args.paths, "threshold": threshold, "terminating": terminating, "key_id": key_id, "targets_version": version})
+        )?;
+    } else {
+        out!("delegated {paths} to role {role} (key id {key_id}, threshold {threshold}, terminating {terminating}); targets version {version}")?;
     }
     Ok(())
 }
@@ -366,6 +439,7 @@ struct Planned {
     length: u64,
     release_counter: u64,
     sha256: String,
+    signed_by: String,
 }
 
 fn check(args: OtaCheckArgs) -> anyhow::Result<()> {
@@ -381,12 +455,13 @@ fn check(args: OtaCheckArgs) -> anyhow::Result<()> {
             } else {
                 for image in &planned {
                     out!(
-                        "verified: would install {} on ECU {} ({} bytes, release counter {}, sha256 {})",
+                        "verified: would install {} on ECU {} ({} bytes, release counter {}, sha256 {}, signed by {})",
                         image.target,
                         image.ecu,
                         image.length,
                         image.release_counter,
-                        image.sha256
+                        image.sha256,
+                        image.signed_by
                     )?;
                 }
             }
@@ -453,6 +528,7 @@ fn verify(args: &OtaCheckArgs) -> anyhow::Result<Vec<Planned>> {
             target: one.target,
             length: one.file.length,
             release_counter: one.release_counter,
+            signed_by: one.signed_by,
         })
         .collect();
     Ok(planned)

@@ -355,3 +355,156 @@ fn ota_check_keeps_trusted_state_across_runs_and_checks_expiry_at_a_given_time()
     assert_eq!(code, 2, "{output}");
     assert!(output.contains("--now"), "{output}");
 }
+
+#[test]
+fn ota_repo_delegate_lets_each_tenant_sign_its_own_apps_only() {
+    let repositories = repositories();
+    let image = path(&repositories.image);
+    let apps = repositories.image.parent().unwrap().join("apps");
+    fs::create_dir_all(&apps).unwrap();
+    let navigation = apps.join("navigation");
+    fs::write(&navigation, b"honda navigation").unwrap();
+    let charging = apps.join("charging");
+    fs::write(&charging, b"nissan charging").unwrap();
+    let honda_key = repositories.image.join("keys/delegated/honda.pem");
+
+    let stdout = ok(&[
+        "ota",
+        "repo",
+        "delegate",
+        image,
+        "--role",
+        "honda",
+        "--paths",
+        "apps/honda/*",
+        "--generate",
+        "--json",
+    ]);
+    let delegated: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(delegated["role"], "honda");
+    assert_eq!(delegated["terminating"], true);
+    assert!(honda_key.is_file());
+    let stdout = ok(&[
+        "ota",
+        "repo",
+        "delegate",
+        image,
+        "--role",
+        "nissan",
+        "--paths",
+        "apps/nissan/*",
+        "--threshold",
+        "1",
+        "--generate",
+    ]);
+    assert!(
+        stdout.contains("delegated apps/nissan/* to role nissan"),
+        "{stdout}"
+    );
+
+    let add = |role: &str, name: &str, file: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "ota",
+            "repo",
+            "add",
+            image,
+            path(file),
+            "--role",
+            role,
+            "--name",
+            name,
+            "--hardware-id",
+            HARDWARE,
+            "--release-counter",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        cli(&args)
+    };
+    let (code, stdout, stderr) = add(
+        "honda",
+        "apps/honda/navigation",
+        &navigation,
+        &["--key", path(&honda_key), "--json"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let added: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(added["role"], "honda");
+    let (code, _, stderr) = add("nissan", "apps/nissan/charging", &charging, &[]);
+    assert_eq!(code, 0, "{stderr}");
+
+    // Honda's key cannot sign under nissan's paths, by either role.
+    let (code, _, stderr) = add("honda", "apps/nissan/evil", &navigation, &[]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("\"apps/nissan/evil\" is outside the paths of role honda (apps/honda/*)"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = add(
+        "nissan",
+        "apps/nissan/evil",
+        &navigation,
+        &["--key", path(&honda_key)],
+    );
+    assert_eq!(code, 1);
+    assert!(stderr.contains("is not a key of role nissan"), "{stderr}");
+
+    // The director assigns both apps; the vehicle verifies each through its tenant.
+    for (ecu, name, file) in [
+        ("app:navigation", "apps/honda/navigation", &navigation),
+        ("app:charging", "apps/nissan/charging", &charging),
+    ] {
+        ok(&[
+            "ota",
+            "repo",
+            "add",
+            path(&repositories.vehicle),
+            path(file),
+            "--name",
+            name,
+            "--ecu",
+            ecu,
+            "--hardware-id",
+            HARDWARE,
+            "--release-counter",
+            "1",
+        ]);
+    }
+    let server = OtaServer::start(&repositories.image, &repositories.director);
+    let (code, stdout) = check_with(
+        &repositories,
+        &server,
+        &[
+            "--ecu",
+            &format!("app:navigation:{HARDWARE}"),
+            "--ecu",
+            &format!("app:charging:{HARDWARE}"),
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    let signed_by: Vec<(&str, &str)> = report["install"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|one| {
+            (
+                one["target"].as_str().unwrap(),
+                one["signed_by"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        signed_by.contains(&("apps/honda/navigation", "honda")),
+        "{report}"
+    );
+    assert!(
+        signed_by.contains(&("apps/nissan/charging", "nissan")),
+        "{report}"
+    );
+    assert!(
+        signed_by.contains(&("brake-2.0.bin", "targets")),
+        "{report}"
+    );
+}
