@@ -5,7 +5,9 @@
 //! battery's voltage and current, learns the recent consumption (energy drawn per
 //! distance driven), and publishes its estimate of the remaining range on
 //! `Vehicle.Tomoe.RangeEstimate` (and the consumption on
-//! `Vehicle.Tomoe.ConsumptionEstimate`), printing one line per estimate. Which car
+//! `Vehicle.Tomoe.ConsumptionEstimate`), printing one line per estimate. The
+//! pack's usable energy comes from `NetCapacity`, followed while it runs (a battery
+//! pack swapped in service changes it). Which car
 //! it runs on, and which CAN frames carried the values, it never knows. Started by
 //! the app runtime, it sends the runtime heartbeats.
 
@@ -86,6 +88,14 @@ impl Estimator {
         self.last_update = Some(now);
     }
 
+    /// A new usable energy (kWh), as after a battery pack swap; a value that is
+    /// not positive is ignored.
+    fn set_capacity(&mut self, kwh: f64) {
+        if kwh.is_finite() && kwh > 0.0 {
+            self.capacity_kwh = kwh;
+        }
+    }
+
     fn range_km(&self) -> Option<f64> {
         let soc = self.soc_percent?;
         Some((soc / 100.0 * self.capacity_kwh * 1000.0 / self.consumption_wh_per_km).max(0.0))
@@ -120,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let mut updates = client
-        .subscribe(&[SPEED, SOC, VOLTAGE, CURRENT])
+        .subscribe(&[SPEED, SOC, VOLTAGE, CURRENT, CAPACITY])
         .await
         .context("the broker refused the subscription")?;
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(args.interval.max(0.05)));
@@ -141,6 +151,7 @@ async fn main() -> anyhow::Result<()> {
                     SOC => estimator.soc_percent = Some(value),
                     VOLTAGE => estimator.voltage = Some(value),
                     CURRENT => estimator.current = Some(value),
+                    CAPACITY => estimator.set_capacity(value),
                     _ => {}
                 }
             }
@@ -165,5 +176,35 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn estimator(capacity_kwh: f64) -> Estimator {
+        Estimator {
+            soc_percent: Some(50.0),
+            speed_kmh: 0.0,
+            voltage: None,
+            current: None,
+            capacity_kwh,
+            window_wh: 0.0,
+            window_km: 0.0,
+            consumption_wh_per_km: 160.0,
+            last_update: None,
+        }
+    }
+
+    #[test]
+    fn the_estimate_follows_a_swapped_pack_s_capacity() {
+        let mut estimator = estimator(64.0);
+        assert_eq!(estimator.range_km(), Some(200.0));
+        estimator.set_capacity(48.0);
+        assert_eq!(estimator.range_km(), Some(150.0));
+        estimator.set_capacity(0.0);
+        estimator.set_capacity(f64::NAN);
+        assert_eq!(estimator.capacity_kwh, 48.0);
     }
 }
