@@ -20,14 +20,18 @@
 //! - [`install`]: A/B slots per ECU, a crash-safe install state machine in redb
 //!   ([`Installer`], with [`Installer::recover`]), a health window with rollback
 //!   ([`HealthCheck`]) and an install policy gate ([`InstallPolicy`]).
+//! - [`delegation`]: target lookup through delegated targets roles (TUF 1.0.30
+//!   §5.6.7, [`TrustedRepository::resolve_target`]), so that each brand signs its
+//!   own apps; [`ApprovedImage::signed_by`] names the role that vouched for an image.
+//! - [`reference`](mod@reference): reading the Uptane reference implementation's spelling
+//!   (base64 signatures with a `method`, `ecuIdentifiers`, `hardwareIds`, a
+//!   director serving root and targets only).
 //!
 //! Every refusal is an [`OtaError`] whose message starts with the attack it stops,
 //! such as `rollback: image timestamp version 1 is older than the trusted version 3`.
 //!
-//! Non-goals for now: resolving delegated targets roles (delegations are
-//! modelled and published, but the client looks targets up in the top-level
-//! targets role only). The caller passes the time for metadata checks; only the
-//! installer's health window reads a (monotonic) clock.
+//! The caller passes the time for metadata checks; only the installer's health
+//! window reads a (monotonic) clock.
 //!
 //! # Example
 //!

@@ -294,7 +294,7 @@ impl TargetFile {
         })
     }
 
-    /// Every Uptane field in `custom`, in either spelling (see [`crate::reference`]).
+    /// Every Uptane field in `custom`, in either spelling (see [`crate::reference`](mod@crate::reference)).
     pub fn uptane_fields(&self) -> Result<crate::reference::UptaneFields, String> {
         let custom = self
             .custom
