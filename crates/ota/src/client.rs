@@ -249,13 +249,13 @@ impl TrustedRepository {
         self.check_role_signatures(&raw)?;
         self.targets = Some(targets);
         self.files.targets = Some(bytes);
-        self.load_delegated(stored);
+        self.load_delegated(stored, limits);
         Ok(())
     }
 
     /// Loads the stored delegated roles the trusted snapshot lists at the version
     /// stored; their signatures are checked when a lookup reaches them.
-    fn load_delegated(&mut self, stored: &FsFetcher) {
+    fn load_delegated(&mut self, stored: &FsFetcher, limits: &Limits) {
         let Some(snapshot) = self.snapshot.as_ref() else {
             return;
         };
@@ -271,7 +271,7 @@ impl TrustedRepository {
             .collect();
         for (role, meta) in listed {
             let path = format!("{DELEGATED_DIR}/{role}.json");
-            let limit = meta.length.unwrap_or(u64::MAX);
+            let limit = meta.length.unwrap_or(limits.max_targets_bytes);
             let loaded = fetch_metadata(&self.name, stored, &path, limit, true).and_then(|bytes| {
                 let Some(bytes) = bytes else { return Ok(None) };
                 let raw = RawSigned::parse(&path, &bytes)?;

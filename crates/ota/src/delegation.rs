@@ -144,10 +144,11 @@ pub fn role_is_trusted_for(role: &DelegatedRole, path: &str) -> bool {
 }
 
 /// Whether `name` can be a delegated role: a plain file name that is not a
-/// top-level role's.
+/// top-level role's, nor a root version's (`2.root`).
 pub fn valid_role_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('.')
+        && !name.to_ascii_lowercase().ends_with(".root")
         && name.len() <= 128
         && name
             .bytes()
@@ -385,7 +386,9 @@ mod tests {
     fn role_names_are_plain_file_names() {
         assert!(valid_role_name("honda"));
         assert!(valid_role_name("brand-1.apps"));
-        for name in ["", "../x", "a/b", ".hidden", "targets", "Root", "a b"] {
+        for name in [
+            "", "../x", "a/b", ".hidden", "targets", "Root", "a b", "2.root",
+        ] {
             assert!(!valid_role_name(name), "{name}");
         }
     }

@@ -657,3 +657,33 @@ fn cycles_and_chains_longer_than_the_limit_are_bounded() {
         )
     );
 }
+
+#[test]
+fn a_role_delegated_by_path_hash_prefix_is_found() {
+    use sha2::{Digest, Sha256};
+
+    let temp = tempfile::tempdir().unwrap();
+    let (top, bin) = (generate_key(), generate_key());
+    let mut image = repository(&[top, bin.clone()]);
+    let prefix = hex::encode(Sha256::digest(b"apps/x"))[..2].to_string();
+    let role = DelegatedRole {
+        paths: None,
+        path_hash_prefixes: Some(vec![prefix]),
+        ..delegation("bin", &[], 1, false)
+    };
+    image
+        .add_delegated_role("targets", role, &[bin.verifying_key()])
+        .unwrap();
+    image
+        .add_delegated_target("bin", "apps/x", b"x", None)
+        .unwrap();
+    image.publish(now()).unwrap();
+    image.write_to(temp.path()).unwrap();
+    let mut client = TrustedRepository::new("image", &image.root_file()).unwrap();
+    let fetcher = FsFetcher::new(temp.path());
+    client.update(&fetcher, &Limits::default(), now()).unwrap();
+    let found = client
+        .resolve_target("apps/x", &fetcher, &Limits::default(), now())
+        .unwrap();
+    assert_eq!(found.map(|(_, role)| role).as_deref(), Some("bin"));
+}
