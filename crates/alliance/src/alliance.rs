@@ -27,7 +27,8 @@ pub fn default_alliance_dir() -> PathBuf {
     if local.join(ALLIANCE_FILE).is_file() {
         return local;
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../alliance")
+    let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../alliance");
+    std::fs::canonicalize(&shipped).unwrap_or(shipped)
 }
 
 #[derive(Deserialize)]

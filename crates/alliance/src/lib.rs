@@ -22,4 +22,7 @@ mod variant;
 pub use alliance::{default_alliance_dir, Alliance, TenantSpec, ALLIANCE_FILE, PRIVATE_ROOT};
 pub use error::AllianceError;
 pub use tomoe_types::Tenant;
-pub use variant::{default_variants_dir, Variant, VariantApp, VariantProblem, VariantTenants};
+pub use variant::{
+    default_variants_dir, AppInstall, AppOutcome, Variant, VariantApp, VariantProblem,
+    VariantTable, VariantTenants,
+};

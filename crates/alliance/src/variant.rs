@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tomoe_runtime::{Manifest, Workload};
 use tomoe_types::Tenant;
 use tomoe_vehicle::{LoadedProfile, Profile};
@@ -22,12 +22,13 @@ pub fn default_variants_dir() -> PathBuf {
     if local.is_dir() {
         return local;
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../variants")
+    let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../variants");
+    std::fs::canonicalize(&shipped).unwrap_or(shipped)
 }
 
 /// A vehicle as one brand sells it: a badge on a hardware profile
 /// (`variants/<id>.toml`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Variant {
     /// Identifier, also the file's name.
@@ -56,7 +57,7 @@ pub struct Variant {
 }
 
 /// Who is present in a variant besides the alliance.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VariantTenants {
     /// The badge's brand.
@@ -66,7 +67,7 @@ pub struct VariantTenants {
 }
 
 /// An app a variant ships.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VariantApp {
     /// Its runtime manifest, relative to the variant file.
@@ -76,7 +77,7 @@ pub struct VariantApp {
 }
 
 /// One problem [`Variant::check`] found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VariantProblem {
     /// What it is about, such as `app range-estimator` or `attribute Vehicle.X`.
     pub subject: String,
@@ -90,7 +91,169 @@ impl fmt::Display for VariantProblem {
     }
 }
 
+/// The variant for people: badge, hardware, tenants, channel, attributes, apps.
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}: {} {} {}",
+            self.id, self.brand, self.model, self.year
+        )?;
+        writeln!(f, "  {}", self.description)?;
+        writeln!(f, "  hardware     {}", self.hardware_profile)?;
+        writeln!(
+            f,
+            "  tenants      {} (brand {}, maker {})",
+            names(&self.tenants_present()),
+            self.tenants.brand,
+            self.tenants.maker
+        )?;
+        writeln!(f, "  ota channel  {}", self.ota_channel)?;
+        for (path, value) in &self.attributes {
+            writeln!(f, "  attribute    {path} = {value}")?;
+        }
+        if self.apps.is_empty() {
+            writeln!(f, "  apps         none")?;
+        }
+        for app in &self.apps {
+            writeln!(
+                f,
+                "  app          {} (tenant {})",
+                app.manifest.display(),
+                app.tenant
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// What [`Variant::install_apps`] did with one app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppInstall {
+    /// The workload's name.
+    pub name: String,
+    /// Its tenant.
+    pub tenant: Option<Tenant>,
+    /// What happened.
+    pub outcome: AppOutcome,
+}
+
+/// The outcome of installing one app of a variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppOutcome {
+    /// Applied to the runtime now.
+    Applied,
+    /// The runtime already had it (an app an update replaced keeps its image).
+    AlreadyInstalled,
+    /// Its executable does not exist: build it first.
+    NotBuilt {
+        /// The missing executable.
+        command: String,
+    },
+}
+
+impl fmt::Display for AppInstall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tenant = self.tenant.as_ref().map_or("none", Tenant::as_str);
+        write!(f, "{} (tenant {tenant}): ", self.name)?;
+        match &self.outcome {
+            AppOutcome::Applied => f.write_str("applied"),
+            AppOutcome::AlreadyInstalled => f.write_str("installed"),
+            AppOutcome::NotBuilt { command } => write!(f, "not built ({command} missing)"),
+        }
+    }
+}
+
+/// The variants as a table: id, badge, model, year, hardware and tenants.
+pub struct VariantTable<'a>(pub &'a [(PathBuf, Variant)]);
+
+impl fmt::Display for VariantTable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let row = |f: &mut fmt::Formatter<'_>, cells: [&str; 6]| {
+            let [id, brand, model, year, hardware, tenants] = cells;
+            writeln!(
+                f,
+                "{id:<24} {brand:<11} {model:<14} {year:<5} {hardware:<22} {tenants}"
+            )
+        };
+        row(f, ["id", "brand", "model", "year", "hardware", "tenants"])?;
+        for (_, v) in self.0 {
+            let year = v.year.to_string();
+            let tenants = names(&v.tenants_present());
+            row(
+                f,
+                [
+                    &v.id,
+                    &v.brand,
+                    &v.model,
+                    &year,
+                    &v.hardware_profile,
+                    &tenants,
+                ],
+            )?;
+        }
+        Ok(())
+    }
+}
+
 impl Variant {
+    /// One line: badge, hardware, tenants and OTA channel.
+    pub fn summary(&self) -> String {
+        format!(
+            "{}: {} {} {} on {}; tenants {}; OTA channel {}",
+            self.id,
+            self.brand,
+            self.model,
+            self.year,
+            self.hardware_profile,
+            names(&self.tenants_present()),
+            self.ota_channel
+        )
+    }
+
+    /// Applies to `runtime` each app this variant ships that it does not run yet
+    /// and whose executable exists, as its tenant's.
+    pub async fn install_apps(
+        &self,
+        runtime: &tomoe_runtime::Runtime,
+        variant_file: &Path,
+    ) -> Result<Vec<AppInstall>, AllianceError> {
+        let runtime_error = |error: tomoe_runtime::RuntimeError| AllianceError::Invalid {
+            path: variant_file.to_owned(),
+            problem: format!("cannot install its apps: {error}"),
+        };
+        let mut installs = Vec::new();
+        for workload in self.workloads(variant_file)? {
+            let (name, tenant) = (workload.name.clone(), workload.tenant.clone());
+            let outcome = if runtime
+                .workload_spec(&name)
+                .await
+                .map_err(runtime_error)?
+                .is_some()
+            {
+                AppOutcome::AlreadyInstalled
+            } else if workload.command.contains('/') && !Path::new(&workload.command).is_file() {
+                AppOutcome::NotBuilt {
+                    command: workload.command.clone(),
+                }
+            } else {
+                let manifest = Manifest {
+                    api_version: tomoe_runtime::manifest::API_VERSION.to_owned(),
+                    kind: None,
+                    workloads: vec![workload],
+                };
+                runtime.apply(manifest).await.map_err(runtime_error)?;
+                AppOutcome::Applied
+            };
+            installs.push(AppInstall {
+                name,
+                tenant,
+                outcome,
+            });
+        }
+        Ok(installs)
+    }
+
     /// Reads a variant file.
     pub fn read(path: &Path) -> Result<Variant, AllianceError> {
         let invalid = |problem: String| AllianceError::Invalid {
@@ -390,14 +553,17 @@ fn read_app(variant_file: &Path, app: &VariantApp) -> Result<Vec<Workload>, Alli
     };
     let text = tomoe_vss::read_data_file(&path).map_err(invalid)?;
     let mut manifest = Manifest::parse(&text).map_err(|error| invalid(error.to_string()))?;
-    manifest.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+    let dir = path.parent().unwrap_or(Path::new("."));
+    manifest.resolve_paths(&std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned()));
     let mut workloads = Vec::new();
     for mut workload in manifest.workloads {
         match &workload.tenant {
-            Some(declared) if *declared != app.tenant => return Err(invalid(format!(
+            Some(declared) if *declared != app.tenant => {
+                return Err(invalid(format!(
                 "workload {} declares tenant {declared}, but the variant ships it as tenant {}'s",
                 workload.name, app.tenant
-            ))),
+            )))
+            }
             _ => workload.tenant = Some(app.tenant.clone()),
         }
         workloads.push(workload);

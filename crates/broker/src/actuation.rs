@@ -118,7 +118,7 @@ impl ActuationProvider {
                 .catalog
                 .leaf_by_id(*id)
                 .ok_or(BrokerError::UnknownId { id: id.0.into() })?;
-            crate::broker::authorize(
+            crate::publication::authorize(
                 &inner.config.private_branches,
                 permissions,
                 Access::Actuate,

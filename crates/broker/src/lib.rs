@@ -48,12 +48,13 @@ mod error;
 mod health;
 mod permissions;
 mod persistence;
+mod publication;
 mod queue;
 
 pub use actuation::{ActuationProvider, ActuationRequest, Confirmation, ProviderId};
 pub use broker::{
-    refused_publications, BatchOutcome, BatchPolicy, Broker, BrokerConfig, Change, Datapoint,
-    Field, Subscription, SubscriptionEvent, MAX_QUEUE_CAPACITY, MAX_SUBSCRIBER_QUEUE_BYTES,
+    BatchOutcome, BatchPolicy, Broker, BrokerConfig, Change, Datapoint, Field, Subscription,
+    SubscriptionEvent, MAX_QUEUE_CAPACITY, MAX_SUBSCRIBER_QUEUE_BYTES,
 };
 pub use budget::MAX_ANSWER_BYTES;
 
@@ -64,3 +65,4 @@ pub use error::{Access, BrokerError, RefusedEntry};
 pub use health::BrokerHealth;
 pub use permissions::{Permissions, PrivateBranch};
 pub use persistence::{Persistence, PersistenceError, StoredDatapoint};
+pub use publication::refused_publications;

@@ -59,6 +59,9 @@ pub enum Command {
     /// Diagnostics (ASAM SOVD): components, data, faults, operations, locks
     #[command(subcommand)]
     Diag(crate::diag::DiagCommand),
+    /// Badge-engineered variants: list, show and check them
+    #[command(subcommand)]
+    Variant(crate::variant::VariantCommand),
     /// Service operations on a running vehicle over its diagnostic API: battery-swap
     #[command(subcommand)]
     Service(crate::service::ServiceCommand),
@@ -73,6 +76,14 @@ pub struct UpArgs {
     /// Vehicle profile to run: an id from the profiles folder, or a path
     #[arg(long, value_name = "PROFILE", default_value = "hyundai-kona-ev-2019")]
     pub vehicle: String,
+    /// Run a variant instead: a badge on a hardware profile, with its apps (an id from
+    /// the variants folder, or a path; see `tomoe variant list`)
+    #[arg(long, value_name = "VARIANT", conflicts_with = "vehicle")]
+    pub variant: Option<String>,
+    /// Alliance file or directory: tenants' token keys and private branches
+    /// (default: $TOMOE_ALLIANCE, ./alliance, or the shipped demo alliance)
+    #[arg(long, value_name = "FILE")]
+    pub alliance: Option<PathBuf>,
     /// Replay this candump -L log instead of simulating
     #[arg(long, value_name = "FILE", conflicts_with = "live")]
     pub replay: Option<PathBuf>,
@@ -489,6 +500,10 @@ pub struct ServeArgs {
     /// Accept every client without a token (development only)
     #[arg(long)]
     pub insecure: bool,
+    /// Alliance file (or its directory): each tenant's token keys are trusted for that
+    /// tenant, and its private VSS branch is served and walled off from other tenants
+    #[arg(long, value_name = "FILE")]
+    pub alliance: Option<PathBuf>,
     /// TLS certificate chain (PEM); needs --tls-key
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -500,9 +515,14 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// The catalog of `--vss` and `--overlay`.
+    /// The catalog of `--vss`, `--overlay` and `--alliance`.
     pub fn catalog(&self) -> anyhow::Result<tomoe_vss::Catalog> {
-        crate::serve::load_catalog(self.vss.as_deref(), &self.overlay)
+        let alliance = self
+            .alliance
+            .as_deref()
+            .map(crate::serve::load_alliance)
+            .transpose()?;
+        crate::serve::load_catalog(self.vss.as_deref(), &self.overlay, alliance.as_ref())
     }
 
     /// The broker setup these options describe, serving `catalog`. Authorization is
@@ -510,11 +530,26 @@ impl ServeArgs {
     pub fn setup(&self, catalog: tomoe_vss::Catalog) -> anyhow::Result<crate::serve::BrokerSetup> {
         use anyhow::Context;
         use tomoe_grpc::Authorization;
-        let authorization = match (&self.jwt_public_key, self.insecure) {
-            (Some(key), _) => Authorization::Jwt(crate::serve::verifier(key)?),
-            (None, true) => Authorization::AllowAll,
-            (None, false) => anyhow::bail!(
-                "refusing to start without authorization: give --jwt-public-key FILE, or --insecure to accept every client"
+        let alliance = self
+            .alliance
+            .as_deref()
+            .map(crate::serve::load_alliance)
+            .transpose()?;
+        let authorization = match (&self.jwt_public_key, self.insecure, &alliance) {
+            (_, false, Some(alliance)) => {
+                let mut verifiers = crate::serve::tenant_verifiers(alliance)?;
+                if let Some(key) = &self.jwt_public_key {
+                    verifiers.push(crate::serve::verifier(key)?);
+                }
+                Authorization::Tokens(tomoe_grpc::TokenPolicy {
+                    verifiers,
+                    anonymous: tomoe_grpc::AnonymousAccess::Refused,
+                })
+            }
+            (Some(key), _, _) => Authorization::Jwt(crate::serve::verifier(key)?),
+            (None, true, _) => Authorization::AllowAll,
+            (None, false, None) => anyhow::bail!(
+                "refusing to start without authorization: give --jwt-public-key FILE (or --alliance FILE), or --insecure to accept every client"
             ),
         };
         let persist = self
@@ -539,6 +574,10 @@ impl ServeArgs {
             tls,
             zenoh,
             telemetry,
+            private_branches: alliance
+                .as_ref()
+                .map(tomoe_alliance::Alliance::private_branches)
+                .unwrap_or_default(),
         })
     }
 }

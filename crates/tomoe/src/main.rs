@@ -24,6 +24,7 @@ mod runtime;
 mod serve;
 mod service;
 mod up;
+mod variant;
 
 use std::process::ExitCode;
 
@@ -101,6 +102,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ota(command) => ota::run(command).await,
         Command::Diag(command) => diag::run(command).await,
         Command::Service(command) => service::run(command).await,
+        Command::Variant(command) => variant::run(command),
         Command::Fleet(command) => fleet::run(command).await,
     }
 }

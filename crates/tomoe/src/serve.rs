@@ -28,6 +28,8 @@ pub struct BrokerSetup {
     pub zenoh: Option<tomoe_zenoh::BridgeConfig>,
     /// The telemetry policy that makes this ECU the vehicle's gateway to its backend.
     pub telemetry: Option<tomoe_zenoh::TelemetryPolicy>,
+    /// Branches only their tenant's tokens reach (the alliance's walls).
+    pub private_branches: Vec<tomoe_broker::PrivateBranch>,
 }
 
 /// The telemetry policy of `--telemetry-policy`, which needs a Zenoh bridge.
@@ -123,6 +125,7 @@ pub async fn prepare(setup: BrokerSetup) -> anyhow::Result<PreparedBroker> {
     let store_path = store.path().display().to_string();
     let config = BrokerConfig {
         persist_current: setup.persist,
+        private_branches: setup.private_branches,
         ..BrokerConfig::default()
     };
     let store: Arc<dyn Persistence> = Arc::new(store);
@@ -174,9 +177,35 @@ pub async fn prepare(setup: BrokerSetup) -> anyhow::Result<PreparedBroker> {
     })
 }
 
-/// The catalog of `--vss` and `--overlay`.
-pub fn load_catalog(vss: Option<&Path>, overlays: &[PathBuf]) -> anyhow::Result<Catalog> {
-    tomoe_vss::catalog_from_files(vss, overlays).context("invalid VSS catalog")
+/// The catalog of `--vss` and `--overlay`, with the private branches of
+/// `alliance`'s tenants.
+pub fn load_catalog(
+    vss: Option<&Path>,
+    overlays: &[PathBuf],
+    alliance: Option<&tomoe_alliance::Alliance>,
+) -> anyhow::Result<Catalog> {
+    let builder = tomoe_vss::builder_from_files(vss, overlays).context("invalid VSS catalog")?;
+    let builder = match alliance {
+        Some(alliance) => alliance.add_overlays(builder)?,
+        None => builder,
+    };
+    builder.build().context("invalid VSS catalog")
+}
+
+/// The alliance file of `--alliance` (a file or its directory).
+pub fn load_alliance(path: &Path) -> anyhow::Result<tomoe_alliance::Alliance> {
+    tomoe_alliance::Alliance::load(path).context("cannot load the alliance")
+}
+
+/// Each tenant's token verifiers, bound to that tenant.
+pub fn tenant_verifiers(
+    alliance: &tomoe_alliance::Alliance,
+) -> anyhow::Result<Vec<Arc<tomoe_auth::TokenVerifier>>> {
+    Ok(alliance
+        .token_verifiers()?
+        .into_iter()
+        .map(Arc::new)
+        .collect())
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -26,8 +26,25 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             args.soc
         );
     }
-    let (dir, profile) = Profile::find(&args.vehicle, &default_profiles_dir())?;
+    // The alliance's tenants and, with --variant, the badge on a hardware profile.
+    let alliance = crate::serve::load_alliance(
+        &args
+            .alliance
+            .clone()
+            .unwrap_or_else(tomoe_alliance::default_alliance_dir),
+    )?;
+    let variant = (args.variant.as_deref())
+        .map(|name| tomoe_alliance::Variant::find(name, &tomoe_alliance::default_variants_dir()))
+        .transpose()?;
+    let hardware = variant
+        .as_ref()
+        .map_or(&args.vehicle, |(_, v)| &v.hardware_profile);
+    let (dir, profile) = Profile::find(hardware, &default_profiles_dir())?;
     let profile = LoadedProfile::load(&dir, profile).context("cannot load the vehicle profile")?;
+    let catalog = match &variant {
+        Some((_, variant)) => variant.catalog(&profile, &alliance)?,
+        None => alliance.add_overlays(profile.catalog_builder()?)?.build()?,
+    };
     let role = args.ecu.map(|ecu| match ecu {
         EcuArg::Zonal => EcuRole::Zonal,
         EcuArg::Central => EcuRole::Central,
@@ -57,6 +74,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // the broker trusts it.
     let issuer = tomoe_auth::TokenIssuer::load_or_create(&args.data_dir.join("keys"))?;
     let mut verifiers = vec![Arc::new(issuer.verifier())];
+    verifiers.extend(crate::serve::tenant_verifiers(&alliance)?);
     if let Some(key) = &args.jwt_public_key {
         verifiers.push(crate::serve::verifier(key)?);
     }
@@ -78,7 +96,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .context("cannot read the HTTP address")?;
     let setup = crate::serve::BrokerSetup {
         address: args.address,
-        catalog: profile.catalog()?,
+        catalog,
         data_dir: args.data_dir.clone(),
         persist: Vec::new(),
         authorization: tomoe_grpc::Authorization::Tokens(tomoe_grpc::TokenPolicy {
@@ -92,6 +110,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         tls: None,
         zenoh,
         telemetry,
+        private_branches: alliance.private_branches(),
     };
     let mut prepared = crate::serve::prepare(setup).await?;
     let bridge = prepared.bridge.take();
@@ -283,7 +302,15 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         diagnostics.ecus.len(),
         diagnostics.rules.len()
     )?;
-    out!("  vehicle  {}: {} {} {}", p.id, p.brand, p.model, p.year)?;
+    match &variant {
+        Some((_, v)) => out!("  vehicle  {}", v.summary())?,
+        None => out!("  vehicle  {}: {} {} {}", p.id, p.brand, p.model, p.year)?,
+    }
+    if let (Some((file, v)), Some(runtime)) = (&variant, &runtime) {
+        for app in v.install_apps(runtime, file).await? {
+            out!("  app      {app}")?;
+        }
+    }
     if let Some(packs) = &packs {
         out!(
             "  battery  {} (tomoe service battery-swap --pack ID)",

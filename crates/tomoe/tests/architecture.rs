@@ -16,9 +16,10 @@ use std::process::Command;
 /// Lines of `crates/tomoe/src` at most: 2,500 until `tomoe diag` came, 3,000 until
 /// the Zenoh options and `up --ecu` came, 3,400 until the fleet operator commands
 /// (`tomoe fleet vehicles | vehicle | campaign | simulate`) came, 3,700 until
-/// `tomoe variant`, `tomoe ota repo delegate|sign` and the battery swap came; it grows only with
+/// `tomoe variant`, `tomoe ota repo delegate|add --role`, `tomoe service battery-swap`
+/// and the `--variant`/`--alliance` options came; it grows only with
 /// a new command or option family, never for logic (see ARCHITECTURE.md).
-const BINARY_LINE_BUDGET: usize = 4_000;
+const BINARY_LINE_BUDGET: usize = 4_200;
 /// Lines of a source file before its `#[cfg(test)]` module, at most.
 const FILE_LINE_BUDGET: usize = 900;
 

@@ -79,6 +79,14 @@ pub fn catalog_from_files(
     vss: Option<&std::path::Path>,
     overlays: &[std::path::PathBuf],
 ) -> Result<Catalog, CatalogError> {
+    builder_from_files(vss, overlays)?.build()
+}
+
+/// [`catalog_from_files`] before it is built, for more overlays.
+pub fn builder_from_files(
+    vss: Option<&std::path::Path>,
+    overlays: &[std::path::PathBuf],
+) -> Result<CatalogBuilder, CatalogError> {
     let mut builder = match vss {
         Some(path) => CatalogBuilder::new()
             .json_file(path)?
@@ -95,5 +103,5 @@ pub fn catalog_from_files(
             builder.json_file(overlay)?
         };
     }
-    builder.build()
+    Ok(builder)
 }
