@@ -80,7 +80,8 @@ pub async fn run(command: ServiceCommand) -> anyhow::Result<()> {
                 text(&swap["who"]),
                 swap["time_ms"]
             )?,
-            None => out!("check only: nothing was changed")?,
+            None if args.check_only => out!("check only: nothing was changed")?,
+            None => {}
         }
     }
     if status["status"] != "completed" {

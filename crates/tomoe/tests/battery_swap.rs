@@ -215,6 +215,7 @@ fn the_honda_e_pack_is_refused_by_the_leaf_and_bad_requests_change_nothing() {
         "{stderr}"
     );
     assert!(stderr.contains("nothing was changed"), "{stderr}");
+    assert!(!stdout.contains("check only"), "{stdout}");
     for check in &failed {
         assert!(stderr.contains(check), "{stderr}");
     }
