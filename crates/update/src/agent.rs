@@ -13,7 +13,7 @@ use tomoe_ota::{
     InstallationReport, InstallationStatus, Installer, InstallerConfig, Limits, Outcome, Primary,
     VehicleConditions, VehicleManifest,
 };
-use tomoe_types::VehicleMode;
+use tomoe_types::{Tenant, VehicleMode};
 use tomoe_vss::Value;
 
 use crate::error::UpdateError;
@@ -478,6 +478,7 @@ impl<H: AppHost> Agent<H> {
         let health = AppHealth::new(
             self.host.clone(),
             &app.name,
+            signer_tenant(&image.signed_by),
             HEALTH_POLL,
             self.reporter.clone(),
             what.clone(),
@@ -528,7 +529,9 @@ impl<H: AppHost> Agent<H> {
                 self.installation_reports
                     .push(report(InstallationStatus::RolledBack, &reason));
                 self.rejected.add(slot, &sha256)?;
-                self.host.run_from(&app.name, &app.command).await?;
+                self.host
+                    .run_from(&app.name, &app.command, app.tenant.as_ref())
+                    .await?;
                 self.reporter.publish_detail(
                     UpdateStatus::RolledBack,
                     &reason,
@@ -560,7 +563,9 @@ impl<H: AppHost> Agent<H> {
             return Ok(None);
         }
         tracing::info!(app = %app.name, command = %command.display(), "running the app from its active slot again");
-        self.host.run_from(&app.name, &command).await?;
+        self.host
+            .run_from(&app.name, &command, app.tenant.as_ref())
+            .await?;
         Ok(Some(command))
     }
 
@@ -737,6 +742,16 @@ fn trusted_versions(primary: &Primary) -> Option<[u64; 4]> {
 }
 
 /// The SHA-256 of an approved image, lowercase hex.
+/// The tenant an image belongs to: the delegated role of the image repository that
+/// signed it (`nissan` signs `apps/nissan/*`), the alliance for the top-level
+/// targets role; none for a role that is no tenant's name.
+pub fn signer_tenant(role: &str) -> Option<Tenant> {
+    if role == "targets" {
+        return Tenant::new(Tenant::ALLIANCE).ok();
+    }
+    Tenant::new(role).ok()
+}
+
 fn image_sha256(image: &ApprovedImage) -> String {
     image
         .file

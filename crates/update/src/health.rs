@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tomoe_ota::install::VerifiedSlot;
 use tomoe_ota::HealthCheck;
-use tomoe_types::{WorkloadHealth, WorkloadState};
+use tomoe_types::{Tenant, WorkloadHealth, WorkloadState};
 
 use crate::agent::Reporter;
 use crate::host::{AppHost, AppStatus};
@@ -104,6 +104,7 @@ impl Watch {
 pub struct AppHealth<H: AppHost> {
     host: H,
     app: String,
+    tenant: Option<Tenant>,
     handle: Handle,
     poll: Duration,
     reporter: Reporter,
@@ -113,12 +114,13 @@ pub struct AppHealth<H: AppHost> {
 }
 
 impl<H: AppHost> AppHealth<H> {
-    /// The health check of `app` on `host`, polling every `poll`; `what` names
-    /// the install in progress reports. Made inside a Tokio runtime, used from a
-    /// blocking thread.
+    /// The health check of `app` on `host`, run as `tenant`'s (the tenant that
+    /// signed the new image), polling every `poll`; `what` names the install in
+    /// progress reports. Made inside a Tokio runtime, used from a blocking thread.
     pub(crate) fn new(
         host: H,
         app: &str,
+        tenant: Option<Tenant>,
         poll: Duration,
         reporter: Reporter,
         what: String,
@@ -126,6 +128,7 @@ impl<H: AppHost> AppHealth<H> {
         AppHealth {
             host,
             app: app.to_string(),
+            tenant,
             handle: Handle::current(),
             poll,
             reporter,
@@ -152,7 +155,7 @@ impl<H: AppHost> AppHealth<H> {
             watch.old_pid = old.as_ref().and_then(|status| status.pid);
         }
         self.host
-            .run_from(&self.app, command)
+            .run_from(&self.app, command, self.tenant.as_ref())
             .await
             .map_err(|error| format!("the app host refused \"{}\": {error}", command.display()))
     }

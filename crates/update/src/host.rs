@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 
-use tomoe_types::{WorkloadHealth, WorkloadState};
+use tomoe_types::{Tenant, WorkloadHealth, WorkloadState};
 
 /// An app the host runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +12,8 @@ pub struct App {
     pub name: String,
     /// The executable it runs.
     pub command: PathBuf,
+    /// The tenant it runs as (its broker token is that tenant's), if any.
+    pub tenant: Option<Tenant>,
 }
 
 /// What the host says about one app now.
@@ -46,10 +48,12 @@ pub trait AppHost: Clone + Send + Sync + 'static {
         name: &str,
     ) -> impl Future<Output = Result<Option<AppStatus>, HostError>> + Send;
 
-    /// Runs app `name` from `command` from now on (the host restarts it).
+    /// Runs app `name` from `command` from now on, as `tenant`'s (the tenant that
+    /// signed the image; the host restarts it with that tenant's token).
     fn run_from(
         &self,
         name: &str,
         command: &Path,
+        tenant: Option<&Tenant>,
     ) -> impl Future<Output = Result<(), HostError>> + Send;
 }

@@ -39,7 +39,7 @@ mod rejected;
 mod runtime_host;
 mod status;
 
-pub use agent::{Agent, AgentConfig, APP_HARDWARE_ID};
+pub use agent::{signer_tenant, Agent, AgentConfig, APP_HARDWARE_ID};
 pub use error::UpdateError;
 pub use health::AppHealth;
 pub use host::{App, AppHost, AppStatus, HostError};

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use tomoe_runtime::manifest::API_VERSION;
 use tomoe_runtime::{Manifest, Runtime, RuntimeError};
+use tomoe_types::Tenant;
 
 use crate::host::{App, AppHost, AppStatus, HostError};
 
@@ -19,6 +20,7 @@ impl AppHost for Runtime {
                 apps.push(App {
                     name: spec.name,
                     command: PathBuf::from(spec.command),
+                    tenant: spec.tenant,
                 });
             }
         }
@@ -43,19 +45,25 @@ impl AppHost for Runtime {
             }))
     }
 
-    async fn run_from(&self, name: &str, command: &Path) -> Result<(), HostError> {
+    async fn run_from(
+        &self,
+        name: &str,
+        command: &Path,
+        tenant: Option<&Tenant>,
+    ) -> Result<(), HostError> {
         let mut spec = self
             .workload_spec(name)
             .await
             .map_err(host_error)?
             .ok_or_else(|| HostError(format!("no workload \"{name}\"")))?;
         let command = command.to_string_lossy().into_owned();
-        if spec.command == command {
+        if spec.command == command && spec.tenant.as_ref() == tenant {
             // The same path with a new image behind it (the slot it ran from was
             // rewritten): a re-apply of an unchanged spec would keep the old process.
             return self.restart_workload(name).await.map_err(host_error);
         }
         spec.command = command;
+        spec.tenant = tenant.cloned();
         self.apply(Manifest {
             api_version: API_VERSION.to_string(),
             kind: None,

@@ -18,7 +18,7 @@ use tomoe_ota::{
     generate_key, CrashPoint, InstallPolicy, InstallationStatus, Lifetimes, Repository,
     RepositoryConfig, RoleConfig,
 };
-use tomoe_types::{VehicleMode, WorkloadHealth, WorkloadState};
+use tomoe_types::{Tenant, VehicleMode, WorkloadHealth, WorkloadState};
 use tomoe_update::{
     Agent, AgentConfig, App, AppHost, AppStatus, HostError, Progress, UpdateStatus, APP_HARDWARE_ID,
 };
@@ -31,6 +31,7 @@ const APP: &str = "estimator";
 #[derive(Debug, Clone)]
 struct Running {
     command: PathBuf,
+    tenant: Option<Tenant>,
     status: AppStatus,
     /// Polls of the status since the last start.
     polls: u32,
@@ -62,6 +63,7 @@ impl ScriptedHost {
             name.to_string(),
             Running {
                 command: command.to_path_buf(),
+                tenant: None,
                 status: AppStatus {
                     state: WorkloadState::Running,
                     health: WorkloadHealth::Unknown,
@@ -89,6 +91,7 @@ impl AppHost for ScriptedHost {
             .map(|(name, app)| App {
                 name: name.clone(),
                 command: app.command.clone(),
+                tenant: app.tenant.clone(),
             })
             .collect())
     }
@@ -115,12 +118,18 @@ impl AppHost for ScriptedHost {
         Ok(Some(app.status.clone()))
     }
 
-    async fn run_from(&self, name: &str, command: &Path) -> Result<(), HostError> {
+    async fn run_from(
+        &self,
+        name: &str,
+        command: &Path,
+        tenant: Option<&Tenant>,
+    ) -> Result<(), HostError> {
         let behaviour = std::fs::read_to_string(command).unwrap_or_default();
         if behaviour.starts_with("unstartable") {
             return Err(HostError(format!("cannot start {}", command.display())));
         }
         self.start(name, command);
+        self.apps.lock().unwrap().get_mut(name).unwrap().tenant = tenant.cloned();
         Ok(())
     }
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tomoe_runtime::{Manifest, Runtime, RuntimeConfig};
-use tomoe_types::VehicleMode;
+use tomoe_types::{Tenant, VehicleMode};
 use tomoe_update::AppHost;
 
 fn config(dir: &Path) -> RuntimeConfig {
@@ -67,7 +67,7 @@ async fn a_new_image_at_the_same_path_is_started() {
     let first = running_pid(&runtime, None).await;
 
     write_image(&image, "version 2");
-    runtime.run_from("app", &image).await.unwrap();
+    runtime.run_from("app", &image, None).await.unwrap();
     let second = running_pid(&runtime, Some(first)).await;
     let exe = std::fs::read_link(format!("/proc/{second}/exe")).unwrap();
     assert!(
@@ -76,5 +76,61 @@ async fn a_new_image_at_the_same_path_is_started() {
         exe.display()
     );
     assert_eq!(std::fs::read(&exe).unwrap(), std::fs::read(&image).unwrap());
+    let _ = runtime.shutdown().await;
+}
+
+/// The token in the environment of process `pid`.
+fn token_of(pid: u32) -> String {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    environ
+        .split(|byte| *byte == 0)
+        .find_map(|entry| entry.strip_prefix(b"TOMOE_TOKEN="))
+        .map(|token| String::from_utf8(token.to_vec()).unwrap())
+        .expect("the app got a token")
+}
+
+// An update signed through tenant nissan's delegated role makes the app nissan's:
+// it is restarted with a token of that tenant (reaching Vehicle.Private.Nissan and
+// no other tenant's branch), even from the same path.
+#[tokio::test]
+#[cfg(target_os = "linux")]
+async fn an_app_runs_with_a_token_of_the_tenant_that_signed_its_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("slot-a-image");
+    write_image(&image, "version 1");
+    let issuer = std::sync::Arc::new(tomoe_auth::TokenIssuer::generate());
+    let mut config = config(&dir.path().join("data"));
+    config.tokens = Some(issuer.clone());
+    let runtime = Runtime::start(config, VehicleMode::Parked).unwrap();
+    let manifest = Manifest::parse(&format!(
+        "apiVersion: tomoe.dev/v1\nworkloads:\n  - name: app\n    command: {}\n    args: [\"600\"]\n    access:\n      read: [Vehicle.Speed]\n",
+        image.display()
+    ))
+    .unwrap();
+    runtime.apply(manifest).await.unwrap();
+    let first = running_pid(&runtime, None).await;
+    let tenant_of = |pid| {
+        let grant = issuer.verifier().verify_grant(&token_of(pid)).unwrap();
+        grant.permissions.tenant().map(ToString::to_string)
+    };
+    assert_eq!(tenant_of(first), None);
+
+    let nissan = Tenant::new("nissan").unwrap();
+    runtime
+        .run_from("app", &image, Some(&nissan))
+        .await
+        .unwrap();
+    let second = running_pid(&runtime, Some(first)).await;
+    assert_eq!(tenant_of(second).as_deref(), Some("nissan"));
+    let apps = runtime.apps().await.unwrap();
+    assert_eq!(apps[0].tenant.as_ref(), Some(&nissan));
+    assert_eq!(tomoe_update::signer_tenant("nissan"), Some(nissan));
+    assert_eq!(
+        tomoe_update::signer_tenant("targets")
+            .map(|t| t.to_string())
+            .as_deref(),
+        Some("alliance")
+    );
+    assert_eq!(tomoe_update::signer_tenant("Not A Tenant"), None);
     let _ = runtime.shutdown().await;
 }
