@@ -505,8 +505,8 @@ fn swap_parameters(
         Err(BatterySwapError::BadInput(message)) => Err(SovdError::bad_request(format!(
             "parameters.pack: {message}"
         ))),
-        Err(BatterySwapError::Refused { .. }) => Ok(parameters),
-        Err(BatterySwapError::Failed(message)) => Err(SovdError::unavailable(message)),
+        // Refusals and platform failures are the execution's result.
+        Err(BatterySwapError::Refused { .. } | BatterySwapError::Failed(_)) => Ok(parameters),
     }
 }
 

@@ -25,6 +25,13 @@ struct Server {
 }
 
 async fn start(access: AccessPolicy) -> Server {
+    start_with(access, None).await
+}
+
+async fn start_with(
+    access: AccessPolicy,
+    battery: Option<Arc<dyn tomoe_sovd::BatteryService>>,
+) -> Server {
     let catalog = tomoe_vss::default_catalog().unwrap();
     let broker = Broker::new(catalog, BrokerConfig::default(), None).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -58,7 +65,7 @@ async fn start(access: AccessPolicy) -> Server {
         updates: None,
         mode,
         access,
-        battery: None,
+        battery,
     });
     Server {
         url: format!("{}/sovd/v1", tomoe_test_support::http::serve(router).await),
@@ -493,6 +500,165 @@ async fn tokens_need_the_diag_scopes() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// A battery service that fits every pack but `misfit`, remembering the swaps.
+#[derive(Default)]
+struct Workshop {
+    swaps: std::sync::Mutex<Vec<(String, Option<f64>, String)>>,
+}
+
+impl tomoe_sovd::BatteryService for Workshop {
+    fn check(&self, pack: &str) -> Result<Json, tomoe_sovd::BatterySwapError> {
+        match pack {
+            "not-a-pack" => Err(tomoe_sovd::BatterySwapError::BadInput(
+                "part \"not-a-pack\" is a charger, not a battery pack".into(),
+            )),
+            _ => Ok(json!({"pack": pack, "fits": pack != "misfit"})),
+        }
+    }
+
+    fn swap(
+        &self,
+        pack: &str,
+        soc: Option<f64>,
+        who: &str,
+    ) -> Result<Json, tomoe_sovd::BatterySwapError> {
+        let verdict = self.check(pack)?;
+        if verdict["fits"] == false {
+            return Err(tomoe_sovd::BatterySwapError::Refused {
+                message: "misfit does not fit: mounting".into(),
+                verdict,
+            });
+        }
+        self.swaps
+            .lock()
+            .unwrap()
+            .push((pack.to_owned(), soc, who.to_owned()));
+        Ok(verdict)
+    }
+}
+
+#[tokio::test]
+async fn battery_swap_is_an_operation_of_the_bms_held_to_diag_write() {
+    let issuer = tomoe_auth::TokenIssuer::generate();
+    let workshop = Arc::new(Workshop::default());
+    let server = start_with(
+        AccessPolicy {
+            verifiers: vec![Arc::new(issuer.verifier())],
+            anonymous: false,
+        },
+        Some(workshop.clone()),
+    )
+    .await;
+    let client = Client::new();
+    let token = |scope: &str| {
+        issuer
+            .issue("mechanic", scope, Duration::from_secs(60))
+            .unwrap()
+    };
+    let operations: Json = client
+        .get(format!("{}/components/bms/operations", server.url))
+        .bearer_auth(token("diag"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(operations["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|op| op["id"] == "battery-swap"));
+    let vcu: Json = client
+        .get(format!("{}/components/vcu/operations", server.url))
+        .bearer_auth(token("diag"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!vcu.to_string().contains("battery-swap"), "{vcu}");
+
+    let url = format!(
+        "{}/components/bms/operations/battery-swap/executions",
+        server.url
+    );
+    let body = json!({"parameters": {"pack": "kia-e-niro-64kwh", "soc": 40}});
+    let response = client
+        .post(&url)
+        .bearer_auth(token("diag"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(&response, StatusCode::FORBIDDEN);
+    let response = client
+        .post(&url)
+        .bearer_auth(token("diag diag:write"))
+        .json(&json!({"parameters": {"pack": "not-a-pack"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(&response, StatusCode::BAD_REQUEST);
+    assert!(workshop.swaps.lock().unwrap().is_empty());
+
+    let run = |body: Json| {
+        let (client, url, token) = (client.clone(), url.clone(), token("diag diag:write"));
+        async move {
+            let response = client
+                .post(&url)
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::ACCEPTED);
+            let id = response.json::<Json>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            loop {
+                let status: Json = client
+                    .get(format!("{url}/{id}"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                if status["status"] != "running" {
+                    return status;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let status = run(body).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["parameters"]["fits"], true);
+    assert_eq!(
+        *workshop.swaps.lock().unwrap(),
+        [(
+            "kia-e-niro-64kwh".to_owned(),
+            Some(40.0),
+            "token:mechanic".to_owned()
+        )]
+    );
+    let status = run(json!({"parameters": {"pack": "misfit"}})).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    assert_eq!(status["parameters"]["fits"], false);
+    assert_eq!(
+        status["error"][0]["error"]["message"],
+        "misfit does not fit: mounting"
+    );
+    let status = run(json!({"parameters": {"pack": "misfit", "check_only": true}})).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["parameters"]["fits"], false);
+    assert_eq!(workshop.swaps.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -31,7 +31,7 @@ pub struct PackSwap {
     pub old_pack: String,
     /// The parts-catalog id of the pack put in.
     pub new_pack: String,
-    /// Who asked for it (the SOVD caller: a token's subject or `anonymous:NAME`).
+    /// Who asked for it (the SOVD caller: `token:SUBJECT` or `anonymous:NAME`).
     pub who: String,
     /// The new pack's state of charge when it was put in, percent.
     pub soc_percent: f64,
