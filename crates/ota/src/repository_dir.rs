@@ -13,7 +13,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use ed25519_dalek::{SigningKey, VerifyingKey};
+use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
 use crate::delegation::TOP_LEVEL_TARGETS;
@@ -263,7 +263,8 @@ impl RepositoryDir {
 
     /// Delegates the target paths matching `paths` (shell-style patterns, `*`
     /// within one path part) from the top-level targets role to a new delegated
-    /// role `role`, signed by `key` (or, with `None`, a fresh key saved as
+    /// role `role`, signed by `key` (the tenant's, used for this call only and
+    /// never stored; with `None`, a fresh key saved as
     /// `keys/delegated/<role>.pem`) with threshold `threshold`; `terminating`
     /// stops a client's search for those paths at this role. The top-level
     /// targets key signs the delegation; the new role is published empty.
@@ -273,7 +274,7 @@ impl RepositoryDir {
         role: &str,
         paths: Vec<String>,
         threshold: u32,
-        key: Option<VerifyingKey>,
+        key: Option<&SigningKey>,
         terminating: bool,
         now: SystemTime,
     ) -> Result<KeyId, OtaError> {
@@ -291,7 +292,7 @@ impl RepositoryDir {
             path_hash_prefixes: None,
         };
         let (public, generated) = match key {
-            Some(public) => (public, None),
+            Some(key) => (key.verifying_key(), None),
             None => {
                 let key = generate_key();
                 (key.verifying_key(), Some(key))
@@ -305,6 +306,10 @@ impl RepositoryDir {
             fs::create_dir_all(&dir).map_err(OtaError::io("create", &dir))?;
             write_key(&dir.join(format!("{role}.pem")), &key)?;
             self.repository.add_key(key);
+        } else if let Some(key) = key {
+            // The tenant's key signs the role's first (empty) metadata; it is kept
+            // in memory for this call only, never written to the repository.
+            self.repository.add_key(key.clone());
         }
         self.repository
             .add_delegated_role(TOP_LEVEL_TARGETS, delegation, &[public])?;

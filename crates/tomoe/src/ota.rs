@@ -337,7 +337,7 @@ fn delegate(args: RepoDelegateArgs) -> anyhow::Result<()> {
         role,
         args.paths.clone(),
         args.threshold,
-        key.map(|key| key.verifying_key()),
+        key.as_ref(),
         args.terminating,
         now,
     )?;
