@@ -332,7 +332,7 @@ impl Broker {
         let branches = &self.inner.config.private_branches;
         for (index, (id, value)) in updates.iter().enumerate() {
             check_publication(catalog, branches, permissions, *id, value.as_ref())
-                .map_err(|reason| refused(catalog, index, *id, reason))?;
+                .map_err(|reason| self.refuse(index, *id, reason))?;
         }
         let changes = updates
             .iter()
@@ -359,7 +359,7 @@ impl Broker {
         for (index, (id, value)) in updates.iter().enumerate() {
             match check_publication(catalog, branches, permissions, *id, value.as_ref()) {
                 Ok(()) => changes.push((*id, Field::Current, value.clone())),
-                Err(reason) => outcome.refused.push(refused(catalog, index, *id, reason)),
+                Err(reason) => outcome.refused.push(self.refuse(index, *id, reason)),
             }
         }
         if changes.is_empty()
@@ -395,6 +395,7 @@ impl Broker {
                 tracing::warn!("provider queue full; stored target not forwarded");
             }
         }
+        self.inner.health.actuated();
         Ok(())
     }
 
@@ -431,7 +432,9 @@ impl Broker {
                 Ok(Err(_)) => "the provider went away before answering".to_owned(),
                 Err(_) => format!("the provider did not answer within {timeout:?}"),
             };
-            return Err(BrokerError::ProviderFailed { path, reason });
+            let error = BrokerError::ProviderFailed { path, reason };
+            self.inner.health.refused(&error);
+            return Err(error);
         }
         Ok(())
     }
@@ -444,6 +447,7 @@ impl Broker {
         updates: &[(LeafId, Value)],
     ) -> Result<Vec<(LeafId, AnswerReceiver)>, BrokerError> {
         if updates.is_empty() {
+            self.inner.health.refused(&BrokerError::Empty);
             return Err(BrokerError::Empty);
         }
         self.check_targets(permissions, updates)?;
@@ -465,7 +469,7 @@ impl Broker {
                         BrokerError::NoProvider { path, id: leaf.0 }
                     }
                 };
-                refused(&self.inner.catalog, index, *leaf, reason)
+                self.refuse(index, *leaf, reason)
             })?;
             permits.push(permit);
         }
@@ -483,6 +487,7 @@ impl Broker {
             }
             permit.send(request);
         }
+        self.inner.health.actuated();
         Ok(pending)
     }
 
@@ -494,7 +499,7 @@ impl Broker {
     ) -> Result<(), BrokerError> {
         for (index, (id, value)) in updates.iter().enumerate() {
             self.check_target(permissions, *id, value)
-                .map_err(|reason| refused(&self.inner.catalog, index, *id, reason))?;
+                .map_err(|reason| self.refuse(index, *id, reason))?;
         }
         Ok(())
     }
@@ -542,7 +547,7 @@ impl Broker {
                         path: leaf.path.clone(),
                         id: id.0,
                     };
-                    return Err(refused(&self.inner.catalog, index, *id, reason).into());
+                    return Err(self.refuse(index, *id, reason).into());
                 }
                 continue;
             };
@@ -610,6 +615,11 @@ impl Broker {
             .state
             .write()
             .expect("broker state lock poisoned");
+        let published = changes
+            .iter()
+            .filter(|(_, field, _)| *field == Field::Current)
+            .count();
+        self.inner.health.published(published as u64);
         let mut delivered = Vec::with_capacity(changes.len());
         for (id, field, value) in changes {
             let datapoint = Datapoint {
@@ -776,6 +786,12 @@ impl Broker {
             .collect();
         claimed.sort_by_key(|(leaf, _)| leaf.0);
         claimed
+    }
+
+    /// Builds the error entry of a refused write and counts it by its kind.
+    fn refuse(&self, index: usize, id: LeafId, reason: BrokerError) -> RefusedEntry {
+        self.inner.health.refused(&reason);
+        refused(&self.inner.catalog, index, id, reason)
     }
 
     /// What the broker counted about its own health.

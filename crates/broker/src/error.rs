@@ -148,6 +148,31 @@ impl BrokerError {
             other => other,
         }
     }
+
+    /// The kind of the reason, in `snake_case` (`permission_denied`): one of
+    /// [`crate::REFUSAL_KINDS`], for counting refusals without their details.
+    pub fn kind(&self) -> &'static str {
+        match self.reason() {
+            BrokerError::NotFound { .. } => "not_found",
+            BrokerError::UnknownId { .. } => "unknown_id",
+            BrokerError::InvalidPattern(_) => "invalid_pattern",
+            BrokerError::InvalidValue(_) => "invalid_value",
+            BrokerError::NotAnActuator { .. } => "not_an_actuator",
+            BrokerError::NoProvider { .. } => "no_provider",
+            BrokerError::ProviderOverloaded { .. } => "provider_overloaded",
+            BrokerError::ProviderFailed { .. } => "provider_failed",
+            BrokerError::AlreadyClaimed { .. } => "already_claimed",
+            BrokerError::PermissionDenied { .. } => "permission_denied",
+            BrokerError::PrivateBranch { .. } => "private_branch",
+            BrokerError::PermissionExpired => "permission_expired",
+            BrokerError::BufferTooLarge { .. } => "buffer_too_large",
+            BrokerError::Empty => "empty",
+            BrokerError::AnswerTooLarge { .. } => "answer_too_large",
+            BrokerError::Restore(_) => "restore",
+            BrokerError::Storage(_) => "storage",
+            BrokerError::Refused(entry) => entry.reason.kind(),
+        }
+    }
 }
 
 impl From<RefusedEntry> for BrokerError {

@@ -62,7 +62,7 @@ pub use budget::MAX_ANSWER_BYTES;
 /// `BatchActuate`, the SOVD data write) wait for a confirming provider's answer.
 pub const CONFIRMATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 pub use error::{Access, BrokerError, RefusedEntry};
-pub use health::BrokerHealth;
+pub use health::{BrokerHealth, REFUSAL_KINDS};
 pub use permissions::{Permissions, PrivateBranch};
 pub use persistence::{Persistence, PersistenceError, StoredDatapoint};
 pub use publication::refused_publications;
