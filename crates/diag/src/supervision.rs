@@ -112,6 +112,13 @@ impl CanStats {
             .find(|(bus, _)| bus == name)
             .map(|(_, counters)| counters.as_ref())
     }
+
+    /// Every bus's name and counters, in the profile's order.
+    pub fn buses(&self) -> impl Iterator<Item = (&str, &BusCounters)> {
+        self.buses
+            .iter()
+            .map(|(name, counters)| (name.as_str(), counters.as_ref()))
+    }
 }
 
 /// One bus as the supervisor reads it.

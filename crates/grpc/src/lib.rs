@@ -24,10 +24,12 @@
 
 mod connection;
 pub mod convert;
+mod observe;
 mod v1;
 mod v2;
 
 pub use connection::{ConnectionLimits, IDLE_TIMEOUT, MAX_CONNECTIONS};
+pub use observe::CallObserver;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -117,9 +119,12 @@ pub enum ServeError {
 /// TLS certificate and key, so that a bad configuration fails before anything is
 /// announced.
 pub struct GrpcServer {
-    router: tonic::transport::server::Router,
+    router: tonic::transport::server::Router<
+        tower_layer::Stack<observe::ObserveLayer, tower_layer::Identity>,
+    >,
     closing: tokio::sync::watch::Sender<bool>,
     limits: ConnectionLimits,
+    observer: observe::ObserverSlot,
 }
 
 impl std::fmt::Debug for GrpcServer {
@@ -157,7 +162,9 @@ impl GrpcServer {
         let closed = Closing(closed);
         let v1_service = v1::V1Service::new(broker.clone(), authorizer.clone(), closed.clone());
         let v2_service = v2::V2Service::new(broker, authorizer, closed);
+        let observer = observe::ObserverSlot::default();
         let router = builder
+            .layer(observe::ObserveLayer(observer.clone()))
             .add_service(kuksa_rust_sdk::v1_proto::val_server::ValServer::new(
                 v1_service,
             ))
@@ -168,7 +175,13 @@ impl GrpcServer {
             router,
             closing,
             limits,
+            observer,
         })
+    }
+
+    /// Reports every call to `observer` (for metrics); a second observer is ignored.
+    pub fn observe(&self, observer: CallObserver) {
+        let _ = self.observer.set(observer);
     }
 
     /// Serves both KUKSA APIs on `listener` until `shutdown` completes. Then every

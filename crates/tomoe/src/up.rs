@@ -240,6 +240,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         access: sovd_access,
         battery: packs.clone().map(crate::service::battery_service),
     });
+    // The dashboard (tomoe-dashboard) at `/`, beside the SOVD API it reads.
+    let dashboard = tomoe_dashboard::DashboardConfig::new(None, !insecure);
+    let sovd = sovd.merge(tomoe_dashboard::router(dashboard));
     let http =
         axum::serve(http_listener, sovd).with_graceful_shutdown(crate::serve::shutdown_signal());
     tokio::spawn(async move {
@@ -302,6 +305,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         diagnostics.ecus.len(),
         diagnostics.rules.len()
     )?;
+    out!("  web      http://{http_address}/  (the dashboard)")?;
     match &variant {
         Some((_, v)) => out!("  vehicle  {}", v.summary())?,
         None => out!("  vehicle  {}: {} {} {}", p.id, p.brand, p.model, p.year)?,

@@ -1,0 +1,172 @@
+//! Collectors that read counters the platform already keeps, at scrape time.
+
+use std::sync::Mutex;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use tomoe_types::WorkloadState;
+
+/// Writes one counter without labels.
+fn counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> Fmt {
+    let metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    ConstCounter::new(value).encode(metric)
+}
+
+/// Writes one family with a single label.
+fn family<M: EncodeMetric>(
+    encoder: &mut DescriptorEncoder,
+    (name, help, kind): (&str, &str, MetricType),
+    label: &'static str,
+    values: impl IntoIterator<Item = (String, M)>,
+) -> Fmt {
+    let mut family = encoder.encode_descriptor(name, help, None, kind)?;
+    for (value, metric) in values {
+        let labels = [(label, value)];
+        metric.encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+type Fmt = Result<(), std::fmt::Error>;
+
+/// The broker's counters ([`tomoe_broker::BrokerHealth`]) and subscriber count.
+#[derive(Debug)]
+pub(crate) struct BrokerCollector(pub(crate) tomoe_broker::Broker);
+
+impl Collector for BrokerCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Fmt {
+        let health = self.0.health();
+        let e = &mut encoder;
+        counter(
+            e,
+            "tomoe_broker_published_values",
+            "Current signal values published to the broker (one per value, not per batch).",
+            health.published_values,
+        )?;
+        family(
+            e,
+            (
+                "tomoe_broker_refusals",
+                "Entries of writes (publish, set target, actuate) the broker refused, by kind of reason.",
+                MetricType::Counter,
+            ),
+            "reason",
+            (health.refusals.iter()).map(|(kind, n)| ((*kind).to_owned(), ConstCounter::new(*n))),
+        )?;
+        let subscribers = encoder.encode_descriptor(
+            "tomoe_broker_subscribers",
+            "Live subscriptions to the broker.",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(self.0.subscription_count() as i64).encode(subscribers)?;
+        let e = &mut encoder;
+        counter(
+            e,
+            "tomoe_broker_lagged_subscribers",
+            "Subscribers disconnected because their queue overflowed (they lagged behind).",
+            health.lagged_subscribers,
+        )?;
+        counter(
+            e,
+            "tomoe_broker_actuation_requests",
+            "Actuation requests the broker accepted (KUKSA v1 target Set, v2 Actuate and BatchActuate, SOVD data writes).",
+            health.actuation_requests,
+        )?;
+        counter(
+            e,
+            "tomoe_broker_storage_failures",
+            "Writes refused because the durable store failed.",
+            health.storage_failures,
+        )
+    }
+}
+
+/// What the CAN supervision counts per bus.
+#[derive(Debug)]
+pub(crate) struct CanCollector(pub(crate) tomoe_diag::CanStats);
+
+impl Collector for CanCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Fmt {
+        type Read = fn(&tomoe_diag::BusCounters) -> &std::sync::atomic::AtomicU64;
+        let families: [(&str, &str, Read); 4] = [
+            ("tomoe_can_frames", "CAN frames seen, per bus.", |c| {
+                &c.frames
+            }),
+            (
+                "tomoe_can_decode_errors",
+                "CAN frames shorter than their DBC message (cannot be decoded), per bus.",
+                |c| &c.decode_errors,
+            ),
+            (
+                "tomoe_can_unknown_ids",
+                "CAN frames whose id the bus's DBC does not know, per bus.",
+                |c| &c.unknown_ids,
+            ),
+            (
+                "tomoe_can_counter_errors",
+                "CAN frames whose rolling counter did not advance by one, per bus.",
+                |c| &c.counter_errors,
+            ),
+        ];
+        for (name, help, read) in families {
+            let values = self.0.buses().map(|(bus, counters)| {
+                let value = read(counters).load(std::sync::atomic::Ordering::Relaxed);
+                (bus.to_owned(), ConstCounter::new(value))
+            });
+            family(
+                &mut encoder,
+                (name, help, MetricType::Counter),
+                "bus",
+                values,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The runtime's workloads as last read (the scrape reads them first).
+#[derive(Debug, Default)]
+pub(crate) struct RuntimeCollector {
+    /// Each workload's name, state and restarts.
+    pub(crate) workloads: Mutex<Vec<(String, WorkloadState, u32)>>,
+}
+
+impl Collector for RuntimeCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Fmt {
+        let workloads = self
+            .workloads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let by_state = WorkloadState::ALL.iter().map(|state| {
+            let count = workloads.iter().filter(|(_, s, _)| s == state).count();
+            (state.as_str().to_owned(), ConstGauge::new(count as i64))
+        });
+        family(
+            &mut encoder,
+            (
+                "tomoe_runtime_workloads",
+                "Workloads of the app runtime, by lifecycle state.",
+                MetricType::Gauge,
+            ),
+            "state",
+            by_state,
+        )?;
+        let restarts = (workloads.into_iter())
+            .map(|(name, _, restarts)| (name, ConstCounter::new(u64::from(restarts))));
+        family(
+            &mut encoder,
+            (
+                "tomoe_runtime_restarts",
+                "Restarts of each workload by the app runtime.",
+                MetricType::Counter,
+            ),
+            "workload",
+            restarts,
+        )
+    }
+}
