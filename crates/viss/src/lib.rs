@@ -1,0 +1,169 @@
+//! The COVESA/W3C Vehicle Information Service Specification (VISS) v2 and v3 over
+//! the broker core: WebSocket and HTTP on one port.
+//!
+//! - **WebSocket** on `/` (subprotocols `VISS-v2`, `VISSv2`, `VISS-v3`,
+//!   `VISSv3`, or none): `get` (a path, a `paths` filter with wildcards, a
+//!   `history` filter, a `metadata` / `static-metadata` filter, the
+//!   `dynamic-metadata` `server_capabilities`), `set` (an actuator's target,
+//!   through [`Broker::actuate_confirmed`]), `subscribe` with the filters
+//!   `timebased`, `range`, `change` and `curvelog` (and `paths`), `unsubscribe`.
+//!   Filters are one object or an array, with VISS v3's `variant` or v2's `type`.
+//! - **HTTP**: `GET /Vehicle/Speed` (or `/Vehicle.Speed`) with `?filter=<JSON>`,
+//!   `POST` the same paths with `{"value": ...}`, `GET /` for the capabilities.
+//!
+//! Values travel as VISS writes them: strings (`"42.5"`, `"true"`), arrays of
+//! strings for arrays; `ts` is RFC 3339 UTC. Errors carry the VISS `number`,
+//! `reason` and `description` ([`VissError`]).
+//!
+//! Authorization: the token of a message's `authorization` member (WebSocket)
+//! or of the `Authorization: Bearer` header (HTTP), verified with the broker's
+//! keys ([`tomoe_auth::verify_any`]); the broker checks the resulting
+//! permissions, tenant walls included. Without a token, a caller gets what
+//! [`AccessPolicy::anonymous`] says.
+
+mod error;
+mod http;
+mod ops;
+mod request;
+mod subscription;
+mod ws;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value as Json};
+use tokio::sync::Semaphore;
+use tomoe_auth::TokenVerifier;
+use tomoe_broker::{Broker, Permissions};
+use tomoe_history::History;
+
+pub use error::VissError;
+pub use ops::{timestamp, value_json, NOT_AVAILABLE};
+pub use request::{parse_duration, MIN_PERIOD};
+
+/// Largest request accepted: a WebSocket message (a larger one closes the
+/// connection with status 1009) or an HTTP body.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Open WebSocket connections; one more is answered 503 `service_unavailable`.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Subscriptions one WebSocket connection may hold.
+pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: usize = 64;
+/// Signals one request may select (a branch, or what a `paths` filter selects).
+pub const MAX_PATHS_PER_REQUEST: usize = 2_000;
+/// Filters one request may combine.
+pub const MAX_FILTERS: usize = 4;
+/// Messages waiting to be written to one WebSocket client; a subscription whose
+/// events do not fit waits, and falls behind the broker until it is ended with a
+/// 503 `service_unavailable` event.
+pub const MAX_OUTGOING_MESSAGES: usize = 256;
+/// Largest `bufsize` of a `curvelog` filter.
+pub const MAX_CURVELOG_BUFSIZE: usize = 1_000;
+/// Points a curve-logging line may span before one is kept regardless.
+pub const MAX_CURVELOG_WINDOW: usize = 10_000;
+/// Samples one `history` answer may hold.
+pub const MAX_HISTORY_SAMPLES: usize = 400_000;
+/// The broker queue of each subscription (update batches).
+pub const SUBSCRIPTION_QUEUE: usize = 256;
+/// The WebSocket subprotocols accepted; a client may also ask for none.
+pub const SUBPROTOCOLS: [&str; 4] = ["VISS-v2", "VISSv2", "VISS-v3", "VISSv3"];
+
+/// Who may call.
+#[derive(Clone)]
+pub struct AccessPolicy {
+    /// The keys whose tokens are accepted (the broker's).
+    pub verifiers: Vec<Arc<TokenVerifier>>,
+    /// Whether a caller without a token may do everything (development mode);
+    /// otherwise it is refused with 401 `missing_token`.
+    pub anonymous: bool,
+}
+
+impl std::fmt::Debug for AccessPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessPolicy")
+            .field("verifiers", &self.verifiers.len())
+            .field("anonymous", &self.anonymous)
+            .finish()
+    }
+}
+
+/// What the server serves.
+#[derive(Clone, Debug)]
+pub struct VissConfig {
+    /// The broker.
+    pub broker: Broker,
+    /// The signal history behind the `history` filter, if one is kept.
+    pub history: Option<History>,
+    /// Who may call.
+    pub access: AccessPolicy,
+}
+
+/// The server's state; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Viss {
+    pub(crate) broker: Broker,
+    pub(crate) history: Option<History>,
+    access: Arc<AccessPolicy>,
+    pub(crate) connections: Arc<Semaphore>,
+}
+
+impl Viss {
+    /// The caller's permissions from its token, or the anonymous ones.
+    pub(crate) fn permissions(&self, token: Option<&str>) -> Result<Permissions, VissError> {
+        match token {
+            Some(token) => Ok(tomoe_auth::verify_any(
+                self.access.verifiers.iter().map(Arc::as_ref),
+                token,
+            )?),
+            None if self.access.anonymous => Ok(Permissions::allow_all()),
+            None => Err(VissError::missing_token()),
+        }
+    }
+}
+
+/// What the server supports, as the `server_capabilities` metadata.
+pub fn capabilities() -> Json {
+    json!({
+        "versions": ["VISSv2", "VISSv3"],
+        "subprotocols": SUBPROTOCOLS,
+        "transport_protocol": ["ws", "http"],
+        "actions": ["get", "set", "subscribe", "unsubscribe"],
+        "filter": ["paths", "timebased", "range", "change", "curvelog", "history", "metadata", "static-metadata", "dynamic-metadata"],
+        "access_ctrl": ["bearer-jwt"],
+        "limits": {
+            "message_bytes": MAX_MESSAGE_BYTES,
+            "subscriptions_per_connection": MAX_SUBSCRIPTIONS_PER_CONNECTION,
+            "paths_per_request": MAX_PATHS_PER_REQUEST,
+            "history_samples": MAX_HISTORY_SAMPLES,
+            "min_period_ms": MIN_PERIOD.as_millis() as u64,
+        },
+    })
+}
+
+/// The VISS routes: WebSocket and capabilities on `/`, HTTP reads and writes
+/// on every other path.
+pub fn router(config: VissConfig) -> Router {
+    let viss = Viss {
+        broker: config.broker,
+        history: config.history,
+        access: Arc::new(config.access),
+        connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+    };
+    Router::new()
+        .route("/", get(http::root))
+        .route("/{*path}", get(http::get).post(http::post))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_MESSAGE_BYTES))
+        .with_state(viss)
+}
+
+/// Serves VISS on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: VissConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(config))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
