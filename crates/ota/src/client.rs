@@ -15,8 +15,8 @@ use std::time::SystemTime;
 use sha2::{Digest, Sha256, Sha512};
 
 use crate::metadata::{
-    count_valid_signatures, MetaFile, Metadata, PublicKey, RawSigned, RoleKeys, RoleName, Root,
-    Signed, Snapshot, Targets, Timestamp,
+    tally_signatures, MetaFile, Metadata, PublicKey, RawSigned, RoleKeys, RoleName, Root, Signed,
+    Snapshot, Targets, Timestamp,
 };
 use crate::OtaError;
 
@@ -738,14 +738,15 @@ fn check_threshold(
     role: &RoleKeys,
     by: &str,
 ) -> Result<(), OtaError> {
-    let valid = count_valid_signatures(&raw.signed, &raw.signatures, &root.keys, role)?;
-    if role.threshold == 0 || valid < role.threshold as usize {
+    let tally = tally_signatures(&raw.signed, &raw.signatures, &root.keys, role)?;
+    if role.threshold == 0 || tally.valid < role.threshold as usize {
         return Err(OtaError::ThresholdNotMet {
             repository: repository.into(),
             role: role_name.into(),
-            valid,
+            valid: tally.valid,
             threshold: role.threshold,
             by: by.into(),
+            rejected: tally.rejected_text(),
         });
     }
     Ok(())

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::client::{fetch_metadata, Fetcher, Limits, TrustedRepository};
 use crate::metadata::{
-    count_valid_signatures, DelegatedRole, KeyId, PublicKey, RawSigned, RoleKeys, RoleName, Signed,
+    tally_signatures, DelegatedRole, KeyId, PublicKey, RawSigned, RoleKeys, RoleName, Signed,
     TargetFile, Targets,
 };
 use crate::OtaError;
@@ -330,14 +330,15 @@ impl TrustedRepository {
             keyids: role.keyids.clone(),
             threshold: role.threshold,
         };
-        let valid = count_valid_signatures(&raw.signed, &raw.signatures, &visit.keys, &keys)?;
-        if valid < role.threshold as usize {
+        let tally = tally_signatures(&raw.signed, &raw.signatures, &visit.keys, &keys)?;
+        if tally.valid < role.threshold as usize {
             return Err(OtaError::ThresholdNotMet {
                 repository: self.name().to_string(),
                 role: label,
-                valid,
+                valid: tally.valid,
                 threshold: role.threshold,
                 by: String::new(),
+                rejected: tally.rejected_text(),
             });
         }
         if targets.signed.expires.is_expired(now) {

@@ -70,7 +70,7 @@ pub enum OtaError {
         reason: String,
     },
     /// Fewer distinct trusted keys signed the metadata than the threshold asks.
-    #[error("threshold not met: {repository} {role} metadata has {valid} valid signatures of the {threshold} required{by}")]
+    #[error("threshold not met: {repository} {role} metadata has {valid} valid signatures of the {threshold} required{by}{rejected}")]
     ThresholdNotMet {
         /// The repository, `director` or `image`.
         repository: String,
@@ -82,6 +82,9 @@ pub enum OtaError {
         threshold: u32,
         /// Whose keys were counted, for a root rotation (" by the keys of root version 1"), or empty.
         by: String,
+        /// The keys of the role whose signatures did not verify (" (the signature
+        /// of key <id> does not verify)"), or empty.
+        rejected: String,
     },
     /// Metadata's version is not the one the metadata above it lists.
     #[error("partial bundle: {repository} {role} version {received} is not the version {expected} listed in {listed_by}")]

@@ -25,7 +25,9 @@
 //!   own apps; [`ApprovedImage::signed_by`] names the role that vouched for an image.
 //! - [`reference`](mod@reference): reading the Uptane reference implementation's spelling
 //!   (base64 signatures with a `method`, `ecuIdentifiers`, `hardwareIds`, a
-//!   director serving root and targets only).
+//!   director serving root and targets only), and verifying its RSA keys'
+//!   RSASSA-PSS/SHA-256 signatures (keys of [`MIN_RSA_KEY_BITS`] to
+//!   [`MAX_RSA_KEY_BITS`] bits; verification only, Tomoe signs with Ed25519).
 //!
 //! Every refusal is an [`OtaError`] whose message starts with the attack it stops,
 //! such as `rollback: image timestamp version 1 is older than the trusted version 3`.
@@ -67,6 +69,7 @@ mod repository;
 mod repository_dir;
 pub mod server;
 mod uptane;
+mod verify;
 
 pub use client::{Fetcher, FsFetcher, Limits, TrustedRepository};
 pub use delegation::{MAX_DELEGATIONS, TOP_LEVEL_TARGETS};
@@ -89,3 +92,4 @@ pub use uptane::{
     cross_check, cross_check_with, download_image, ApprovedImage, Ecu, ImageLookup, InstalledImage,
     Primary,
 };
+pub use verify::{MAX_RSA_KEY_BITS, MIN_RSA_KEY_BITS};

@@ -1,5 +1,7 @@
 //! TUF metadata as serde types: the four top-level roles, the signature envelope,
 //! Ed25519 keys and the Uptane fields carried in a target's `custom` object.
+//! Signatures by the Uptane reference implementation's RSA keys (RSASSA-PSS with
+//! SHA-256) are verified too, never made (see [`crate::reference`](mod@crate::reference)).
 //!
 //! The JSON follows the TUF specification 1.0 so that existing TUF tools read it:
 //! `_type`, `spec_version`, `version` and `expires` on every role, keys as
@@ -11,11 +13,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ed25519_dalek::{Signature as Ed25519Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256, Sha512};
 
+use crate::verify::{KeyError, Verifier};
 use crate::OtaError;
 
 /// The TUF specification version written into every role.
@@ -124,10 +127,12 @@ impl fmt::Display for KeyId {
 /// A public key in TUF form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicKey {
-    /// The key type; only `ed25519` is accepted.
+    /// The key type: `ed25519`, or `RSA` (any case) for verifying the Uptane
+    /// reference implementation's metadata.
     pub keytype: String,
-    /// The signature scheme; only `ed25519` is accepted. Optional when read: the
-    /// Uptane reference implementation gives the key type alone.
+    /// The signature scheme: `ed25519`, or `rsassa-pss-sha256` for an RSA key.
+    /// Optional when read: the Uptane reference implementation gives the key type
+    /// alone.
     #[serde(default)]
     pub scheme: String,
     /// The key material.
@@ -137,7 +142,8 @@ pub struct PublicKey {
 /// The key material of a [`PublicKey`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyValue {
-    /// The 32-byte Ed25519 public key, hex.
+    /// The 32-byte Ed25519 public key, hex; or an RSA key as PEM
+    /// SubjectPublicKeyInfo.
     pub public: String,
 }
 
@@ -210,8 +216,32 @@ pub struct Root {
     pub expires: Expiry,
     /// Every key any top-level role uses, by key id.
     pub keys: BTreeMap<KeyId, PublicKey>,
-    /// The keys and threshold of each top-level role.
+    /// The keys and threshold of each top-level role. Other roles a root may
+    /// name (aktualizr's `offline-snapshot`, `offline-updates`) are ignored when
+    /// read; the signature still covers them.
+    #[serde(deserialize_with = "top_level_roles")]
     pub roles: BTreeMap<RoleName, RoleKeys>,
+}
+
+/// Reads a root's `roles`, keeping the four top-level roles only.
+fn top_level_roles<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<RoleName, RoleKeys>, D::Error> {
+    let all = BTreeMap::<String, RoleKeys>::deserialize(deserializer)?;
+    Ok(all
+        .into_iter()
+        .filter_map(|(name, keys)| {
+            let role = [
+                RoleName::Root,
+                RoleName::Targets,
+                RoleName::Snapshot,
+                RoleName::Timestamp,
+            ]
+            .into_iter()
+            .find(|role| role.as_str() == name)?;
+            Some((role, keys))
+        })
+        .collect())
 }
 
 impl Root {
@@ -440,11 +470,12 @@ impl_metadata!(Timestamp, RoleName::Timestamp);
 pub struct Signature {
     /// The id of the key that signed.
     pub keyid: KeyId,
-    /// The Ed25519 signature over the canonical JSON of `signed`: hex as Tomoe
-    /// writes it, or base64 as the Uptane reference implementation does.
+    /// The signature over the canonical JSON of `signed`: hex as Tomoe writes
+    /// it, or base64 as the Uptane reference implementation does.
     pub sig: String,
     /// The signature method, as the Uptane reference implementation gives it
-    /// (`ed25519`); Tomoe writes none. Any other method is refused.
+    /// (`ed25519`, `rsassa-pss-sha256` or `rsassa-pss`); Tomoe writes none. Any
+    /// other method is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
 }
@@ -508,15 +539,60 @@ pub fn canonical_json<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, OtaEr
 /// `signed` is the `signed` object exactly as received, so that fields this crate
 /// does not model are covered by the signature too. A signature by a key that is
 /// not in `role`, or that does not verify, is not counted; two key ids for the same
-/// public key count once.
+/// public key count once. A signature by a key of `role` that is refused (an RSA
+/// key outside [`crate::MIN_RSA_KEY_BITS`]..=[`crate::MAX_RSA_KEY_BITS`] bits, or
+/// malformed) is an error naming the key.
 pub fn count_valid_signatures(
     signed: &serde_json::Value,
     signatures: &[Signature],
     keys: &BTreeMap<KeyId, PublicKey>,
     role: &RoleKeys,
 ) -> Result<usize, OtaError> {
+    tally_signatures(signed, signatures, keys, role).map(|tally| tally.valid)
+}
+
+/// What [`tally_signatures`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Tally {
+    /// The distinct keys whose signatures verified.
+    pub(crate) valid: usize,
+    /// The keys of the role whose signatures did not verify, in signature order.
+    pub(crate) rejected: Vec<KeyId>,
+}
+
+impl Tally {
+    /// The keys whose signatures did not verify, for an error message: empty, or
+    /// ` (the signature of key <id> does not verify)`.
+    pub(crate) fn rejected_text(&self) -> String {
+        match self.rejected.as_slice() {
+            [] => String::new(),
+            [one] => format!(" (the signature of key {one} does not verify)"),
+            many => format!(
+                " (the signatures of keys {} do not verify)",
+                many.iter()
+                    .map(|key| key.0.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+/// [`count_valid_signatures`], also naming the keys of `role` whose signatures
+/// did not verify. A signature is checked over the OLPC canonical JSON of
+/// `signed` and, where that differs, over the escaped form the Uptane reference
+/// implementation signs ([`crate::verify::escaped_canonical_json`]).
+pub(crate) fn tally_signatures(
+    signed: &serde_json::Value,
+    signatures: &[Signature],
+    keys: &BTreeMap<KeyId, PublicKey>,
+    role: &RoleKeys,
+) -> Result<Tally, OtaError> {
     let message = canonical_json(signed)?;
-    let mut verified: Vec<VerifyingKey> = Vec::new();
+    let escaped = crate::verify::has_control_characters(signed)
+        .then(|| crate::verify::escaped_canonical_json(signed));
+    let mut verified: Vec<Verifier> = Vec::new();
+    let mut tally = Tally::default();
     for signature in signatures {
         if !role.keyids.contains(&signature.keyid) {
             continue;
@@ -524,20 +600,31 @@ pub fn count_valid_signatures(
         let Some(public) = keys.get(&signature.keyid) else {
             continue;
         };
-        let Ok(key) = public.verifying_key() else {
-            continue;
+        let key = match Verifier::of(public) {
+            Ok(key) => key,
+            Err(KeyError::Unsupported(_)) => continue,
+            Err(KeyError::Refused(reason)) => {
+                return Err(OtaError::InvalidKey {
+                    path: None,
+                    reason: format!("key {}: {reason}", signature.keyid),
+                })
+            }
         };
-        let Some(bytes) = crate::reference::decode_signature(&signature.sig) else {
-            continue;
-        };
-        let Ok(sig) = Ed25519Signature::from_slice(&bytes) else {
-            continue;
-        };
-        if key.verify(&message, &sig).is_ok() && !verified.contains(&key) {
+        let valid = crate::reference::decode_signature(&signature.sig).is_some_and(|bytes| {
+            let method = signature.method.as_deref();
+            key.verify(&message, &bytes, method)
+                || escaped
+                    .as_ref()
+                    .is_some_and(|escaped| key.verify(escaped, &bytes, method))
+        });
+        if !valid {
+            tally.rejected.push(signature.keyid.clone());
+        } else if !verified.contains(&key) {
             verified.push(key);
         }
     }
-    Ok(verified.len())
+    tally.valid = verified.len();
+    Ok(tally)
 }
 
 /// Parses the `signed` object of role `T`, checking its `_type`: serde writes the

@@ -1,9 +1,15 @@
 //! Reading metadata as the Uptane reference implementation (aktualizr and its
 //! servers) writes it, besides Tomoe's own spelling:
 //!
-//! - signatures carry a `method` (`ed25519`; any other is refused) and a `sig`
-//!   in base64 (88 characters for Ed25519's 64 bytes) where Tomoe writes hex
-//!   (128 characters);
+//! - signatures carry a `method` (`ed25519`, or `rsassa-pss-sha256` also
+//!   written `rsassa-pss`; any other is refused) and a `sig` in base64 (88
+//!   characters for Ed25519's 64 bytes) where Tomoe writes hex (128 characters);
+//! - keys may be RSA (`"keytype": "RSA"`, a PEM SubjectPublicKeyInfo), verified
+//!   with RSASSA-PSS and SHA-256 over the canonical JSON of `signed`, with
+//!   strings escaped as standard JSON does (see [`crate::MIN_RSA_KEY_BITS`] for
+//!   the sizes accepted); for reading only, Tomoe signs with Ed25519;
+//! - a root may name roles Tomoe does not know (aktualizr's `offline-snapshot`,
+//!   `offline-updates`): they are ignored, still covered by the signature;
 //! - key ids are opaque labels: a key is found by the id its root lists, never
 //!   by recomputing a hash of it;
 //! - a target's `custom` object names its ECUs as `ecuIdentifiers: {"<serial>":
@@ -15,8 +21,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-/// The signature methods accepted: Ed25519 only.
-const METHODS: [&str; 1] = ["ed25519"];
+/// The signature methods accepted: Ed25519, and RSASSA-PSS with SHA-256 in the
+/// reference implementation's two spellings.
+const METHODS: [&str; 3] = ["ed25519", "rsassa-pss-sha256", "rsassa-pss"];
 
 /// Checks a signature's `method`, if it gives one.
 pub(crate) fn check_method(method: Option<&str>) -> Result<(), String> {
@@ -30,7 +37,7 @@ pub(crate) fn check_method(method: Option<&str>) -> Result<(), String> {
             Ok(())
         }
         Some(method) => Err(format!(
-            "signature method \"{method}\" is not supported; only ed25519 is"
+            "signature method \"{method}\" is not supported; only ed25519 and rsassa-pss-sha256 are"
         )),
     }
 }
@@ -156,13 +163,15 @@ mod tests {
     }
 
     #[test]
-    fn methods_other_than_ed25519_are_refused() {
+    fn methods_other_than_ed25519_and_rsassa_pss_are_refused() {
         assert!(check_method(None).is_ok());
         assert!(check_method(Some("ed25519")).is_ok());
         assert!(check_method(Some("ED25519")).is_ok());
+        assert!(check_method(Some("rsassa-pss-sha256")).is_ok());
+        assert!(check_method(Some("RSASSA-PSS")).is_ok());
         assert_eq!(
-            check_method(Some("rsassa-pss-sha256")).unwrap_err(),
-            "signature method \"rsassa-pss-sha256\" is not supported; only ed25519 is"
+            check_method(Some("rsassa-pkcs1v15-sha256")).unwrap_err(),
+            "signature method \"rsassa-pkcs1v15-sha256\" is not supported; only ed25519 and rsassa-pss-sha256 are"
         );
     }
 

@@ -55,7 +55,7 @@ fn an_unknown_signature_method_is_refused() {
     assert_eq!(
         check("unknown_method").unwrap_err().to_string(),
         "invalid metadata \"targets.json\": key 6a3803d5f059902a1c6dafbc9ba4729212f7caac08634cc3ae76b27529f03827: \
-         signature method \"rsassa-pss-sha256\" is not supported; only ed25519 is"
+         signature method \"rsassa-pkcs1v15-sha256\" is not supported; only ed25519 and rsassa-pss-sha256 are"
     );
 }
 
@@ -71,7 +71,8 @@ fn an_expired_reference_director_is_refused() {
 fn a_bad_base64_signature_is_refused() {
     assert_eq!(
         check("bad_image_signature").unwrap_err().to_string(),
-        "threshold not met: image targets metadata has 0 valid signatures of the 1 required"
+        "threshold not met: image targets metadata has 0 valid signatures of the 1 required \
+         (the signature of key ed23d853125a3acff2782dddf84e018ebc85942ebf328ff1287202a479964207 does not verify)"
     );
 }
 
