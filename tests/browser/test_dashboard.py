@@ -120,7 +120,7 @@ def viss(platform):
 
 
 @pytest.fixture(scope="module")
-def page(platform):
+def browser():
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -128,15 +128,28 @@ def page(platform):
             headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
         )
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(platform["url"])
-        yield page
-        context.close()
+        yield browser
         browser.close()
-        assert not errors, f"the page threw: {errors}"
+
+
+def _open(browser, url: str, width: int = 1400, height: int = 1000, setup=None):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    if setup:
+        setup(page)
+    page.goto(url)
+    return context, page, errors
+
+
+@pytest.fixture(scope="module")
+def page(platform, browser):
+    """One dashboard for the module's tests, as a user keeps it open."""
+    context, page, errors = _open(browser, platform["url"])
+    yield page
+    context.close()
+    assert not errors, f"the page threw: {errors}"
 
 
 def test_the_banner_names_the_dashboard(platform):
@@ -186,3 +199,58 @@ def test_the_signal_search_finds_the_speed(page: Page, viss):
     # Let the history chart fill a little before the picture.
     expect(page.get_by_test_id("chart").locator("polyline")).to_have_count(1, timeout=APPEAR_MS)
     page.screenshot(path=SCREENSHOTS / "dashboard.png", full_page=True)
+
+
+def test_it_fits_a_phone(platform, browser):
+    context, page, errors = _open(browser, platform["url"], width=390, height=844)
+    try:
+        expect(page.get_by_test_id("sovd-status")).to_have_text("SOVD: connected", timeout=APPEAR_MS)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"the page is {overflow} px wider than the phone"
+        page.screenshot(path=SCREENSHOTS / "dashboard-phone.png", full_page=True)
+    finally:
+        context.close()
+    assert not errors, f"the page threw: {errors}"
+
+
+def test_without_viss_it_says_so_and_the_rest_works(platform, browser):
+    # The configuration points at a port where nothing listens.
+    unused = _free_port()
+
+    def setup(page):
+        page.route(
+            "**/dashboard/config.json",
+            lambda route: route.fulfill(
+                json={"viss_url": f"ws://{HOST}:{unused}", "viss_protocols": [], "token_required": False, "sovd_base": "/sovd/v1"}
+            ),
+        )
+
+    context, page, errors = _open(browser, platform["url"], setup=setup)
+    try:
+        expect(page.get_by_test_id("viss-status")).to_have_text("VISS: unavailable", timeout=APPEAR_MS)
+        expect(page.get_by_test_id("gauge-speed-value")).to_have_text("—")
+        expect(page.get_by_test_id("workloads").locator("tr[data-app='range-estimator']")).to_be_visible(timeout=APPEAR_MS)
+    finally:
+        context.close()
+    assert not errors, f"the page threw: {errors}"
+
+
+def test_text_from_the_apis_is_never_markup(platform, browser):
+    hostile = "<img src=x onerror=\"window.pwned=1\">"
+
+    def setup(page):
+        page.route(
+            "**/sovd/v1/apps",
+            lambda route: route.fulfill(
+                json={"items": [{"id": hostile, "name": hostile, "href": "/sovd/v1/apps/x", "tags": ["app"]}]}
+            ),
+        )
+
+    context, page, errors = _open(browser, platform["url"], setup=setup)
+    try:
+        expect(page.get_by_test_id("workloads")).to_contain_text(hostile, timeout=APPEAR_MS)
+        assert page.get_by_test_id("workloads").locator("img").count() == 0
+        assert page.evaluate("window.pwned") is None
+    finally:
+        context.close()
+    assert not errors, f"the page threw: {errors}"
