@@ -175,6 +175,9 @@ def test_the_speed_gauge_moves_while_the_vehicle_drives(page: Page, viss):
     expect(value).not_to_have_text(first, timeout=APPEAR_MS)
     expect(page.get_by_test_id("gauge-soc-value")).not_to_have_text("—", timeout=APPEAR_MS)
     expect(page.get_by_test_id("gauge-power-value")).not_to_have_text("—", timeout=APPEAR_MS)
+    # The range estimator workload publishes the range; the state manager the mode.
+    expect(page.get_by_test_id("gauge-range-value")).not_to_have_text("—", timeout=APPEAR_MS)
+    expect(page.get_by_test_id("mode-now")).not_to_have_text("unknown", timeout=APPEAR_MS)
     page.screenshot(path=SCREENSHOTS / "dashboard-gauges.png")
 
 

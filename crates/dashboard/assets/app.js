@@ -426,22 +426,31 @@ async function loadModeHistory() {
 
 function drawModes() {
   const now = Date.now();
-  const start = now - MODE_WINDOW_MS;
-  while (modeChanges.length > 1 && modeChanges[1].ts < start) modeChanges.shift();
-  const strip = svg("svg", { viewBox: "0 0 1000 34", preserveAspectRatio: "none", role: "img", "aria-label": "vehicle mode, last 10 minutes" });
+  const windowStart = now - MODE_WINDOW_MS;
+  while (modeChanges.length > 1 && modeChanges[1].ts < windowStart) modeChanges.shift();
+  // The strip spans ten minutes, or the time since the first known mode if shorter.
+  const start = modeChanges.length ? Math.max(windowStart, Math.min(modeChanges[0].ts, now - 1000)) : windowStart;
+  const span = now - start;
+  const strip = svg("svg", { viewBox: "0 0 1000 24", preserveAspectRatio: "none", role: "img", "aria-label": "vehicle mode over time" });
   modeChanges.forEach((change, i) => {
     const from = Math.max(change.ts, start);
     const to = i + 1 < modeChanges.length ? modeChanges[i + 1].ts : now;
-    const x = ((from - start) / MODE_WINDOW_MS) * 1000;
-    const width = Math.max(((to - from) / MODE_WINDOW_MS) * 1000, 1);
+    const x = ((from - start) / span) * 1000;
+    const width = Math.max(((to - from) / span) * 1000, 1);
     const cls = MODES.includes(change.mode) ? "mode-" + change.mode : "mode-unknown";
-    const rect = svg("rect", { x: x.toFixed(1), y: 4, width: width.toFixed(1), height: 20, class: cls });
+    const rect = svg("rect", { x: x.toFixed(1), y: 2, width: width.toFixed(1), height: 20, class: cls });
     const title = svg("title", {});
     title.textContent = change.mode + " from " + new Date(change.ts).toLocaleTimeString();
     rect.append(title);
     strip.append(rect);
   });
-  byId("mode-timeline").replaceChildren(strip);
+  const axis = el(
+    "div",
+    { class: "axis" },
+    el("span", {}, new Date(start).toLocaleTimeString()),
+    el("span", {}, "now"),
+  );
+  byId("mode-timeline").replaceChildren(strip, axis);
 }
 
 // ---------------------------------------------------------------------------
@@ -792,6 +801,21 @@ function every(ms, task) {
   setInterval(run, ms);
 }
 
+// A server listening on every interface (0.0.0.0, [::]) is reached at this page's host.
+function reachable(url) {
+  if (!url) return url;
+  try {
+    const parsed = new URL(url);
+    if (parsed.hostname === "0.0.0.0" || parsed.hostname === "[::]") {
+      parsed.hostname = location.hostname;
+      return parsed.toString();
+    }
+  } catch (error) {
+    return null;
+  }
+  return url;
+}
+
 async function main() {
   try {
     const response = await fetch("/dashboard/config.json", { cache: "no-store" });
@@ -823,7 +847,7 @@ async function main() {
       renderTree();
     }, 150);
   });
-  viss = new VissClient(state.config.viss_url, state.config.viss_protocols, vissStatus);
+  viss = new VissClient(reachable(state.config.viss_url), state.config.viss_protocols, vissStatus);
   startGauges();
   startModes();
   viss.connect();
