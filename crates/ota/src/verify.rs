@@ -40,7 +40,8 @@ pub(crate) enum Verifier {
 /// Why a key cannot verify anything.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum KeyError {
-    /// A key type or scheme this crate does not verify with; the key is ignored.
+    /// A key type or scheme this crate does not verify with, or a malformed
+    /// Ed25519 key; the key is ignored.
     Unsupported(String),
     /// A key of a supported type that is malformed or of a size refused.
     Refused(String),
@@ -55,10 +56,12 @@ impl Verifier {
             &key.scheme
         };
         if key.keytype.eq_ignore_ascii_case(ED25519) && scheme.eq_ignore_ascii_case(ED25519) {
+            // A malformed Ed25519 key verifies nothing and is skipped, as before
+            // RSA keys were read.
             return key
                 .verifying_key()
                 .map(Verifier::Ed25519)
-                .map_err(KeyError::Refused);
+                .map_err(KeyError::Unsupported);
         }
         let rsa_scheme = key.scheme.is_empty()
             || RSA_SCHEMES
@@ -252,6 +255,12 @@ mod tests {
         rsa.keytype = "RSA".into();
         rsa.scheme = String::new();
         assert!(matches!(Verifier::of(&rsa), Err(KeyError::Refused(_))));
+        let mut short = PublicKey::ed25519(&ed25519.verifying_key());
+        short.keyval.public = "00".into();
+        assert!(matches!(
+            Verifier::of(&short),
+            Err(KeyError::Unsupported(_))
+        ));
         rsa.scheme = "rsassa-pkcs1v15-sha256".into();
         assert!(matches!(Verifier::of(&rsa), Err(KeyError::Unsupported(_))));
         let mut ecdsa = public;
