@@ -5,7 +5,7 @@
 //! health counters, the CAN supervision's per-bus counters, the runtime's
 //! workloads) is read at scrape time by collectors; hot paths keep their atomic
 //! increments and nothing else. Request counts and latencies come from the front
-//! ends: [`Metrics::instrument`] wraps an axum router (the SOVD API, a VISS
+//! ends: [`Metrics::measure`] wraps an axum router (the SOVD API, a VISS
 //! server), [`Metrics::call_observer`] is handed to the gRPC server, and
 //! [`Metrics::observe_call`] serves any other front end. OTA outcomes come from
 //! the update agent's progress ([`Metrics::record_update`]). Parts the platform
@@ -208,7 +208,7 @@ impl Metrics {
     /// The hook for an axum front end: `router` with every request counted and
     /// timed under `api` (`"sovd"`, `"viss"`), by HTTP method and route template.
     /// Apply it after the routes are added (it wraps the routes present).
-    pub fn instrument<S>(&self, router: axum::Router<S>, api: &'static str) -> axum::Router<S>
+    pub fn measure<S>(&self, router: axum::Router<S>, api: &'static str) -> axum::Router<S>
     where
         S: Clone + Send + Sync + 'static,
     {

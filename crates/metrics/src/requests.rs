@@ -71,8 +71,8 @@ impl Requests {
     }
 }
 
-/// The axum middleware behind [`crate::Metrics::instrument`]: counts each request
-/// by its route template (`GET /sovd/v1/components/{component}/data`, never the
+/// The axum middleware behind [`crate::Metrics::measure`]: counts each request
+/// by its route template (`GET /sovd/v1/{collection}`, never the
 /// raw path) and status, and times it until its response headers.
 pub(crate) async fn middleware(
     State((metrics, api)): State<(crate::Metrics, &'static str)>,

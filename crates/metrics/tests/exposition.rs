@@ -37,7 +37,7 @@ async fn counters_move_as_the_platform_works() {
     let metrics = Metrics::new();
     metrics.watch_broker(&broker);
     let api = axum::Router::new().route("/items/{id}", get(|| async { "item" }));
-    let router = metrics.instrument(api, "sovd").merge(metrics.router());
+    let router = metrics.measure(api, "sovd").merge(metrics.router());
     let url = tomoe_test_support::http::serve(router).await;
 
     let before = scrape(&url).await;

@@ -115,6 +115,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut prepared = crate::serve::prepare(setup).await?;
     let bridge = prepared.bridge.take();
     let broker = prepared.broker.clone();
+    // Prometheus metrics (tomoe-metrics) at /metrics on the HTTP address.
+    let metrics = tomoe_metrics::Metrics::new();
+    metrics.watch_broker(&broker);
+    prepared.server.observe(metrics.call_observer());
     let address = prepared
         .listener
         .local_addr()
@@ -140,6 +144,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     };
     let (runtime, runtime_address) = if runs_apps {
         let (runtime, at) = start_runtime(&args, issuer, address, *mode.borrow()).await?;
+        metrics.watch_runtime(&runtime);
         (Some(runtime), Some(at))
     } else {
         (None, None)
@@ -169,6 +174,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         mode: mode.clone(),
     })
     .context("cannot start diagnostics")?;
+    metrics.watch_can(&can);
     let mut updates = None;
     let ota_agent = match ota_agent_config(&args)? {
         Some(config) => {
@@ -191,9 +197,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             let tracker = tomoe_sovd::UpdateTracker::new(agent.check_trigger());
             updates = Some(tracker.clone());
             tokio::spawn(agent.run().instrument(tracing::info_span!("update agent")));
-            let memory = memory.clone();
+            let (memory, metrics) = (memory.clone(), metrics.clone());
             tokio::spawn(async move {
                 while let Some(progress) = progress.recv().await {
+                    metrics.record_update(&progress);
                     tomoe_diag::report_update(&memory, &progress);
                     tracker.record(&progress);
                     if out!("ota: {progress}").is_err() {
@@ -240,6 +247,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         access: sovd_access,
         battery: packs.clone().map(crate::service::battery_service),
     });
+    let sovd = metrics.measure(sovd, "sovd").merge(metrics.router());
     // The dashboard (tomoe-dashboard) at `/`, beside the SOVD API it reads.
     let dashboard = tomoe_dashboard::DashboardConfig::new(None, !insecure);
     let sovd = sovd.merge(tomoe_dashboard::router(dashboard));
@@ -301,7 +309,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         out!("{line}")?;
     }
     out!(
-        "  diag     http://{http_address}/sovd/v1  (ASAM SOVD; {} ECUs, {} fault rules; tomoe diag faults)",
+        "  diag     http://{http_address}/sovd/v1  (ASAM SOVD; {} ECUs, {} fault rules; tomoe diag faults; Prometheus metrics at /metrics)",
         diagnostics.ecus.len(),
         diagnostics.rules.len()
     )?;
