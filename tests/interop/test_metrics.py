@@ -1,0 +1,119 @@
+"""`/metrics` of a real `tomoe up`, read with the Prometheus Python client's own parser
+(`prometheus_client.parser.text_string_to_metric_families`): the exposition parses, and
+its counters move as the unmodified kuksa-client publishes and reads signals.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from kuksa_client.grpc import Datapoint, VSSClient
+from prometheus_client.parser import text_string_to_metric_families
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1"
+
+
+def _tomoe_bin() -> Path:
+    configured = os.environ.get("TOMOE_BIN")
+    if configured:
+        path = Path(configured)
+        return path if path.is_absolute() else Path.cwd() / path
+    return REPO_ROOT / "target" / "debug" / "tomoe"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory):
+    """Runs `tomoe up --idle`; yields the broker port and the HTTP address."""
+    work = tmp_path_factory.mktemp("metrics")
+    port, runtime_port, http_port = _free_port(), _free_port(), _free_port()
+    command = [
+        str(_tomoe_bin()), "up", "--idle",
+        "--address", f"{HOST}:{port}", "--runtime-address", f"{HOST}:{runtime_port}",
+        "--http-address", f"{HOST}:{http_port}",
+        "--data-dir", str(work / "data"),
+    ]
+    stdout_path = work / "stdout.log"
+    with open(stdout_path, "wb") as stdout:
+        process = subprocess.Popen(command, stdout=stdout, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, cwd=REPO_ROOT)
+    try:
+        deadline = time.monotonic() + 30
+        while "Tomoe is up" not in stdout_path.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"tomoe up did not start:\n{stdout_path.read_text(errors='replace')}", pytrace=False)
+            time.sleep(0.05)
+        # The banner's HTTP line tells where the metrics are.
+        assert "/metrics" in stdout_path.read_text(errors="replace")
+        yield port, f"http://{HOST}:{http_port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _scrape(http: str) -> dict:
+    """Every sample, by name and sorted labels, as the Prometheus parser reads them."""
+    with urllib.request.urlopen(f"{http}/metrics", timeout=10) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = response.read().decode()
+    samples = {}
+    families = list(text_string_to_metric_families(text))
+    types = {family.name: family.type for family in families}
+    assert types["tomoe_broker_published_values"] == "counter"
+    assert types["tomoe_broker_subscribers"] == "gauge"
+    if "tomoe_api_request_duration_seconds" in types:  # from the first request on
+        assert types["tomoe_api_request_duration_seconds"] == "histogram"
+    for family in families:
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def _total(samples: dict, name: str, **labels: str) -> float:
+    """The sum of the samples of `name` whose labels include `labels`."""
+    return sum(
+        value
+        for (sample, sample_labels), value in samples.items()
+        if sample == name and labels.items() <= dict(sample_labels).items()
+    )
+
+
+def test_counters_move_as_kuksa_client_publishes(platform):
+    port, http = platform
+    before = _scrape(http)
+    assert _total(before, "tomoe_runtime_workloads", state="running") == 0
+    assert not any(name.startswith("tomoe_ota_") for name, _ in before), "no OTA agent, no OTA metrics"
+
+    with VSSClient(HOST, port) as client:
+        for speed in (11.0, 22.0, 33.0):
+            client.set_current_values({"Vehicle.Speed": Datapoint(speed)})
+        assert client.get_current_values(["Vehicle.Speed"])["Vehicle.Speed"].value == 33.0
+
+    after = _scrape(http)
+    published = "tomoe_broker_published_values_total"
+    # The platform publishes too (its mode, its trouble codes): at least ours.
+    assert _total(after, published) >= _total(before, published) + 3
+    requests = "tomoe_api_requests_total"
+    kuksa = [
+        _total(after, requests, api=api, status="OK") - _total(before, requests, api=api, status="OK")
+        for api in ("kuksa.val.v1", "kuksa.val.v2")
+    ]
+    # Three writes and a read, through whichever KUKSA API kuksa-client chose.
+    assert sum(kuksa) >= 4, kuksa
+    assert any(name == "tomoe_api_request_duration_seconds_bucket" for name, _ in after)
+    latency = "tomoe_api_request_duration_seconds_count"
+    assert sum(_total(after, latency, api=api) for api in ("kuksa.val.v1", "kuksa.val.v2")) >= 4
+    buses = [dict(labels)["bus"] for name, labels in after if name == "tomoe_can_frames_total"]
+    assert buses, "the profile's buses are listed"
