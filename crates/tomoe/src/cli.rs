@@ -101,6 +101,9 @@ pub struct UpArgs {
     /// Address of the platform's HTTP server: the diagnostic API (SOVD) at /sovd/v1
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub http_address: SocketAddr,
+    /// Address of the VISS server (v2/v3 over WebSocket and HTTP), or off
+    #[arg(long, value_name = "ADDR|off", default_value = "127.0.0.1:8090")]
+    pub viss_address: tomoe_viss::Listen,
     /// Time factor: 1 is real time, 10 ten times faster
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
@@ -477,6 +480,9 @@ pub struct ServeArgs {
     /// Address to listen on
     #[arg(long, default_value = "127.0.0.1:55555")]
     pub address: SocketAddr,
+    /// Address of a VISS server (v2/v3 over WebSocket and HTTP); none unless given
+    #[arg(long, value_name = "ADDR")]
+    pub viss_address: Option<SocketAddr>,
     /// VSS catalog (release JSON); the embedded VSS 5.1 catalog when absent
     #[arg(long, value_name = "FILE")]
     pub vss: Option<PathBuf>,
@@ -567,6 +573,7 @@ impl ServeArgs {
             crate::serve::telemetry_policy(self.zenoh.telemetry_policy.as_deref(), zenoh.as_ref())?;
         Ok(crate::serve::BrokerSetup {
             address: self.address,
+            viss: self.viss_address,
             catalog,
             data_dir: self.data_dir.clone(),
             persist,

@@ -30,6 +30,8 @@ pub struct BrokerSetup {
     pub telemetry: Option<tomoe_zenoh::TelemetryPolicy>,
     /// Branches only their tenant's tokens reach (the alliance's walls).
     pub private_branches: Vec<tomoe_broker::PrivateBranch>,
+    /// Where the VISS server (tomoe-viss) listens, if anywhere.
+    pub viss: Option<SocketAddr>,
 }
 
 /// The telemetry policy of `--telemetry-policy`, which needs a Zenoh bridge.
@@ -75,12 +77,17 @@ pub struct PreparedBroker {
     pub banner: String,
     /// The Zenoh bridge, when one was asked for, and the line announcing it.
     pub bridge: Option<(tomoe_zenoh::Bridge, String)>,
+    /// The line announcing the VISS server, when one runs.
+    pub viss: Option<String>,
 }
 
 /// `tomoe serve`: serves until Ctrl-C or SIGTERM.
 pub async fn run(setup: BrokerSetup) -> anyhow::Result<()> {
     let prepared = prepare(setup).await?;
     out!("{}", prepared.banner).context("cannot write to standard output")?;
+    if let Some(line) = &prepared.viss {
+        out!("{line}").context("cannot write to standard output")?;
+    }
     if let Some((_, line)) = &prepared.bridge {
         out!("{line}").context("cannot write to standard output")?;
     }
@@ -112,14 +119,22 @@ pub async fn prepare(setup: BrokerSetup) -> anyhow::Result<PreparedBroker> {
     }
     // Commands from the backend are held to the same keys as local clients; a
     // caller without a token is always refused.
+    let verifiers = match &setup.authorization {
+        Authorization::Jwt(verifier) => vec![verifier.clone()],
+        Authorization::Tokens(policy) => policy.verifiers.clone(),
+        Authorization::AllowAll => Vec::new(),
+    };
     let gateway = setup.telemetry.map(|policy| tomoe_zenoh::Gateway {
         policy,
-        verifiers: match &setup.authorization {
-            Authorization::Jwt(verifier) => vec![verifier.clone()],
-            Authorization::Tokens(policy) => policy.verifiers.clone(),
-            Authorization::AllowAll => Vec::new(),
-        },
+        verifiers: verifiers.clone(),
     });
+    // VISS holds callers to the broker's keys; anonymous callers as gRPC does.
+    let anonymous = tomoe_grpc::AnonymousAccess::AllowAll;
+    let viss_access = tomoe_viss::AccessPolicy {
+        verifiers,
+        anonymous: matches!(&setup.authorization, Authorization::AllowAll)
+            || matches!(&setup.authorization, Authorization::Tokens(p) if p.anonymous == anonymous),
+    };
     let (authorization, tls) = (setup.authorization, setup.tls);
     let store = tomoe_store::Store::open(&setup.data_dir).context("cannot open the data store")?;
     let store_path = store.path().display().to_string();
@@ -130,6 +145,20 @@ pub async fn prepare(setup: BrokerSetup) -> anyhow::Result<PreparedBroker> {
     };
     let store: Arc<dyn Persistence> = Arc::new(store);
     let broker = Broker::new(catalog, config, Some(store)).context("cannot start the broker")?;
+    // A VISS address in use (another `tomoe up`) leaves VISS off, and says so.
+    let viss = match setup
+        .viss
+        .map(|at| tomoe_viss::start(at, &broker, viss_access))
+    {
+        Some(start) => Some(match start.await {
+            Err(error @ tomoe_viss::StartError::Bind { .. }) => {
+                tracing::warn!(error = %format!("{:#}", anyhow::Error::from(error)), "VISS is off");
+                "  viss     off: its address is in use (--viss-address)".to_owned()
+            }
+            line => line?,
+        }),
+        None => None,
+    };
 
     let server = tomoe_grpc::GrpcServer::new(
         broker.clone(),
@@ -174,6 +203,7 @@ pub async fn prepare(setup: BrokerSetup) -> anyhow::Result<PreparedBroker> {
         listener,
         banner,
         bridge,
+        viss,
     })
 }
 

@@ -111,9 +111,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         zenoh,
         telemetry,
         private_branches: alliance.private_branches(),
+        viss: args.viss_address.0,
     };
     let mut prepared = crate::serve::prepare(setup).await?;
     let bridge = prepared.bridge.take();
+    let viss = prepared.viss.take();
     let broker = prepared.broker.clone();
     // Prometheus metrics (tomoe-metrics) at /metrics on the HTTP address.
     let metrics = tomoe_metrics::Metrics::new();
@@ -314,6 +316,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         diagnostics.rules.len()
     )?;
     out!("  web      http://{http_address}/  (the dashboard)")?;
+    if let Some(line) = &viss {
+        out!("{line}")?;
+    }
     match &variant {
         Some((_, v)) => out!("  vehicle  {}", v.summary())?,
         None => out!("  vehicle  {}: {} {} {}", p.id, p.brand, p.model, p.year)?,

@@ -167,3 +167,78 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
 }
+
+/// Where the VISS server listens, as a command line gives it: an address, or
+/// `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen(pub Option<std::net::SocketAddr>);
+
+impl std::str::FromStr for Listen {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Listen, String> {
+        match text {
+            "off" => Ok(Listen(None)),
+            _ => text
+                .parse()
+                .map(|address| Listen(Some(address)))
+                .map_err(|e| {
+                    format!("\"{text}\" is neither an address (127.0.0.1:8090) nor off: {e}")
+                }),
+        }
+    }
+}
+
+/// Why the VISS server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Without keys every caller may do everything: only loopback is allowed then.
+    #[error("without token keys, the VISS server only listens on loopback addresses, not {0}")]
+    NotLoopback(std::net::SocketAddr),
+    /// The address cannot be listened on.
+    #[error("cannot listen on {address} for the VISS server")]
+    Bind {
+        /// The address.
+        address: std::net::SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The history could not start.
+    #[error(transparent)]
+    History(#[from] tomoe_history::HistoryError),
+}
+
+/// Starts a VISS server on `address` over `broker`, with the signal history of
+/// [`tomoe_history::HistoryConfig::default`], for as long as the runtime runs.
+/// Returns the line that announces it.
+pub async fn start(
+    address: std::net::SocketAddr,
+    broker: &Broker,
+    access: AccessPolicy,
+) -> Result<String, StartError> {
+    if access.anonymous && !address.ip().is_loopback() {
+        return Err(StartError::NotLoopback(address));
+    }
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| StartError::Bind { address, source })?;
+    let address = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { address, source })?;
+    let history = History::start(broker, tomoe_history::HistoryConfig::default())?;
+    let config = VissConfig {
+        broker: broker.clone(),
+        history: Some(history),
+        access,
+    };
+    tokio::spawn(async move {
+        if let Err(error) = serve(listener, config, std::future::pending()).await {
+            tracing::error!(%error, "the VISS server stopped");
+        }
+    });
+    tracing::info!(%address, "VISS server ready");
+    Ok(format!(
+        "  viss     ws://{address}  (VISS v2/v3 over WebSocket and HTTP; history of every signal, 10 min)"
+    ))
+}
