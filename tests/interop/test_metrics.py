@@ -42,7 +42,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory):
     command = [
         str(_tomoe_bin()), "up", "--idle",
         "--address", f"{HOST}:{port}", "--runtime-address", f"{HOST}:{runtime_port}",
-        "--http-address", f"{HOST}:{http_port}",
+        "--http-address", f"{HOST}:{http_port}", "--viss-address", "off",
         "--data-dir", str(work / "data"),
     ]
     stdout_path = work / "stdout.log"

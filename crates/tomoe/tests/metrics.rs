@@ -50,18 +50,27 @@ async fn publish(
     client.publish_value(request).await.is_ok()
 }
 
-#[tokio::test]
-async fn counters_move_as_a_client_publishes_and_reads() {
-    let dir = tempfile::tempdir().unwrap();
+/// `tomoe up --idle` with `extra` arguments on loopback ports; returns the process
+/// and the broker and HTTP URLs.
+fn up(data_dir: &std::path::Path, extra: &[&str]) -> (Process, String, String) {
     let mut command = std::process::Command::new(tomoe_bin());
     command
         .args(["up", "--idle", "--address", "127.0.0.1:0"])
-        .args(["--runtime-address", "127.0.0.1:0"])
-        .args(["--http-address", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
+        .args(["--http-address", "127.0.0.1:0", "--viss-address", "off"])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(extra)
         .stderr(Stdio::null());
-    let (_up, urls) = Process::spawn_announcing(&mut command, Stop::Terminate, &["broker", "diag"]);
-    let (broker, http) = (&urls[0], urls[1].trim_end_matches("/sovd/v1"));
+    let (up, urls) = Process::spawn_announcing(&mut command, Stop::Terminate, &["broker", "diag"]);
+    let http = urls[1].trim_end_matches("/sovd/v1").to_owned();
+    (up, urls[0].clone(), http)
+}
+
+#[tokio::test]
+async fn counters_move_as_a_client_publishes_and_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_up, broker, http) = up(dir.path(), &["--runtime-address", "127.0.0.1:0"]);
+    let (broker, http) = (&broker, http.as_str());
 
     let before = scrape(http).await;
     let published = "tomoe_broker_published_values_total";
@@ -144,4 +153,19 @@ async fn counters_move_as_a_client_publishes_and_reads() {
     assert!(get(&after, published) >= get(&before, published) + 3.0);
     let invalid = "tomoe_broker_refusals_total{reason=\"invalid_value\"}";
     assert_eq!(get(&after, invalid), get(&before, invalid) + 1.0);
+}
+
+#[tokio::test]
+async fn a_zonal_ecu_without_runtime_or_ota_serves_its_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = tomoe_test_support::net::free_zenoh_endpoint();
+    let (_up, _, http) = up(dir.path(), &["--ecu", "zonal", "--zenoh-listen", &endpoint]);
+    let samples = scrape(&http).await;
+    assert!(samples.contains_key("tomoe_broker_published_values_total"));
+    assert!(
+        !samples
+            .keys()
+            .any(|k| k.starts_with("tomoe_runtime_") || k.starts_with("tomoe_ota_")),
+        "no runtime and no update agent on a zonal ECU: {samples:?}"
+    );
 }
