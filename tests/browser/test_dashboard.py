@@ -61,11 +61,8 @@ def platform(tmp_path_factory):
         "--runtime-address", f"{HOST}:{ports['runtime']}",
         "--http-address", f"{HOST}:{ports['http']}",
         "--data-dir", str(work / "data"),
+        "--viss-address", f"{HOST}:{ports['viss']}",
     ]
-    help_text = subprocess.run([str(_tomoe_bin()), "up", "--help"], capture_output=True, text=True).stdout
-    has_viss = "--viss-address" in help_text
-    if has_viss:
-        command += ["--viss-address", f"{HOST}:{ports['viss']}"]
     stdout = work / "stdout.log"
     with open(stdout, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=work)
@@ -102,7 +99,8 @@ workloads:
             capture_output=True, text=True, timeout=60,
         )
         assert applied.returncode == 0, applied.stderr
-        yield {"url": f"http://{HOST}:{ports['http']}/", "stdout": stdout, "viss": has_viss}
+        _wait_for(stdout, f"ws://{HOST}:{ports['viss']}", process, STARTUP_S)
+        yield {"url": f"http://{HOST}:{ports['http']}/", "stdout": stdout}
     finally:
         process.terminate()
         try:
@@ -110,13 +108,6 @@ workloads:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-@pytest.fixture
-def viss(platform):
-    # Until `tomoe up` serves VISS, the live panels have nothing to show.
-    if not platform["viss"]:
-        pytest.skip("this tomoe up has no VISS server yet")
 
 
 @pytest.fixture(scope="module")
@@ -162,11 +153,11 @@ def test_the_dashboard_loads(page: Page):
 
 
 
-def test_viss_connects(page: Page, viss):
+def test_viss_connects(page: Page):
     expect(page.get_by_test_id("viss-status")).to_have_text("VISS: connected", timeout=APPEAR_MS)
 
 
-def test_the_speed_gauge_moves_while_the_vehicle_drives(page: Page, viss):
+def test_the_speed_gauge_moves_while_the_vehicle_drives(page: Page):
     value = page.get_by_test_id("gauge-speed-value")
     expect(value).not_to_have_text("—", timeout=APPEAR_MS)
     first = value.text_content()
@@ -190,7 +181,7 @@ def test_a_workloads_log_opens_on_click(page: Page):
     page.screenshot(path=SCREENSHOTS / "dashboard-log.png")
 
 
-def test_the_signal_search_finds_the_speed(page: Page, viss):
+def test_the_signal_search_finds_the_speed(page: Page):
     page.get_by_test_id("search").fill("Vehicle.Speed")
     row = page.get_by_test_id("tree").locator("tr[data-path='Vehicle.Speed']")
     expect(row).to_be_visible(timeout=APPEAR_MS)

@@ -251,7 +251,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     });
     let sovd = metrics.measure(sovd, "sovd").merge(metrics.router());
     // The dashboard (tomoe-dashboard) at `/`, beside the SOVD API it reads.
-    let dashboard = tomoe_dashboard::DashboardConfig::new(None, !insecure);
+    // The VISS URL, when VISS runs (an address in use leaves it off).
+    let viss_url = (viss.as_ref().and(args.viss_address.0)).map(|at| format!("ws://{at}"));
+    let dashboard = tomoe_dashboard::DashboardConfig::new(viss_url, !insecure);
     let sovd = sovd.merge(tomoe_dashboard::router(dashboard));
     let http =
         axum::serve(http_listener, sovd).with_graceful_shutdown(crate::serve::shutdown_signal());
