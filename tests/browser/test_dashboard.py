@@ -248,3 +248,40 @@ def test_text_from_the_apis_is_never_markup(platform, browser):
     finally:
         context.close()
     assert not errors, f"the page threw: {errors}"
+
+
+def test_faults_and_updates_show_what_sovd_reports(platform, browser):
+    # This platform has no fault and no update agent: SOVD's answers are replaced
+    # with documented shapes (docs/diagnostics.md) to see them drawn.
+    fault = {"code": "P0A7E", "display_code": "P0A7E", "fault_name": "Battery over temperature",
+             "severity": 1, "scope": "vehicle", "status": {"confirmedDTC": "1"}}
+    answers = {
+        "/sovd/v1/components/bms/faults": {"items": [fault]},
+        "/sovd/v1/components/update-agent/data/status": {"id": "status", "data": "installing"},
+        "/sovd/v1/updates": {"items": ["install-1"]},
+        "/sovd/v1/updates/install-1/status": {"phase": "install", "status": "inProgress", "progress": 40, "step": "downloading"},
+    }
+
+    def setup(page):
+        def answer(route):
+            path = "/" + route.request.url.split("/", 3)[3].split("?")[0]
+            if path in answers:
+                route.fulfill(json=answers[path])
+            else:
+                route.continue_()
+
+        page.route("**/sovd/v1/**", answer)
+
+    context, page, errors = _open(browser, platform["url"], setup=setup)
+    try:
+        faults = page.get_by_test_id("faults")
+        expect(faults).to_contain_text("P0A7E", timeout=APPEAR_MS)
+        expect(faults).to_contain_text("Battery over temperature")
+        expect(page.get_by_test_id("ota-agent")).to_have_text("Update agent: installing", timeout=APPEAR_MS)
+        updates = page.get_by_test_id("updates")
+        expect(updates).to_contain_text("install-1", timeout=APPEAR_MS)
+        expect(updates).to_contain_text("inProgress")
+        expect(updates).to_contain_text("40 %")
+    finally:
+        context.close()
+    assert not errors, f"the page threw: {errors}"
