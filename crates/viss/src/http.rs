@@ -66,6 +66,14 @@ pub(crate) async fn root(State(viss): State<Viss>, request: Request) -> Response
         );
         return reply(Ok(body));
     }
+    if viss.anonymous() && !loopback_origin(&parts.headers) {
+        // Without tokens any web page the browser shows could drive the vehicle.
+        return reply(Err(VissError::new(
+            403,
+            "forbidden_request",
+            "Without token keys, only pages from a loopback origin may open a VISS WebSocket",
+        )));
+    }
     let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &viss).await {
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
@@ -80,6 +88,23 @@ pub(crate) async fn root(State(viss): State<Viss>, request: Request) -> Response
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| crate::ws::connection(viss, socket, permit))
+}
+
+/// Whether the request has no `Origin` (not a browser) or one on a loopback host.
+fn loopback_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, rest)| rest.split('/').next().unwrap_or_default());
+    let host = host.map(|h| match h.rsplit_once(':') {
+        Some((name, port)) if !name.is_empty() && port.chars().all(|c| c.is_ascii_digit()) => name,
+        _ => h,
+    });
+    matches!(host, Some("localhost" | "127.0.0.1" | "[::1]"))
 }
 
 /// `GET /Vehicle/Speed?filter={...}`.

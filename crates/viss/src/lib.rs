@@ -109,6 +109,11 @@ pub(crate) struct Viss {
 }
 
 impl Viss {
+    /// Whether callers without a token may do everything.
+    pub(crate) fn anonymous(&self) -> bool {
+        self.access.anonymous
+    }
+
     /// The caller's permissions from its token, or the anonymous ones.
     pub(crate) fn permissions(&self, token: Option<&str>) -> Result<Permissions, VissError> {
         match token {

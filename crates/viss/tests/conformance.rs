@@ -695,3 +695,23 @@ async fn subscriptions_per_connection_are_bounded() {
         .await;
     assert_error(&response, "503", "service_unavailable");
 }
+
+#[tokio::test]
+async fn without_keys_only_loopback_pages_may_open_a_websocket() {
+    let server = Server::start(true).await;
+    for (origin, allowed) in [
+        ("http://127.0.0.1:8080", true),
+        ("http://localhost:8080", true),
+        ("https://evil.example", false),
+        ("http://127.0.0.1.evil.example", false),
+    ] {
+        let mut request = format!("ws://{}/", server.address)
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("Origin", origin.parse().unwrap());
+        let result = tokio_tungstenite::connect_async(request).await;
+        assert_eq!(result.is_ok(), allowed, "{origin}");
+    }
+}
