@@ -199,6 +199,11 @@ def test_it_fits_a_phone(platform, browser):
     context, page, errors = _open(browser, platform["url"], width=390, height=844)
     try:
         expect(page.get_by_test_id("sovd-status")).to_have_text("SOVD: connected", timeout=APPEAR_MS)
+        # With every panel filled: live values, the workload and its log.
+        for gauge in ("speed", "power", "soc", "range"):
+            expect(page.get_by_test_id(f"gauge-{gauge}-value")).not_to_have_text("—", timeout=APPEAR_MS)
+        page.get_by_test_id("workloads").locator("tr[data-app='range-estimator']").click()
+        expect(page.get_by_test_id("log")).to_contain_text("range_km=", timeout=APPEAR_MS)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"the page is {overflow} px wider than the phone"
         page.screenshot(path=SCREENSHOTS / "dashboard-phone.png", full_page=True)

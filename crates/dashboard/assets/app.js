@@ -377,7 +377,7 @@ function showGauges() {
   gauges.soc.set(live.soc);
   gauges.range.set(live.range, Number.isFinite(live.range) ? "" : "published by the range estimator app");
   if (Number.isFinite(live.power)) {
-    gauges.power.set(live.power / 1000, "Vehicle…TractionBattery.CurrentPower");
+    gauges.power.set(live.power / 1000, "TractionBattery.CurrentPower");
   } else if (Number.isFinite(live.voltage) && Number.isFinite(live.current)) {
     gauges.power.set((live.voltage * live.current) / 1000, formatNumber(live.voltage, 0) + " V × " + formatNumber(live.current, 1) + " A");
   } else {
