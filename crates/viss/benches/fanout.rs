@@ -104,7 +104,8 @@ async fn main() {
                     continue;
                 }
                 let Some(data) = message["data"].as_array() else {
-                    continue;
+                    eprintln!("subscriber {index}: {message}");
+                    break;
                 };
                 let now = Instant::now();
                 let sequence: f64 = data[0]["dp"]["value"].as_str().unwrap().parse().unwrap();
@@ -144,7 +145,7 @@ async fn main() {
                 .min()
                 .unwrap();
             if published as u64 > slowest + 200 {
-                tokio::task::yield_now().await;
+                tokio::time::sleep(Duration::from_millis(1)).await;
                 continue;
             }
         } else {
