@@ -407,7 +407,9 @@ function startModes() {
 function recordMode(ts, mode) {
   const last = modeChanges[modeChanges.length - 1];
   if (!last || last.mode !== mode) modeChanges.push({ ts, mode });
-  byId("mode-now").textContent = mode;
+  const label = byId("mode-now");
+  label.textContent = mode;
+  label.className = "mode-label text-" + (MODES.includes(mode) ? mode : "unknown");
   drawModes();
 }
 
