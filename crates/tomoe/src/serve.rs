@@ -145,18 +145,22 @@ pub async fn prepare(setup: BrokerSetup) -> anyhow::Result<PreparedBroker> {
     };
     let store: Arc<dyn Persistence> = Arc::new(store);
     let broker = Broker::new(catalog, config, Some(store)).context("cannot start the broker")?;
-    // A VISS address in use (another `tomoe up`) leaves VISS off, and says so.
-    let viss = match setup
-        .viss
-        .map(|at| tomoe_viss::start(at, &broker, viss_access))
-    {
-        Some(start) => Some(match start.await {
-            Err(error @ tomoe_viss::StartError::Bind { .. }) => {
-                tracing::warn!(error = %format!("{:#}", anyhow::Error::from(error)), "VISS is off");
-                "  viss     off: its address is in use (--viss-address)".to_owned()
-            }
-            line => line?,
-        }),
+    // VISS shares the broker's certificate. An address in use (another `tomoe up`)
+    // leaves VISS off, and says so.
+    let viss_tls = tls.as_ref().map(|t| tomoe_viss::TlsIdentity {
+        certificate_pem: t.certificate_pem.clone(),
+        private_key_pem: t.private_key_pem.clone(),
+    });
+    let viss = match setup.viss {
+        Some(at) => Some(
+            match tomoe_viss::start(at, &broker, viss_access, viss_tls).await {
+                Err(error @ tomoe_viss::StartError::Bind { .. }) => {
+                    tracing::warn!(error = %format!("{:#}", anyhow::Error::from(error)), "VISS is off");
+                    "  viss     off: its address is in use (--viss-address)".to_owned()
+                }
+                line => line?,
+            },
+        ),
         None => None,
     };
 

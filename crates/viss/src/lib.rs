@@ -26,6 +26,7 @@ mod http;
 mod ops;
 mod request;
 mod subscription;
+mod tls;
 mod ws;
 
 use std::future::Future;
@@ -42,6 +43,7 @@ use tomoe_history::History;
 pub use error::VissError;
 pub use ops::{timestamp, value_json, NOT_AVAILABLE};
 pub use request::{parse_duration, MIN_PERIOD};
+pub use tls::{serve_tls, TlsError, TlsIdentity, TLS_HANDSHAKE_TIMEOUT};
 
 /// Largest request accepted: a WebSocket message (a larger one closes the
 /// connection with status 1009) or an HTTP body.
@@ -212,6 +214,9 @@ pub enum StartError {
     /// The history could not start.
     #[error(transparent)]
     History(#[from] tomoe_history::HistoryError),
+    /// The TLS identity cannot be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// Starts a VISS server on `address` over `broker`, with the signal history of
@@ -221,6 +226,7 @@ pub async fn start(
     address: std::net::SocketAddr,
     broker: &Broker,
     access: AccessPolicy,
+    tls: Option<TlsIdentity>,
 ) -> Result<String, StartError> {
     if access.anonymous && !address.ip().is_loopback() {
         return Err(StartError::NotLoopback(address));
@@ -237,13 +243,27 @@ pub async fn start(
         history: Some(history),
         access,
     };
-    tokio::spawn(async move {
-        if let Err(error) = serve(listener, config, std::future::pending()).await {
-            tracing::error!(%error, "the VISS server stopped");
+    let scheme = match tls {
+        Some(identity) => {
+            tls::acceptor(&identity)?;
+            tokio::spawn(async move {
+                if let Err(error) = serve_tls(listener, config, &identity).await {
+                    tracing::error!(%error, "the VISS server stopped");
+                }
+            });
+            "wss"
         }
-    });
+        None => {
+            tokio::spawn(async move {
+                if let Err(error) = serve(listener, config, std::future::pending()).await {
+                    tracing::error!(%error, "the VISS server stopped");
+                }
+            });
+            "ws"
+        }
+    };
     tracing::info!(%address, "VISS server ready");
     Ok(format!(
-        "  viss     ws://{address}  (VISS v2/v3 over WebSocket and HTTP; history of every signal, 10 min)"
+        "  viss     {scheme}://{address}  (VISS v2/v3 over WebSocket and HTTP; history of every signal, 10 min)"
     ))
 }
