@@ -77,8 +77,10 @@ pub struct PreparedBroker {
     pub banner: String,
     /// The Zenoh bridge, when one was asked for, and the line announcing it.
     pub bridge: Option<(tomoe_zenoh::Bridge, String)>,
-    /// The line announcing the VISS server, when one runs.
+    /// The line announcing the VISS server (or that it is off), when one was asked for.
     pub viss: Option<String>,
+    /// Where clients reach the VISS server, when it runs.
+    pub viss_url: Option<String>,
 }
 
 /// `tomoe serve`: serves until Ctrl-C or SIGTERM.
@@ -151,18 +153,19 @@ pub async fn prepare(setup: BrokerSetup) -> anyhow::Result<PreparedBroker> {
         certificate_pem: t.certificate_pem.clone(),
         private_key_pem: t.private_key_pem.clone(),
     });
-    let viss = match setup.viss {
-        Some(at) => Some(
-            match tomoe_viss::start(at, &broker, viss_access, viss_tls).await {
-                Err(error @ tomoe_viss::StartError::Bind { .. }) => {
-                    tracing::warn!(error = %format!("{:#}", anyhow::Error::from(error)), "VISS is off");
-                    "  viss     off: its address is in use (--viss-address)".to_owned()
-                }
-                line => line?,
-            },
-        ),
-        None => None,
-    };
+    let (mut viss, mut viss_url) = (None, None);
+    if let Some(at) = setup.viss {
+        match tomoe_viss::start(at, &broker, viss_access, viss_tls).await {
+            Err(error @ tomoe_viss::StartError::Bind { .. }) => {
+                tracing::warn!(error = %format!("{:#}", anyhow::Error::from(error)), "VISS is off");
+                viss = Some("  viss     off: its address is in use (--viss-address)".to_owned());
+            }
+            started => {
+                let started = started?;
+                (viss, viss_url) = (Some(started.banner), Some(started.url));
+            }
+        }
+    }
 
     let server = tomoe_grpc::GrpcServer::new(
         broker.clone(),
@@ -208,6 +211,7 @@ pub async fn prepare(setup: BrokerSetup) -> anyhow::Result<PreparedBroker> {
         banner,
         bridge,
         viss,
+        viss_url,
     })
 }
 

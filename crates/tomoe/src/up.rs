@@ -115,7 +115,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     };
     let mut prepared = crate::serve::prepare(setup).await?;
     let bridge = prepared.bridge.take();
-    let viss = prepared.viss.take();
+    let (viss, viss_url) = (prepared.viss.take(), prepared.viss_url.take());
     let broker = prepared.broker.clone();
     // Prometheus metrics (tomoe-metrics) at /metrics on the HTTP address.
     let metrics = tomoe_metrics::Metrics::new();
@@ -252,7 +252,6 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let sovd = metrics.measure(sovd, "sovd").merge(metrics.router());
     // The dashboard (tomoe-dashboard) at `/`, beside the SOVD API it reads.
     // The VISS URL, when VISS runs (an address in use leaves it off).
-    let viss_url = (viss.as_ref().and(args.viss_address.0)).map(|at| format!("ws://{at}"));
     let dashboard = tomoe_dashboard::DashboardConfig::new(viss_url, !insecure);
     let sovd = sovd.merge(tomoe_dashboard::router(dashboard));
     let http =

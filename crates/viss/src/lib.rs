@@ -219,15 +219,24 @@ pub enum StartError {
     Tls(#[from] TlsError),
 }
 
+/// A VISS server that [`start`] started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    /// Where clients reach it: `ws://127.0.0.1:8090`, or `wss://` with TLS (the
+    /// port it listens on, also when port 0 was asked for).
+    pub url: String,
+    /// The line that announces it in a banner.
+    pub banner: String,
+}
+
 /// Starts a VISS server on `address` over `broker`, with the signal history of
 /// [`tomoe_history::HistoryConfig::default`], for as long as the runtime runs.
-/// Returns the line that announces it.
 pub async fn start(
     address: std::net::SocketAddr,
     broker: &Broker,
     access: AccessPolicy,
     tls: Option<TlsIdentity>,
-) -> Result<String, StartError> {
+) -> Result<Started, StartError> {
     if access.anonymous && !address.ip().is_loopback() {
         return Err(StartError::NotLoopback(address));
     }
@@ -263,7 +272,11 @@ pub async fn start(
         }
     };
     tracing::info!(%address, "VISS server ready");
-    Ok(format!(
-        "  viss     {scheme}://{address}  (VISS v2/v3 over WebSocket and HTTP; history of every signal, 10 min)"
-    ))
+    let url = format!("{scheme}://{address}");
+    Ok(Started {
+        banner: format!(
+            "  viss     {url}  (VISS v2/v3 over WebSocket and HTTP; history of every signal, 10 min)"
+        ),
+        url,
+    })
 }

@@ -29,7 +29,7 @@ async fn https_with_the_broker_s_certificate() {
         )
         .unwrap();
     // Port 0: the banner names the port that was picked.
-    let line = tomoe_viss::start(
+    let started = tomoe_viss::start(
         "127.0.0.1:0".parse().unwrap(),
         &broker,
         AccessPolicy {
@@ -40,11 +40,11 @@ async fn https_with_the_broker_s_certificate() {
     )
     .await
     .unwrap();
-    let address = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|url| url.strip_prefix("wss://"))
-        .unwrap_or_else(|| panic!("{line}"))
+    assert!(started.banner.contains(&started.url));
+    let address = started
+        .url
+        .strip_prefix("wss://")
+        .unwrap_or_else(|| panic!("{started:?}"))
         .to_owned();
     let port = address.rsplit_once(':').unwrap().1;
     let trusting = reqwest::Client::builder()
