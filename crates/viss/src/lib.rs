@@ -60,6 +60,9 @@ pub const MAX_FILTERS: usize = 4;
 /// events do not fit waits, and falls behind the broker until it is ended with a
 /// 503 `service_unavailable` event.
 pub const MAX_OUTGOING_MESSAGES: usize = 256;
+/// `set` requests one WebSocket connection may have waiting for their
+/// actuators' providers; one more is answered 503 `service_unavailable`.
+pub const MAX_PENDING_SETS: usize = 16;
 /// Largest `bufsize` of a `curvelog` filter.
 pub const MAX_CURVELOG_BUFSIZE: usize = 1_000;
 /// Points a curve-logging line may span before one is kept regardless.

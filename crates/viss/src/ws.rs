@@ -13,7 +13,9 @@ use tokio::task::JoinHandle;
 use crate::ops::timestamp;
 use crate::request::{self, Action, Object};
 use crate::subscription::{self, Kind};
-use crate::{Viss, VissError, MAX_OUTGOING_MESSAGES, MAX_SUBSCRIPTIONS_PER_CONNECTION};
+use crate::{
+    Viss, VissError, MAX_OUTGOING_MESSAGES, MAX_PENDING_SETS, MAX_SUBSCRIPTIONS_PER_CONNECTION,
+};
 
 /// A response to a request: its members plus `action`, `requestId` and `ts`.
 pub(crate) fn response(
@@ -52,6 +54,7 @@ pub(crate) async fn connection(viss: Viss, socket: WebSocket, _permit: OwnedSema
     });
     let mut subscriptions: HashMap<String, JoinHandle<()>> = HashMap::new();
     let mut next_id: u64 = 1;
+    let pending_sets = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_SETS));
     while let Some(Ok(message)) = stream.next().await {
         let text = match message {
             Message::Text(text) => text,
@@ -103,9 +106,19 @@ pub(crate) async fn connection(viss: Viss, socket: WebSocket, _permit: OwnedSema
             (Action::Get, Some(permissions)) => reply(viss.get(&permissions, &parsed)),
             (Action::Set, Some(permissions)) => {
                 // An actuation waits for its provider; other requests go on meanwhile.
+                let Ok(permit) = pending_sets.clone().try_acquire_owned() else {
+                    let error = VissError::unavailable_service(format!(
+                        "A connection may wait for {MAX_PENDING_SETS} set requests at once"
+                    ));
+                    if out.send(reply(Err(error))).await.is_err() {
+                        break;
+                    }
+                    continue;
+                };
                 let (viss, out) = (viss.clone(), out.clone());
                 let (action, request_id) = (action.map(str::to_owned), request_id.clone());
                 tokio::spawn(async move {
+                    let _permit = permit;
                     let result = viss.set(&permissions, &parsed).await;
                     let _ = out
                         .send(response(action.as_deref(), request_id.as_ref(), result))
