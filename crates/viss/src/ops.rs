@@ -15,7 +15,22 @@ pub const NOT_AVAILABLE: &str = "viss-inline:Data-not-available";
 
 /// A time in RFC 3339, UTC, to the millisecond.
 pub fn timestamp(time: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    // The datapoints of one broker batch share their time: format it once.
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(SystemTime, String)>> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((at, text)) if *at == time => text.clone(),
+            _ => {
+                let text = chrono::DateTime::<chrono::Utc>::from(time)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                *last = Some((time, text.clone()));
+                text
+            }
+        }
+    })
 }
 
 /// A value as VISS writes it: a string, or an array of strings.
