@@ -21,14 +21,14 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::part::{BatteryPack, Charger, Cooling, EAxle, Part, PartSpec};
 use crate::platform::{ElectricSystems, VehiclePlatform};
 use crate::quantity::{Length, Quantity};
 
 /// One aspect of a fit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Check {
     /// The vehicle has the high-voltage system the part belongs to.
@@ -87,7 +87,7 @@ impl fmt::Display for Check {
 }
 
 /// The result of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// The part meets the vehicle's requirement.
@@ -110,7 +110,7 @@ impl Outcome {
 }
 
 /// One check's result and its explanation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reason {
     /// What was checked.
     pub check: Check,

@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value as Json};
 use tomoe_sovd::{client::SovdClient, BatteryService, BatterySwapError};
-use tomoe_vehicle::{PackError, PackService};
+use tomoe_vehicle::{PackError, PackService, SwapVerdict};
 
 /// The commands of `tomoe service`.
 #[derive(Debug, Subcommand)]
@@ -52,43 +52,28 @@ pub async fn run(command: ServiceCommand) -> anyhow::Result<()> {
     let status = client
         .run(&entity, "battery-swap", Some(parameters), timeout)
         .await?;
-    let verdict = &status["parameters"];
-    let fits = verdict["fits"] == true;
-    let text = |value: &Json| value.as_str().unwrap_or_default().to_owned();
+    // The execution carries the verdict in its parameters (none for bad input).
+    let verdict: Option<SwapVerdict> = serde_json::from_value(status["parameters"].clone()).ok();
     if args.api.json {
         out!("{status}")?;
-    } else if verdict.is_object() {
-        let (pack, vehicle) = (text(&verdict["pack"]), text(&verdict["vehicle"]));
-        let installed = text(&verdict["installed"]);
-        let fit = if fits { "fits" } else { "does not fit" };
-        out!("{pack} in {vehicle} (installed: {installed}): {fit}")?;
-        for reason in verdict["reasons"].as_array().into_iter().flatten() {
-            let outcome = match reason["outcome"].as_str().unwrap_or_default() {
-                "fail" => "FAIL",
-                "not-applicable" => "n/a",
-                other => other,
-            };
-            let (check, detail) = (text(&reason["check"]), text(&reason["detail"]));
-            out!("  {outcome:<4} {check}: {detail}")?;
-        }
-        match verdict.get("swap") {
+    } else if let Some(verdict) = &verdict {
+        out!("{verdict}")?;
+        match &verdict.swap {
             Some(swap) => out!(
-                "swapped on {entity}: {} -> {}, at {} % state of charge, by {} (at {} ms since the epoch)",
-                text(&swap["old_pack"]),
-                text(&swap["new_pack"]),
-                swap["soc_percent"],
-                text(&swap["who"]),
-                swap["time_ms"]
+                "swapped on {entity}: {} -> {}, at {:.1} % state of charge, by {} (at {} ms since the epoch)",
+                swap.old_pack, swap.new_pack, swap.soc_percent, swap.who, swap.time_ms
             )?,
             None if args.check_only => out!("check only: nothing was changed")?,
             None => {}
         }
     }
     if status["status"] != "completed" {
-        let error = text(&status["error"][0]["error"]["message"]);
+        let error = status["error"][0]["error"]["message"]
+            .as_str()
+            .unwrap_or_default();
         bail!("battery-swap on {entity} failed: {error}; nothing was changed")
     }
-    if !fits {
+    if verdict.is_some_and(|verdict| !verdict.fits) {
         bail!("battery pack {} does not fit (check only)", args.pack);
     }
     Ok(())

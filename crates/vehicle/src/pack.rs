@@ -104,7 +104,7 @@ impl PackError {
 
 /// A pack checked against the vehicle: the fit verdict with every check, and the
 /// swap record when it was swapped in.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct SwapVerdict {
     /// The vehicle profile.
     pub vehicle: String,
@@ -117,8 +117,25 @@ pub struct SwapVerdict {
     /// Every check of [`tomoe_parts::check_fit`], passed or failed.
     pub reasons: Vec<Reason>,
     /// The swap made (absent for a check only or a refused pack).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swap: Option<PackSwap>,
+}
+
+/// The verdict for people: `PACK in VEHICLE (installed: OLD): fits`, then every
+/// check on its own line as `tomoe parts check` prints it.
+impl std::fmt::Display for SwapVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fit = if self.fits { "fits" } else { "does not fit" };
+        write!(
+            f,
+            "{} in {} (installed: {}): {fit}",
+            self.pack, self.vehicle, self.installed
+        )?;
+        for reason in &self.reasons {
+            write!(f, "\n  {reason}")?;
+        }
+        Ok(())
+    }
 }
 
 impl SwapVerdict {
