@@ -5,61 +5,30 @@ its counters move as the unmodified kuksa-client publishes and reads signals.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 from kuksa_client.grpc import Datapoint, VSSClient
 from prometheus_client.parser import text_string_to_metric_families
+from tomoe_process import HOST, free_port, running
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-HOST = "127.0.0.1"
-
-
-def _tomoe_bin() -> Path:
-    configured = os.environ.get("TOMOE_BIN")
-    if configured:
-        path = Path(configured)
-        return path if path.is_absolute() else Path.cwd() / path
-    return REPO_ROOT / "target" / "debug" / "tomoe"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory):
     """Runs `tomoe up --idle`; yields the broker port and the HTTP address."""
     work = tmp_path_factory.mktemp("metrics")
-    port, runtime_port, http_port = _free_port(), _free_port(), _free_port()
-    command = [
-        str(_tomoe_bin()), "up", "--idle",
+    port, runtime_port, http_port = free_port(), free_port(), free_port()
+    args = [
+        "up", "--idle",
         "--address", f"{HOST}:{port}", "--runtime-address", f"{HOST}:{runtime_port}",
         "--http-address", f"{HOST}:{http_port}", "--viss-address", "off",
         "--data-dir", str(work / "data"),
     ]
-    stdout_path = work / "stdout.log"
-    with open(stdout_path, "wb") as stdout:
-        process = subprocess.Popen(command, stdout=stdout, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, cwd=REPO_ROOT)
-    try:
-        deadline = time.monotonic() + 30
-        while "Tomoe is up" not in stdout_path.read_text(errors="replace"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"tomoe up did not start:\n{stdout_path.read_text(errors='replace')}", pytrace=False)
-            time.sleep(0.05)
+    with running(args, work, "Tomoe is up") as log:
         # The banner's HTTP line tells where the metrics are.
-        assert "/metrics" in stdout_path.read_text(errors="replace")
+        assert "/metrics" in log.read_text(errors="replace")
         yield port, f"http://{HOST}:{http_port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def _scrape(http: str) -> dict:

@@ -6,27 +6,17 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _tomoe_bin() -> Path:
-    configured = os.environ.get("TOMOE_BIN")
-    if configured:
-        path = Path(configured)
-        return path if path.is_absolute() else Path.cwd() / path
-    return REPO_ROOT / "target" / "debug" / "tomoe"
+from tomoe_process import tomoe_bin
 
 
 def test_repo_init_keys_load_in_python_cryptography(tmp_path: Path):
     repo = tmp_path / "image"
-    subprocess.run([str(_tomoe_bin()), "ota", "repo", "init", str(repo)], check=True,
+    subprocess.run([str(tomoe_bin()), "ota", "repo", "init", str(repo)], check=True,
                    capture_output=True, timeout=60)
     keys = sorted((repo / "keys").glob("*.pem"))
     assert {key.stem for key in keys} >= {"root", "targets", "snapshot", "timestamp"}, keys

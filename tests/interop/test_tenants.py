@@ -10,35 +10,16 @@ branch, for reading and for setting an actuator's target.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import time
-from pathlib import Path
 
 import grpc
 import jwt
 import pytest
 from kuksa_client.grpc import Datapoint, VSSClient, VSSClientError
+from tomoe_process import HOST, REPO_ROOT, free_port, running
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-HOST = "127.0.0.1"
 RPC_TIMEOUT = 10.0
 WALL = "is private to tenant honda and the token's tenant is nissan"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def _tomoe_bin() -> Path:
-    configured = os.environ.get("TOMOE_BIN")
-    if configured:
-        path = Path(configured)
-        return path if path.is_absolute() else Path.cwd() / path
-    return REPO_ROOT / "target" / "debug" / "tomoe"
 
 
 def _token(tenant_key: str, scope: str) -> str:
@@ -51,34 +32,11 @@ def _token(tenant_key: str, scope: str) -> str:
 @pytest.fixture(scope="module")
 def broker_port(tmp_path_factory: pytest.TempPathFactory):
     work = tmp_path_factory.mktemp("tenants")
-    port = _free_port()
-    command = [
-        str(_tomoe_bin()), "serve", "--address", f"{HOST}:{port}", "--data-dir", str(work),
-        "--alliance", str(REPO_ROOT / "alliance"),
-    ]
-    log = work / "stderr.log"
-    with open(log, "wb") as stderr:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"tomoe serve exited with {process.returncode}: {log.read_text()}", pytrace=False)
-            try:
-                with socket.create_connection((HOST, port), timeout=1.0):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"tomoe serve did not listen: {log.read_text()}", pytrace=False)
-                time.sleep(0.1)
+    port = free_port()
+    args = ["serve", "--address", f"{HOST}:{port}", "--data-dir", str(work / "data"),
+            "--alliance", str(REPO_ROOT / "alliance")]
+    with running(args, work, "tomoe broker listening on"):
         yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture

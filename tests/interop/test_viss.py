@@ -11,84 +11,31 @@ hanging them.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 from kuksa_client.grpc import Datapoint, VSSClient
+from tomoe_process import HOST, free_port, running
 from websockets.sync.client import connect
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-HOST = "127.0.0.1"
-STARTUP_TIMEOUT = 30.0
 RECEIVE_TIMEOUT = 10.0
 RPC_TIMEOUT = 10.0
 SPEED = "Vehicle.Speed"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def _tomoe_bin() -> Path:
-    configured = os.environ.get("TOMOE_BIN")
-    if configured:
-        path = Path(configured)
-        return path if path.is_absolute() else Path.cwd() / path
-    return REPO_ROOT / "target" / "debug" / "tomoe"
-
-
 @pytest.fixture(scope="module")
 def ports(tmp_path_factory: pytest.TempPathFactory):
     """Starts `tomoe serve` with VISS; yields (gRPC port, VISS port)."""
-    binary = _tomoe_bin()
-    if not binary.is_file():
-        pytest.fail(f"Tomoe binary {binary} does not exist", pytrace=False)
     work = tmp_path_factory.mktemp("tomoe-viss")
-    grpc_port, viss_port = _free_port(), _free_port()
-    command = [
-        str(binary),
-        "serve",
-        "--insecure",
-        "--address",
-        f"{HOST}:{grpc_port}",
-        "--viss-address",
-        f"{HOST}:{viss_port}",
-        "--data-dir",
-        str(work / "data"),
-    ]
-    log = work / "output.log"
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"tomoe serve exited early:\n{log.read_text()}", pytrace=False)
-            # The banner comes once both servers listen.
-            if f"viss     ws://{HOST}:{viss_port}" in log.read_text(errors="replace"):
-                break
-            if time.monotonic() > deadline:
-                pytest.fail(f"tomoe serve did not start:\n{log.read_text()}", pytrace=False)
-            time.sleep(0.1)
+    grpc_port, viss_port = free_port(), free_port()
+    args = ["serve", "--insecure", "--address", f"{HOST}:{grpc_port}",
+            "--viss-address", f"{HOST}:{viss_port}", "--data-dir", str(work / "data")]
+    # The banner comes once both servers listen.
+    with running(args, work, f"viss     ws://{HOST}:{viss_port}"):
         yield grpc_port, viss_port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def publish(grpc_port: int, value: float) -> None:
