@@ -187,10 +187,15 @@ impl Alliance {
 
     /// The tenant whose private branch holds `path`, if any.
     pub fn owner_of(&self, path: &str) -> Option<&Tenant> {
-        self.private_branches()
-            .into_iter()
-            .find(|branch| branch.covers(path))
-            .and_then(|branch| self.tenant(&branch.owner).map(|tenant| &tenant.name))
+        self.tenants
+            .iter()
+            .find(|tenant| {
+                tenant
+                    .private_branch
+                    .as_deref()
+                    .is_some_and(|branch| PrivateBranch::holds(branch, path))
+            })
+            .map(|tenant| &tenant.name)
     }
 
     /// The walls the broker keeps: each tenant's private branch.
@@ -272,13 +277,9 @@ fn check_overlay_stays_in(overlay: &Path, branch: &str) -> Result<(), AllianceEr
         }
         Err(error) => return Err(invalid(format!("invalid YAML: {error}"))),
     };
-    let wall = PrivateBranch {
-        branch: branch.to_owned(),
-        owner: Tenant::new(Tenant::ALLIANCE).expect("a valid name"),
-    };
     for key in nodes.keys() {
         let path = key.as_str().unwrap_or_default();
-        if !wall.covers(path) {
+        if !PrivateBranch::holds(branch, path) {
             return Err(invalid(format!(
                 "node \"{path}\" lies outside the tenant's private branch {branch}: a tenant's overlay only fills its own branch"
             )));

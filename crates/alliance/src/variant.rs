@@ -374,40 +374,49 @@ impl Variant {
         profile: &LoadedProfile,
         alliance: &Alliance,
     ) -> Result<Catalog, AllianceError> {
-        let base = self.base_builder(profile, alliance)?;
-        let unbadged = self
-            .base_builder(profile, alliance)?
-            .build()
-            .map_err(|source| AllianceError::Overlay {
-                origin: format!("hardware profile {}", self.hardware_profile),
-                source,
-            })?;
+        let (builder, unbadged) = self.unbadged(profile, alliance)?;
         if let Some(problem) = self.attribute_problems(&unbadged).into_iter().next() {
             return Err(AllianceError::Invalid {
                 path: PathBuf::from(format!("variant {}", self.id)),
                 problem: problem.to_string(),
             });
         }
-        base.vspec_str(&self.badge_overlay(), &format!("variant {}", self.id))
-            .and_then(CatalogBuilder::build)
-            .map_err(|source| AllianceError::Overlay {
-                origin: format!("variant {}", self.id),
-                source,
-            })
+        self.badge(builder)
     }
 
-    fn base_builder(
+    /// The builder of the profile's catalog with the alliance's private branches
+    /// (its files read once), and that catalog built.
+    fn unbadged(
         &self,
         profile: &LoadedProfile,
         alliance: &Alliance,
-    ) -> Result<CatalogBuilder, AllianceError> {
+    ) -> Result<(CatalogBuilder, Catalog), AllianceError> {
         let builder = profile
             .catalog_builder()
             .map_err(|error| AllianceError::Invalid {
                 path: profile.dir.clone(),
                 problem: error.to_string(),
             })?;
-        alliance.add_overlays(builder)
+        let builder = alliance.add_overlays(builder)?;
+        let catalog = builder
+            .clone()
+            .build()
+            .map_err(|source| AllianceError::Overlay {
+                origin: format!("hardware profile {}", self.hardware_profile),
+                source,
+            })?;
+        Ok((builder, catalog))
+    }
+
+    /// `builder`'s catalog with the badge applied.
+    fn badge(&self, builder: CatalogBuilder) -> Result<Catalog, AllianceError> {
+        builder
+            .vspec_str(&self.badge_overlay(), &format!("variant {}", self.id))
+            .and_then(CatalogBuilder::build)
+            .map_err(|source| AllianceError::Overlay {
+                origin: format!("variant {}", self.id),
+                source,
+            })
     }
 
     fn attribute_problems(&self, catalog: &Catalog) -> Vec<VariantProblem> {
@@ -480,13 +489,8 @@ impl Variant {
                 return problems;
             }
         };
-        let catalog = match self.base_builder(&profile, alliance).and_then(|builder| {
-            builder.build().map_err(|source| AllianceError::Overlay {
-                origin: format!("hardware profile {}", self.hardware_profile),
-                source,
-            })
-        }) {
-            Ok(catalog) => catalog,
+        let (builder, catalog) = match self.unbadged(&profile, alliance) {
+            Ok(built) => built,
             Err(error) => {
                 problems.push(VariantProblem {
                     subject: "catalog".into(),
@@ -496,16 +500,15 @@ impl Variant {
             }
         };
         let attribute_problems = self.attribute_problems(&catalog);
-        let badge_checked = attribute_problems.is_empty();
-        problems.extend(attribute_problems);
-        if badge_checked {
-            if let Err(error) = self.catalog(&profile, alliance) {
+        if attribute_problems.is_empty() {
+            if let Err(error) = self.badge(builder) {
                 problems.push(VariantProblem {
                     subject: "badge".into(),
                     problem: error.to_string(),
                 });
             }
         }
+        problems.extend(attribute_problems);
         for app in &self.apps {
             let subject = format!("app {}", app.manifest.display());
             if !present.contains(&app.tenant) {

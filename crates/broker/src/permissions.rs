@@ -22,7 +22,13 @@ pub struct PrivateBranch {
 impl PrivateBranch {
     /// Whether `path` is this branch or lies under it.
     pub fn covers(&self, path: &str) -> bool {
-        path.strip_prefix(self.branch.as_str())
+        PrivateBranch::holds(&self.branch, path)
+    }
+
+    /// Whether `path` is `branch` or lies under it (`Vehicle.Private.Honda` holds
+    /// `Vehicle.Private.Honda.Cabin`, not `Vehicle.Private.HondaX`).
+    pub fn holds(branch: &str, path: &str) -> bool {
+        path.strip_prefix(branch)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
     }
 }

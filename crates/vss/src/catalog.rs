@@ -186,7 +186,7 @@ impl Catalog {
 /// Overlays are merged into the raw tree before validation: an overlay node that
 /// exists changes the metadata it names; one that does not exist is added and must
 /// be complete (a `type`, and a `datatype` for a leaf).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct CatalogBuilder {
     roots: Map<String, Json>,
     origins: Vec<String>,
