@@ -90,6 +90,6 @@ pub use repository_dir::{
 };
 pub use uptane::{
     cross_check, cross_check_with, download_image, ApprovedImage, Ecu, ImageLookup, InstalledImage,
-    Primary,
+    PlannedInstall, Primary,
 };
 pub use verify::{MAX_RSA_KEY_BITS, MIN_RSA_KEY_BITS};

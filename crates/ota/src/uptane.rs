@@ -92,6 +92,53 @@ pub struct ApprovedImage {
     pub signed_by: String,
 }
 
+impl ApprovedImage {
+    /// The image's SHA-256 as the image repository signed it (empty if absent).
+    pub fn sha256(&self) -> &str {
+        self.file.hashes.get("sha256").map_or("", String::as_str)
+    }
+}
+
+/// What a primary would install on one ECU, as `tomoe ota check` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PlannedInstall {
+    /// The ECU.
+    pub ecu: String,
+    /// The target name.
+    pub target: String,
+    /// Its length in bytes.
+    pub length: u64,
+    /// Its release counter.
+    pub release_counter: u64,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// The role whose signature vouched for it.
+    pub signed_by: String,
+}
+
+impl From<&ApprovedImage> for PlannedInstall {
+    fn from(image: &ApprovedImage) -> PlannedInstall {
+        PlannedInstall {
+            ecu: image.ecu_identifier.clone(),
+            target: image.target.clone(),
+            length: image.file.length,
+            release_counter: image.release_counter,
+            sha256: image.sha256().to_owned(),
+            signed_by: image.signed_by.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for PlannedInstall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} on ECU {} ({} bytes, release counter {}, sha256 {}, signed by {})",
+            self.target, self.ecu, self.length, self.release_counter, self.sha256, self.signed_by
+        )
+    }
+}
+
 /// Cross-checks the director's targets for a vehicle with `ecus` against the
 /// image repository's, and returns the images to install: those differing from
 /// what the ECU runs.
@@ -383,6 +430,21 @@ impl Primary {
             image: TrustedRepository::load("image", image_root, &dir.join("image"), &limits)?,
             limits,
         })
+    }
+
+    /// [`Primary::load`] from `state_dir` when one is given, else [`Primary::new`].
+    pub fn open(
+        vin: &str,
+        ecus: Vec<Ecu>,
+        director_root: &[u8],
+        image_root: &[u8],
+        limits: Limits,
+        state_dir: Option<&Path>,
+    ) -> Result<Primary, OtaError> {
+        match state_dir {
+            Some(dir) => Primary::load(vin, ecus, director_root, image_root, limits, dir),
+            None => Primary::new(vin, ecus, director_root, image_root, limits),
+        }
     }
 
     /// Stores the trusted metadata of both repositories under `dir`, in

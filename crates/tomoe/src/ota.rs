@@ -16,11 +16,10 @@ use std::time::SystemTime;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde::Serialize;
 use tomoe_ota::metadata::RoleName;
 use tomoe_ota::{
-    read_key, ApprovedImage, Ecu, HttpFetcher, Limits, Primary, RepositoryDir, RepositoryKind,
-    TargetSpec,
+    read_key, ApprovedImage, Ecu, HttpFetcher, Limits, PlannedInstall, Primary, RepositoryDir,
+    RepositoryKind, TargetSpec,
 };
 
 /// The commands of `tomoe ota`.
@@ -431,17 +430,6 @@ async fn serve(args: OtaServeArgs) -> anyhow::Result<()> {
         .context("the OTA server failed")
 }
 
-/// An image `check` would install.
-#[derive(Debug, Serialize)]
-struct Planned {
-    ecu: String,
-    target: String,
-    length: u64,
-    release_counter: u64,
-    sha256: String,
-    signed_by: String,
-}
-
 fn check(args: OtaCheckArgs) -> anyhow::Result<()> {
     match verify(&args) {
         Ok(planned) => {
@@ -454,15 +442,7 @@ fn check(args: OtaCheckArgs) -> anyhow::Result<()> {
                 out!("verified: nothing to install on {}", args.vin)?;
             } else {
                 for image in &planned {
-                    out!(
-                        "verified: would install {} on ECU {} ({} bytes, release counter {}, sha256 {}, signed by {})",
-                        image.target,
-                        image.ecu,
-                        image.length,
-                        image.release_counter,
-                        image.sha256,
-                        image.signed_by
-                    )?;
+                    out!("verified: would install {image}")?;
                 }
             }
             Ok(())
@@ -481,30 +461,21 @@ fn check(args: OtaCheckArgs) -> anyhow::Result<()> {
 
 /// Verifies the director and the image repository for the vehicle, then streams
 /// and checks every image the director assigns: what the primary would install.
-fn verify(args: &OtaCheckArgs) -> anyhow::Result<Vec<Planned>> {
+fn verify(args: &OtaCheckArgs) -> anyhow::Result<Vec<PlannedInstall>> {
     let read = |path: &Path| {
         fs::read(path).with_context(|| format!("cannot read the root \"{}\"", path.display()))
     };
     let director_root = read(&args.root_director)?;
     let image_root = read(&args.root_image)?;
     let limits = Limits::default();
-    let mut primary = match &args.state_dir {
-        Some(dir) => Primary::load(
-            &args.vin,
-            args.ecus.clone(),
-            &director_root,
-            &image_root,
-            limits,
-            dir,
-        )?,
-        None => Primary::new(
-            &args.vin,
-            args.ecus.clone(),
-            &director_root,
-            &image_root,
-            limits,
-        )?,
-    };
+    let mut primary = Primary::open(
+        &args.vin,
+        args.ecus.clone(),
+        &director_root,
+        &image_root,
+        limits,
+        args.state_dir.as_deref(),
+    )?;
     let director_url = format!("{}/{}/", args.director.trim_end_matches('/'), args.vin);
     let director = HttpFetcher::new(&director_url)?;
     let image = HttpFetcher::new(&args.image)?;
@@ -520,18 +491,7 @@ fn verify(args: &OtaCheckArgs) -> anyhow::Result<Vec<Planned>> {
     if let Some(dir) = &args.state_dir {
         primary.save(dir)?;
     }
-    let planned = checked
-        .into_iter()
-        .map(|one| Planned {
-            sha256: one.file.hashes.get("sha256").cloned().unwrap_or_default(),
-            ecu: one.ecu_identifier,
-            target: one.target,
-            length: one.file.length,
-            release_counter: one.release_counter,
-            signed_by: one.signed_by,
-        })
-        .collect();
-    Ok(planned)
+    Ok(checked.iter().map(PlannedInstall::from).collect())
 }
 
 /// A download progress bar on standard error, hidden for JSON output and when
