@@ -2,7 +2,8 @@
 //!
 //! [`Store`] implements [`tomoe_broker::Persistence`]: attribute values, actuator
 //! targets and opted-in sensor values are written here before the broker accepts
-//! them, and read back when the broker starts.
+//! them, and read back when the broker starts. [`SampleStore`] keeps the durable
+//! signal history, [`PackHistory`] the battery pack swaps, each in a file of its own.
 //!
 //! A database that cannot be opened (empty, not a redb file, damaged, locked by
 //! another process, written by an incompatible version) is reported as an error and
@@ -31,8 +32,10 @@
 //! assert_eq!(store.load().unwrap(), vec![datapoint]);
 //! ```
 
+mod samples;
 mod swaps;
 
+pub use samples::{Retention, Sample, SampleStore, SAMPLES_FILE};
 pub use swaps::{PackHistory, PackSwap, PACK_HISTORY_FILE};
 
 use std::path::{Path, PathBuf};
