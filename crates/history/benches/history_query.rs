@@ -17,6 +17,7 @@ fn filled() -> (History, SystemTime) {
             max_samples: 360_000,
         }],
         memory_budget_bytes: 64 * 1024 * 1024,
+        durable: Vec::new(),
     };
     let history = History::new(catalog, config).unwrap();
     let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);

@@ -125,6 +125,7 @@ fn the_memory_budget_drops_the_oldest_samples_of_all_signals_first() {
     let config = HistoryConfig {
         rules: vec![rule("Vehicle", Duration::from_secs(3600), 1000)],
         memory_budget_bytes: 10 * SAMPLE_OVERHEAD_BYTES,
+        ..HistoryConfig::default()
     };
     let history = History::new(catalog(), config).unwrap();
     for s in 0..8 {
@@ -157,6 +158,7 @@ fn string_values_count_their_bytes() {
     let config = HistoryConfig {
         rules: vec![rule("Vehicle", Duration::from_secs(3600), 1000)],
         memory_budget_bytes: 1024 * 1024,
+        ..HistoryConfig::default()
     };
     let history = History::new(catalog(), config).unwrap();
     history
@@ -249,4 +251,274 @@ async fn the_feed_records_what_the_broker_accepts() {
 fn a_sample_costs_what_docs_limits_says() {
     // docs/limits.md and docs/viss.md quote this figure (64-bit targets).
     assert_eq!(SAMPLE_OVERHEAD_BYTES, 48);
+}
+
+mod durable {
+    use super::rule;
+    use super::*;
+    use tomoe_store::SampleStore;
+
+    /// Seconds after a moment a minute ago: the store prunes by the clock.
+    fn at(seconds: u64) -> SystemTime {
+        static BASE: std::sync::OnceLock<SystemTime> = std::sync::OnceLock::new();
+        *BASE.get_or_init(|| SystemTime::now() - Duration::from_secs(60))
+            + Duration::from_secs(seconds)
+    }
+
+    fn config(durable: &[(&str, Duration, usize)]) -> HistoryConfig {
+        HistoryConfig {
+            rules: vec![rule("Vehicle.Speed", Duration::from_secs(3600), 5)],
+            durable: durable.iter().map(|(p, a, n)| rule(p, *a, *n)).collect(),
+            ..HistoryConfig::default()
+        }
+    }
+
+    fn open(dir: &std::path::Path, config: HistoryConfig) -> History {
+        let store = Arc::new(SampleStore::open(dir).unwrap());
+        History::with_store(catalog(), config, store).unwrap()
+    }
+
+    fn values(samples: &[(SystemTime, Value)]) -> Vec<f32> {
+        samples
+            .iter()
+            .map(|(_, v)| match v {
+                Value::Float(f) => *f,
+                other => panic!("not a float: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn durable_signals_survive_a_restart_and_queries_join_store_and_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let speed = [("Vehicle.Speed", Duration::from_secs(3600), 1000)];
+        {
+            let history = open(dir.path(), config(&speed));
+            assert!(history.is_durable("Vehicle.Speed"));
+            assert!(!history.is_durable("Vehicle.TraveledDistance"));
+            for s in 0..20 {
+                history
+                    .record("Vehicle.Speed", at(s), Value::Float(s as f32))
+                    .unwrap();
+            }
+            assert_eq!(history.flush().unwrap(), 20);
+            // Memory keeps 5; the store answers for the 15 before them.
+            let all = history.history("Vehicle.Speed", at(0), at(100)).unwrap();
+            assert_eq!(values(&all), (0..20).map(|s| s as f32).collect::<Vec<_>>());
+        }
+        let history = open(dir.path(), config(&speed));
+        assert_eq!(history.stats().samples, 0);
+        for s in 20..23 {
+            history
+                .record("Vehicle.Speed", at(s), Value::Float(s as f32))
+                .unwrap();
+        }
+        let all = history.history("Vehicle.Speed", at(0), at(100)).unwrap();
+        assert_eq!(values(&all), (0..23).map(|s| s as f32).collect::<Vec<_>>());
+        let window = history.history("Vehicle.Speed", at(3), at(21)).unwrap();
+        assert_eq!(window.first().unwrap().0, at(3));
+        assert_eq!(window.last().unwrap().0, at(21));
+        assert_eq!(window.len(), 19);
+        assert_eq!(
+            history.history_limited("Vehicle.Speed", at(0), at(100), 10),
+            Err(HistoryError::TooManySamples {
+                path: "Vehicle.Speed".into(),
+                limit: 10
+            })
+        );
+    }
+
+    #[test]
+    fn the_store_keeps_a_durable_rules_count_and_forgets_signals_no_rule_selects() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = [
+            ("Vehicle.Speed", Duration::from_secs(3600), 8),
+            ("Vehicle.TraveledDistance", Duration::from_secs(3600), 8),
+        ];
+        {
+            let history = open(dir.path(), config(&rules));
+            for s in 0..30 {
+                history
+                    .record("Vehicle.Speed", at(s), Value::Float(s as f32))
+                    .unwrap();
+                history
+                    .record("Vehicle.TraveledDistance", at(s), Value::Float(s as f32))
+                    .unwrap();
+            }
+            history.flush().unwrap();
+        }
+        // Restarted with the distance no longer durable: the start prunes.
+        let history = open(dir.path(), config(&rules[..1]));
+        let speed = history.history("Vehicle.Speed", at(0), at(100)).unwrap();
+        assert_eq!(
+            values(&speed),
+            (22..30).map(|s| s as f32).collect::<Vec<_>>()
+        );
+        assert!(history
+            .history("Vehicle.TraveledDistance", at(0), at(100))
+            .is_err());
+        drop(history);
+        let store = SampleStore::open(dir.path()).unwrap();
+        assert_eq!(store.paths().unwrap(), vec!["Vehicle.Speed".to_owned()]);
+        assert_eq!(store.len().unwrap(), 8);
+    }
+
+    #[test]
+    fn samples_at_one_time_are_all_kept_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = open(
+            dir.path(),
+            config(&[("Vehicle.Speed", Duration::from_secs(3600), 1000)]),
+        );
+        for v in 0..10 {
+            history
+                .record("Vehicle.Speed", at(1), Value::Float(v as f32))
+                .unwrap();
+        }
+        history.flush().unwrap();
+        drop(history);
+        let history = open(
+            dir.path(),
+            config(&[("Vehicle.Speed", Duration::from_secs(3600), 1000)]),
+        );
+        let all = history.history("Vehicle.Speed", at(0), at(2)).unwrap();
+        assert_eq!(values(&all), (0..10).map(|v| v as f32).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn durable_rules_without_a_store_or_over_the_bound_are_refused() {
+        let one = config(&[("Vehicle.Speed", Duration::from_secs(60), 10)]);
+        assert!(matches!(
+            History::new(catalog(), one),
+            Err(HistoryError::InvalidConfig(_))
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SampleStore::open(dir.path()).unwrap());
+        let everything = HistoryConfig {
+            durable: vec![RetentionRule::durable(PathPattern::parse("**").unwrap())],
+            ..HistoryConfig::default()
+        };
+        let Err(HistoryError::InvalidConfig(reason)) =
+            History::with_store(catalog(), everything, store.clone())
+        else {
+            panic!("durable ** at 1,000,000 samples each must be refused");
+        };
+        assert!(reason.contains("20000000"), "{reason}");
+        let too_old = config(&[("Vehicle.Speed", Duration::from_secs(32 * 86_400), 10)]);
+        assert!(History::with_store(catalog(), too_old, store).is_err());
+    }
+
+    #[tokio::test]
+    async fn the_feed_writes_durable_signals_to_the_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::new(
+            tomoe_vss::default_catalog().unwrap(),
+            BrokerConfig::default(),
+            None,
+        )
+        .unwrap();
+        let config = config(&[("Vehicle.Speed", Duration::from_secs(3600), 1000)]);
+        let history = History::start_in(&broker, config.clone(), dir.path()).unwrap();
+        let speed = broker.resolve_path("Vehicle.Speed").unwrap();
+        let all = Permissions::allow_all();
+        for v in 1..=3 {
+            broker
+                .publish(&all, &[(speed, Some(Value::Float(v as f32)))])
+                .unwrap();
+        }
+        // The feed flushes within a second or so.
+        while history.stats().durable_written < 3 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        drop(history);
+        // The feed ends within a second of the last clone's drop, and lets the file go.
+        let store = loop {
+            match SampleStore::open(dir.path()) {
+                Ok(store) => break store,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        let far = SystemTime::now() + Duration::from_secs(60);
+        let stored = store
+            .query("Vehicle.Speed", SystemTime::UNIX_EPOCH, far, 10)
+            .unwrap();
+        assert_eq!(values(&stored), vec![1.0, 2.0, 3.0]);
+    }
+}
+
+mod configuration {
+    use super::*;
+
+    #[test]
+    fn a_toml_file_sets_memory_and_durable_rules() {
+        let config = HistoryConfig::from_toml(
+            r#"
+            memory_budget_bytes = 1048576
+            [[memory]]
+            pattern = "Vehicle.Speed"
+            max_age = "1h"
+            max_samples = 360000
+            [[durable]]
+            pattern = "Vehicle.Powertrain.TractionBattery.StateOfCharge.*"
+            max_age = "7days"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.memory_budget_bytes, 1_048_576);
+        assert_eq!(
+            config.rules,
+            vec![rule("Vehicle.Speed", Duration::from_secs(3600), 360_000)]
+        );
+        assert_eq!(config.durable.len(), 1);
+        assert_eq!(config.durable[0].max_age, Duration::from_secs(7 * 86_400));
+        assert_eq!(
+            config.durable[0].max_samples,
+            crate::DEFAULT_DURABLE_MAX_SAMPLES
+        );
+        // Without [[memory]], every signal is kept in memory as by default.
+        let only_durable =
+            HistoryConfig::from_toml("[[durable]]\npattern = \"Vehicle.Speed\"\n").unwrap();
+        assert_eq!(only_durable.rules, HistoryConfig::default().rules);
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_what_and_where() {
+        for (text, expected) in [
+            (
+                "[[memory]]\npattern = \"Vehicle.Speed\"\nmax_age = \"soon\"\n",
+                "soon",
+            ),
+            (
+                "[[durable]]\npattern = \"Vehicle..Speed\"\n",
+                "Vehicle..Speed",
+            ),
+            ("[[durable]]\npatern = \"Vehicle.Speed\"\n", "patern"),
+            ("memory_budget_bytes = \"big\"\n", "line 1"),
+            ("[[durable]\n", "line 1"),
+        ] {
+            let Err(HistoryError::InvalidConfig(reason)) = HistoryConfig::from_toml(text) else {
+                panic!("{text:?} must be refused");
+            };
+            assert!(reason.contains(expected), "{text:?}: {reason}");
+        }
+    }
+
+    #[test]
+    fn load_names_the_file_and_bounds_its_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("history.toml");
+        let error = HistoryConfig::load(Some(&missing), &[]).unwrap_err();
+        assert!(error.to_string().contains("history.toml"), "{error}");
+        std::fs::write(&missing, "#".repeat(2 * 1024 * 1024)).unwrap();
+        let error = HistoryConfig::load(Some(&missing), &[]).unwrap_err();
+        assert!(error.to_string().contains("more than"), "{error}");
+        let config = HistoryConfig::load(None, &["Vehicle.Speed".to_owned()]).unwrap();
+        assert_eq!(
+            config.durable,
+            vec![RetentionRule::durable(
+                PathPattern::parse("Vehicle.Speed").unwrap()
+            )]
+        );
+        assert!(HistoryConfig::load(None, &["Vehicle.*.*.**x".to_owned()]).is_err());
+    }
 }

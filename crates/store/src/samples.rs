@@ -238,6 +238,21 @@ impl SampleStore {
         })
     }
 
+    /// The paths of the signals with samples held.
+    pub fn paths(&self) -> Result<Vec<String>, StoreError> {
+        let database = self.database.lock().unwrap_or_else(|p| p.into_inner());
+        let txn = database.begin_read().map_err(|e| self.io(e))?;
+        let counts = txn.open_table(COUNTS).map_err(|e| self.io(e))?;
+        let mut paths = Vec::new();
+        for entry in counts.iter().map_err(|e| self.io(e))? {
+            let (path, count) = entry.map_err(|e| self.io(e))?;
+            if count.value() > 0 {
+                paths.push(path.value().to_owned());
+            }
+        }
+        Ok(paths)
+    }
+
     /// Samples held, all signals together.
     pub fn len(&self) -> Result<u64, StoreError> {
         let database = self.database.lock().unwrap_or_else(|p| p.into_inner());

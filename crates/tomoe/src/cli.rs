@@ -137,6 +137,8 @@ pub struct UpArgs {
     #[command(flatten)]
     pub zenoh: ZenohArgs,
     #[command(flatten)]
+    pub history: HistoryArgs,
+    #[command(flatten)]
     pub ota: OtaAgentArgs,
 }
 
@@ -147,6 +149,27 @@ pub enum EcuArg {
     Zonal,
     /// Broker, state manager, runtime and apps, the vehicle's signals imported
     Central,
+}
+
+/// Options of the signal history behind VISS's `history` filter (`tomoe serve`, `tomoe up`).
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// History configuration (TOML): retention per pattern in memory and in the store
+    #[arg(long = "history", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Also keep the history of these signals in the store, across restarts (24 h or
+    /// 1,000,000 samples each; repeatable)
+    #[arg(long, value_name = "PATTERN")]
+    pub history_durable: Vec<String>,
+}
+
+impl HistoryArgs {
+    /// The history configuration these options describe.
+    pub fn config(&self) -> anyhow::Result<tomoe_history::HistoryConfig> {
+        use anyhow::Context;
+        tomoe_history::HistoryConfig::load(self.file.as_deref(), &self.history_durable)
+            .context("cannot configure the signal history")
+    }
 }
 
 /// Options of the Zenoh bridge (`tomoe serve`, `tomoe up`).
@@ -518,6 +541,8 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
     #[command(flatten)]
     pub zenoh: ZenohArgs,
+    #[command(flatten)]
+    pub history: HistoryArgs,
 }
 
 impl ServeArgs {
@@ -574,6 +599,8 @@ impl ServeArgs {
         Ok(crate::serve::BrokerSetup {
             address: self.address,
             viss: self.viss_address,
+            history: self.history.config()?,
+            observer: None,
             catalog,
             data_dir: self.data_dir.clone(),
             persist,

@@ -32,6 +32,10 @@ pub struct BrokerSetup {
     pub private_branches: Vec<tomoe_broker::PrivateBranch>,
     /// Where the VISS server (tomoe-viss) listens, if anywhere.
     pub viss: Option<SocketAddr>,
+    /// The signal history behind VISS's `history` filter (kept when VISS is asked for).
+    pub history: tomoe_history::HistoryConfig,
+    /// Told about every VISS request, for metrics.
+    pub observer: Option<tomoe_viss::CallObserver>,
 }
 
 /// The telemetry policy of `--telemetry-policy`, which needs a Zenoh bridge.
@@ -81,6 +85,8 @@ pub struct PreparedBroker {
     pub viss: Option<String>,
     /// Where clients reach the VISS server, when it runs.
     pub viss_url: Option<String>,
+    /// The signal history, when VISS was asked for; flushed at the end.
+    pub history: Option<tomoe_history::History>,
 }
 
 /// `tomoe serve`: serves until Ctrl-C or SIGTERM.
@@ -101,6 +107,7 @@ pub async fn run(setup: BrokerSetup) -> anyhow::Result<()> {
     if let Some((bridge, _)) = prepared.bridge {
         bridge.close().await;
     }
+    flush_history(prepared.history.as_ref());
     tracing::info!("broker stopped");
     Ok(())
 }
@@ -153,9 +160,18 @@ pub async fn prepare(setup: BrokerSetup) -> anyhow::Result<PreparedBroker> {
         certificate_pem: t.certificate_pem.clone(),
         private_key_pem: t.private_key_pem.clone(),
     });
-    let (mut viss, mut viss_url) = (None, None);
+    let (mut viss, mut viss_url, mut history) = (None, None, None);
     if let Some(at) = setup.viss {
-        match tomoe_viss::start(at, &broker, viss_access, viss_tls).await {
+        let kept = tomoe_history::History::start_in(&broker, setup.history, &setup.data_dir)
+            .context("cannot start the signal history")?;
+        history = Some(kept.clone());
+        let options = tomoe_viss::Options {
+            access: viss_access,
+            tls: viss_tls,
+            history: Some(kept),
+            observer: setup.observer,
+        };
+        match tomoe_viss::start(at, &broker, options).await {
             Err(error @ tomoe_viss::StartError::Bind { .. }) => {
                 tracing::warn!(error = %format!("{:#}", anyhow::Error::from(error)), "VISS is off");
                 viss = Some("  viss     off: its address is in use (--viss-address)".to_owned());
@@ -212,7 +228,15 @@ pub async fn prepare(setup: BrokerSetup) -> anyhow::Result<PreparedBroker> {
         bridge,
         viss,
         viss_url,
+        history,
     })
+}
+
+/// Writes what the durable history has not written yet, at the end.
+pub fn flush_history(history: Option<&tomoe_history::History>) {
+    if let Some(Err(error)) = history.map(tomoe_history::History::flush) {
+        tracing::warn!(%error, "the last samples of the durable history were not written");
+    }
 }
 
 /// The catalog of `--vss` and `--overlay`, with the private branches of

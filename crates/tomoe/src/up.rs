@@ -94,6 +94,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let http_address = http_listener
         .local_addr()
         .context("cannot read the HTTP address")?;
+    // Prometheus metrics (tomoe-metrics) at /metrics on the HTTP address.
+    let metrics = tomoe_metrics::Metrics::new();
     let setup = crate::serve::BrokerSetup {
         address: args.address,
         catalog,
@@ -112,13 +114,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         telemetry,
         private_branches: alliance.private_branches(),
         viss: args.viss_address.0,
+        history: args.history.config()?,
+        observer: Some(metrics.call_observer()),
     };
     let mut prepared = crate::serve::prepare(setup).await?;
+    let history = prepared.history.take();
     let bridge = prepared.bridge.take();
     let (viss, viss_url) = (prepared.viss.take(), prepared.viss_url.take());
     let broker = prepared.broker.clone();
-    // Prometheus metrics (tomoe-metrics) at /metrics on the HTTP address.
-    let metrics = tomoe_metrics::Metrics::new();
     metrics.watch_broker(&broker);
     prepared.server.observe(metrics.call_observer());
     let address = prepared
@@ -397,6 +400,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     if let Some((bridge, _)) = bridge {
         bridge.close().await;
     }
+    crate::serve::flush_history(history.as_ref());
     out!("Tomoe stopped")?;
     Ok(())
 }

@@ -58,6 +58,7 @@ async fn main() {
             verifiers: Vec::new(),
             anonymous: true,
         },
+        observer: None,
     };
     tokio::spawn(tomoe_viss::serve(listener, config, std::future::pending()));
 

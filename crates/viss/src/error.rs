@@ -116,6 +116,10 @@ impl From<HistoryError> for VissError {
         match &error {
             HistoryError::UnknownPath { path } => VissError::invalid_path(path),
             HistoryError::NotRecorded { .. } => VissError::unavailable(error.to_string()),
+            HistoryError::TooManySamples { .. } => VissError::invalid_data(format!(
+                "The history asked for holds more than {} samples; ask for a shorter period or fewer signals",
+                crate::MAX_HISTORY_SAMPLES
+            )),
             _ => VissError::unavailable_service(error.to_string()),
         }
     }

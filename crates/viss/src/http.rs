@@ -3,7 +3,9 @@
 //! upgrade on `/` opens a VISS WebSocket session.
 
 use std::collections::HashMap;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
+
+use axum::middleware::Next;
 
 use axum::extract::{FromRequestParts, Path, Query, Request, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -115,17 +117,18 @@ pub(crate) async fn get(
     headers: HeaderMap,
 ) -> Response {
     let mut message = json!({ "action": "get", "path": path });
-    if let Some(filter) = query.get("filter") {
-        match serde_json::from_str::<Json>(filter) {
-            Ok(filter) => message["filter"] = filter,
-            Err(e) => {
-                return reply(Err(VissError::bad_request(format!(
-                    "Missing or invalid filter: not JSON: {e}"
-                ))))
+    let result = match query.get("filter").map(|f| serde_json::from_str::<Json>(f)) {
+        Some(Err(e)) => Err(VissError::bad_request(format!(
+            "Missing or invalid filter: not JSON: {e}"
+        ))),
+        filter => {
+            if let Some(Ok(filter)) = filter {
+                message["filter"] = filter;
             }
+            handle(&viss, &message, &headers).await
         }
-    }
-    reply(handle(&viss, &message, &headers).await)
+    };
+    reply(result)
 }
 
 /// `POST /Vehicle/Body/Trunk/Rear/IsOpen` with `{"value": "true"}`.
@@ -139,13 +142,16 @@ pub(crate) async fn post(
         Ok(Json::Object(mut object)) => object.remove("value"),
         _ => None,
     };
-    let Some(value) = value else {
-        return reply(Err(VissError::bad_request(
+    let result = match value {
+        None => Err(VissError::bad_request(
             "Missing or invalid value: the body is {\"value\": ...}",
-        )));
+        )),
+        Some(value) => {
+            let message = json!({ "action": "set", "path": path, "value": value });
+            handle(&viss, &message, &headers).await
+        }
     };
-    let message = json!({ "action": "set", "path": path, "value": value });
-    reply(handle(&viss, &message, &headers).await)
+    reply(result)
 }
 
 async fn handle(viss: &Viss, message: &Json, headers: &HeaderMap) -> Result<Object, VissError> {
@@ -155,4 +161,22 @@ async fn handle(viss: &Viss, message: &Json, headers: &HeaderMap) -> Result<Obje
         Action::Get => viss.get(&permissions, &request),
         _ => viss.set(&permissions, &request).await,
     }
+}
+
+/// Reports every HTTP request but a WebSocket upgrade (whose messages are
+/// reported one by one) to the observer, by method and status: also those
+/// refused before a handler runs (a body over the limit, a method not allowed).
+pub(crate) async fn observe(State(viss): State<Viss>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = match *request.method() {
+        axum::http::Method::GET => "http get",
+        axum::http::Method::POST => "http set",
+        _ => "http other",
+    };
+    let response = next.run(request).await;
+    let status = response.status();
+    if status != StatusCode::SWITCHING_PROTOCOLS {
+        viss.observe_status(method, status.as_u16(), started);
+    }
+    response
 }

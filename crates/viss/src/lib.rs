@@ -31,6 +31,7 @@ mod ws;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::routing::get;
 use axum::Router;
@@ -93,8 +94,16 @@ impl std::fmt::Debug for AccessPolicy {
     }
 }
 
+/// Called once per request with the API (`viss`), the method (`ws get`,
+/// `ws set`, `ws subscribe`, `ws unsubscribe`, `ws invalid`, `http get`,
+/// `http set`, `http other`), the status (the VISS error number, `200` for success, from a
+/// fixed set) and the time to the response. The same shape as the gRPC
+/// server's observer, so one metrics hook serves both.
+pub type CallObserver =
+    Arc<dyn Fn(&'static str, &'static str, &'static str, Duration) + Send + Sync>;
+
 /// What the server serves.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct VissConfig {
     /// The broker.
     pub broker: Broker,
@@ -102,6 +111,18 @@ pub struct VissConfig {
     pub history: Option<History>,
     /// Who may call.
     pub access: AccessPolicy,
+    /// Told about every request, for metrics.
+    pub observer: Option<CallObserver>,
+}
+
+impl std::fmt::Debug for VissConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VissConfig")
+            .field("history", &self.history)
+            .field("access", &self.access)
+            .field("observer", &self.observer.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The server's state; cheap to clone.
@@ -111,9 +132,45 @@ pub(crate) struct Viss {
     pub(crate) history: Option<History>,
     access: Arc<AccessPolicy>,
     pub(crate) connections: Arc<Semaphore>,
+    observer: Option<CallObserver>,
+}
+
+/// The status label of a VISS error number (or 200), from a fixed set.
+fn status_label(number: u16) -> &'static str {
+    match number {
+        200 => "200",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        408 => "408",
+        413 => "413",
+        500 => "500",
+        503 => "503",
+        _ => "other",
+    }
 }
 
 impl Viss {
+    /// Reports one request to the observer, if there is one.
+    pub(crate) fn observe<T>(
+        &self,
+        method: &'static str,
+        result: &Result<T, VissError>,
+        started: Instant,
+    ) {
+        let number = result.as_ref().map_or_else(|e| e.number, |_| 200);
+        self.observe_status(method, number, started);
+    }
+
+    /// Reports one request that ended with `status` to the observer, if there is one.
+    pub(crate) fn observe_status(&self, method: &'static str, status: u16, started: Instant) {
+        if let Some(observer) = &self.observer {
+            observer("viss", method, status_label(status), started.elapsed());
+        }
+    }
+
     /// Whether callers without a token may do everything.
     pub(crate) fn anonymous(&self) -> bool {
         self.access.anonymous
@@ -159,11 +216,16 @@ pub fn router(config: VissConfig) -> Router {
         history: config.history,
         access: Arc::new(config.access),
         connections: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+        observer: config.observer,
     };
     Router::new()
         .route("/", get(http::root))
         .route("/{*path}", get(http::get).post(http::post))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_MESSAGE_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            viss.clone(),
+            http::observe,
+        ))
         .with_state(viss)
 }
 
@@ -232,14 +294,44 @@ pub struct Started {
     pub banner: String,
 }
 
-/// Starts a VISS server on `address` over `broker`, with the signal history of
-/// [`tomoe_history::HistoryConfig::default`], for as long as the runtime runs.
+/// How [`start`] serves.
+#[derive(Clone)]
+pub struct Options {
+    /// Who may call.
+    pub access: AccessPolicy,
+    /// The certificate and key, for `wss://`; plain `ws://` without.
+    pub tls: Option<TlsIdentity>,
+    /// The history behind the `history` filter; without one, a history of
+    /// [`tomoe_history::HistoryConfig::default`] is started.
+    pub history: Option<History>,
+    /// Told about every request, for metrics.
+    pub observer: Option<CallObserver>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("access", &self.access)
+            .field("tls", &self.tls.is_some())
+            .field("history", &self.history)
+            .field("observer", &self.observer.is_some())
+            .finish()
+    }
+}
+
+/// Starts a VISS server on `address` over `broker` for as long as the runtime
+/// runs.
 pub async fn start(
     address: std::net::SocketAddr,
     broker: &Broker,
-    access: AccessPolicy,
-    tls: Option<TlsIdentity>,
+    options: Options,
 ) -> Result<Started, StartError> {
+    let Options {
+        access,
+        tls,
+        history,
+        observer,
+    } = options;
     if access.anonymous && !address.ip().is_loopback() {
         return Err(StartError::NotLoopback(address));
     }
@@ -249,11 +341,16 @@ pub async fn start(
     let address = listener
         .local_addr()
         .map_err(|source| StartError::Bind { address, source })?;
-    let history = History::start(broker, tomoe_history::HistoryConfig::default())?;
+    let history = match history {
+        Some(history) => history,
+        None => History::start(broker, tomoe_history::HistoryConfig::default())?,
+    };
+    let described = history.describe();
     let config = VissConfig {
         broker: broker.clone(),
         history: Some(history),
         access,
+        observer,
     };
     let scheme = match tls {
         Some(identity) => {
@@ -277,9 +374,7 @@ pub async fn start(
     tracing::info!(%address, "VISS server ready");
     let url = format!("{scheme}://{address}");
     Ok(Started {
-        banner: format!(
-            "  viss     {url}  (VISS v2/v3 over WebSocket and HTTP; history of every signal, 10 min)"
-        ),
+        banner: format!("  viss     {url}  (VISS v2/v3 over WebSocket and HTTP; {described})"),
         url,
     })
 }

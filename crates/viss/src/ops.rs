@@ -199,13 +199,9 @@ impl Viss {
             let mut entries = Vec::new();
             for id in &ids {
                 let path = &self.broker.leaf(*id)?.path;
-                let samples = history.history(path, from, now)?;
+                let left = MAX_HISTORY_SAMPLES - total;
+                let samples = history.history_limited(path, from, now, left)?;
                 total += samples.len();
-                if total > MAX_HISTORY_SAMPLES {
-                    return Err(VissError::invalid_data(format!(
-                        "The history asked for holds more than {MAX_HISTORY_SAMPLES} samples; ask for a shorter period or fewer signals"
-                    )));
-                }
                 let dps: Vec<Json> = samples
                     .iter()
                     .map(|(t, v)| json!({ "value": value_json(v), "ts": timestamp(*t) }))

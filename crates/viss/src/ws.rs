@@ -2,7 +2,7 @@
 //! events from a bounded queue, one task per subscription.
 
 use std::collections::HashMap;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use axum::extract::ws::{Message, WebSocket};
 use futures::{SinkExt, StreamExt};
@@ -56,12 +56,18 @@ pub(crate) async fn connection(viss: Viss, socket: WebSocket, _permit: OwnedSema
     let mut next_id: u64 = 1;
     let pending_sets = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_SETS));
     while let Some(Ok(message)) = stream.next().await {
+        let started = Instant::now();
+        let invalid = |error: VissError| {
+            let result = Err(error);
+            viss.observe("ws invalid", &result, started);
+            response(None, None, result)
+        };
         let text = match message {
             Message::Text(text) => text,
             Message::Close(_) => break,
             Message::Binary(_) => {
                 let error = VissError::bad_request("The request must be a JSON text message");
-                if out.send(response(None, None, Err(error))).await.is_err() {
+                if out.send(invalid(error)).await.is_err() {
                     break;
                 }
                 continue;
@@ -72,7 +78,7 @@ pub(crate) async fn connection(viss: Viss, socket: WebSocket, _permit: OwnedSema
             Ok(message) => message,
             Err(e) => {
                 let error = VissError::bad_request(format!("The request is not JSON: {e}"));
-                if out.send(response(None, None, Err(error))).await.is_err() {
+                if out.send(invalid(error)).await.is_err() {
                     break;
                 }
                 continue;
@@ -80,7 +86,17 @@ pub(crate) async fn connection(viss: Viss, socket: WebSocket, _permit: OwnedSema
         };
         let (action, request_id) = request::envelope(&message);
         let action = action.as_deref();
-        let reply = |result| response(action, request_id.as_ref(), result);
+        let method = match action {
+            Some("get") => "ws get",
+            Some("set") => "ws set",
+            Some("subscribe") => "ws subscribe",
+            Some("unsubscribe") => "ws unsubscribe",
+            _ => "ws invalid",
+        };
+        let reply = |result| {
+            viss.observe(method, &result, started);
+            response(action, request_id.as_ref(), result)
+        };
         let parsed = match request::parse(&message) {
             Ok(parsed) => parsed,
             Err(error) => {
@@ -120,6 +136,7 @@ pub(crate) async fn connection(viss: Viss, socket: WebSocket, _permit: OwnedSema
                 tokio::spawn(async move {
                     let _permit = permit;
                     let result = viss.set(&permissions, &parsed).await;
+                    viss.observe(method, &result, started);
                     let _ = out
                         .send(response(action.as_deref(), request_id.as_ref(), result))
                         .await;

@@ -17,10 +17,14 @@ use tomoe_vss::{PathPattern, Value};
 /// timing assertion).
 const PATIENCE: Duration = Duration::from_secs(20);
 
+/// The calls the server reported: method and status.
+type Calls = std::sync::Arc<std::sync::Mutex<Vec<(&'static str, &'static str)>>>;
+
 struct Server {
     address: std::net::SocketAddr,
     broker: Broker,
     issuer: TokenIssuer,
+    calls: Calls,
 }
 
 impl Server {
@@ -42,6 +46,8 @@ impl Server {
         )
         .unwrap();
         let issuer = TokenIssuer::generate();
+        let calls = Calls::default();
+        let seen = calls.clone();
         let config = VissConfig {
             broker: broker.clone(),
             history: Some(history),
@@ -49,6 +55,10 @@ impl Server {
                 verifiers: vec![std::sync::Arc::new(issuer.verifier())],
                 anonymous,
             },
+            observer: Some(std::sync::Arc::new(move |api, method, status, _| {
+                assert_eq!(api, "viss");
+                seen.lock().unwrap().push((method, status));
+            })),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -57,6 +67,7 @@ impl Server {
             address,
             broker,
             issuer,
+            calls,
         }
     }
 
@@ -570,6 +581,24 @@ async fn bad_requests_get_the_standard_errors() {
             break;
         }
     }
+    // Every request was reported for metrics, by method and status.
+    let calls = server.calls.lock().unwrap().clone();
+    for expected in [
+        ("ws get", "404"),
+        ("ws get", "400"),
+        ("ws invalid", "400"),
+        ("ws get", "401"),
+        ("ws subscribe", "401"),
+        ("ws get", "403"),
+        ("ws set", "403"),
+    ] {
+        assert!(calls.contains(&expected), "{expected:?} not in {calls:?}");
+    }
+    assert_eq!(
+        calls.iter().filter(|(m, _)| *m == "ws invalid").count(),
+        2,
+        "{calls:?}"
+    );
 }
 
 #[tokio::test]
@@ -678,6 +707,18 @@ async fn http_get_and_post_with_bearer_tokens() {
         .await
         .unwrap();
     assert_eq!(response.status(), 413);
+    let calls = server.calls.lock().unwrap().clone();
+    for expected in [
+        ("http get", "200"),
+        ("http get", "401"),
+        ("http get", "404"),
+        ("http get", "400"),
+        ("http set", "400"),
+        ("http set", "200"),
+        ("http set", "413"),
+    ] {
+        assert!(calls.contains(&expected), "{expected:?} not in {calls:?}");
+    }
 }
 
 #[tokio::test]

@@ -32,11 +32,15 @@ async fn https_with_the_broker_s_certificate() {
     let started = tomoe_viss::start(
         "127.0.0.1:0".parse().unwrap(),
         &broker,
-        AccessPolicy {
-            verifiers: Vec::new(),
-            anonymous: true,
+        tomoe_viss::Options {
+            access: AccessPolicy {
+                verifiers: Vec::new(),
+                anonymous: true,
+            },
+            tls: Some(identity),
+            history: None,
+            observer: None,
         },
-        Some(identity),
     )
     .await
     .unwrap();
@@ -114,11 +118,15 @@ async fn https_with_the_broker_s_certificate() {
     let refused = tomoe_viss::start(
         "127.0.0.1:0".parse().unwrap(),
         &broker,
-        AccessPolicy {
-            verifiers: Vec::new(),
-            anonymous: true,
+        tomoe_viss::Options {
+            access: AccessPolicy {
+                verifiers: Vec::new(),
+                anonymous: true,
+            },
+            tls: Some(bad),
+            history: None,
+            observer: None,
         },
-        Some(bad),
     )
     .await;
     assert!(matches!(refused, Err(tomoe_viss::StartError::Tls(_))));
