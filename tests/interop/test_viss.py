@@ -155,3 +155,48 @@ def test_http_get_with_a_filter(ports):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"http://{HOST}:{viss_port}/Vehicle/Nope", timeout=RECEIVE_TIMEOUT)
     assert refused.value.code == 404
+
+
+def test_durable_history_survives_a_restart(tmp_path):
+    """`--history-durable Vehicle.Speed`: what kuksa-client published before a stop
+    (SIGTERM, as a service manager stops it) is in the VISS history after the
+    restart, read with `websockets`; a signal kept in memory only starts empty."""
+    data = tmp_path / "data"
+
+    def serve(name: str):
+        work = tmp_path / name
+        work.mkdir()
+        grpc_port, viss_port = free_port(), free_port()
+        args = ["serve", "--insecure", "--address", f"{HOST}:{grpc_port}",
+                "--viss-address", f"{HOST}:{viss_port}", "--data-dir", str(data),
+                "--history-durable", SPEED]
+        return grpc_port, viss_port, running(args, work, f"viss     ws://{HOST}:{viss_port}")
+
+    def history(viss_port: int, path: str) -> list:
+        viss = Viss(viss_port, "VISS-v2")
+        try:
+            request = {"action": "get", "path": path, "filter": {"variant": "history", "parameter": "PT1H"}}
+            return [dp["value"] for dp in viss.request(request)["data"]["dp"]]
+        finally:
+            viss.close()
+
+    grpc_port, viss_port, first = serve("first")
+    with first as log:
+        assert "1 also kept across restarts" in log.read_text(errors="replace")
+        for value in (101.0, 102.0, 103.0):
+            publish(grpc_port, value)
+        client = VSSClient(HOST, grpc_port, ensure_startup_connection=False)
+        client.connect()
+        try:
+            client.set_current_values({"Vehicle.TraveledDistance": Datapoint(7.0)}, timeout=RPC_TIMEOUT)
+        finally:
+            client.disconnect()
+        deadline = time.monotonic() + RECEIVE_TIMEOUT
+        while history(viss_port, SPEED)[-3:] != ["101", "102", "103"]:
+            assert time.monotonic() < deadline, "the history never showed the published values"
+            time.sleep(0.05)
+        assert history(viss_port, "Vehicle.TraveledDistance") == ["7"]
+    _, viss_port, second = serve("second")
+    with second:
+        assert history(viss_port, SPEED) == ["101", "102", "103"]
+        assert history(viss_port, "Vehicle.TraveledDistance") == []

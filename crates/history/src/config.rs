@@ -230,8 +230,8 @@ impl HistoryConfig {
                     return Err(HistoryError::InvalidConfig(format!(
                         "{kind}{}: max_age must be between 1 ns and {}, not {}",
                         rule.pattern.as_str(),
-                        humantime::format_duration(age_limit),
-                        humantime::format_duration(rule.max_age)
+                        readable(age_limit),
+                        readable(rule.max_age)
                     )));
                 }
             }
@@ -242,5 +242,15 @@ impl HistoryConfig {
             )));
         }
         Ok(())
+    }
+}
+
+/// A duration as a person writes it: `31 days`, `10m`, `1h 30m`.
+fn readable(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    if seconds >= 86_400 && seconds % 86_400 == 0 && duration.subsec_nanos() == 0 {
+        format!("{} days", seconds / 86_400)
+    } else {
+        humantime::format_duration(duration).to_string()
     }
 }

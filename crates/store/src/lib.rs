@@ -450,6 +450,40 @@ fn check_copy(path: &Path) -> Result<(), StoreError> {
     result
 }
 
+/// Makes a panic inside redb print one line instead of a backtrace. The store
+/// catches redb's panics on damaged files and reports them as errors naming the
+/// file, so the backtrace only frightens; a panic anywhere else prints as before.
+/// Call it once, early, from a binary (the panic hook is process-wide).
+pub fn quiet_redb_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        match info.location().filter(|l| l.file().contains("/redb-")) {
+            Some(location) => {
+                let message = info
+                    .payload()
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("a check failed");
+                eprintln!(
+                    "note: the database engine (redb) refused a damaged file at {}:{}: {message}",
+                    location
+                        .file()
+                        .rsplit('/')
+                        .take(3)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                    location.line()
+                );
+            }
+            None => previous(info),
+        }
+    }));
+}
+
 /// Opens (or creates) a database; a panic inside redb becomes an error.
 fn open_unwinding(path: &Path) -> Result<Store, StoreError> {
     Ok(Store {

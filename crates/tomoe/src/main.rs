@@ -35,6 +35,7 @@ use crate::cli::{CanCommand, Cli, Command, PartsCommand, ProfileCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tomoe_store::quiet_redb_panics();
     let default_level = match cli.command {
         Command::Serve(_)
         | Command::Can(CanCommand::Replay(_))
