@@ -248,7 +248,7 @@ impl HistoryConfig {
 /// A duration as a person writes it: `31 days`, `10m`, `1h 30m`.
 fn readable(duration: Duration) -> String {
     let seconds = duration.as_secs();
-    if seconds >= 86_400 && seconds % 86_400 == 0 && duration.subsec_nanos() == 0 {
+    if seconds >= 86_400 && seconds.is_multiple_of(86_400) && duration.subsec_nanos() == 0 {
         format!("{} days", seconds / 86_400)
     } else {
         humantime::format_duration(duration).to_string()
