@@ -29,7 +29,7 @@ pub const MAX_AGE_LIMIT: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const MAX_DURABLE_AGE_LIMIT: Duration = Duration::from_secs(31 * 24 * 3600);
 /// The most samples the durable rules may keep, all their signals together (the
 /// sum of each selected signal's `max_samples`): this bounds the store's file.
-pub const MAX_DURABLE_SAMPLES: u64 = 20_000_000;
+pub const MAX_DURABLE_SAMPLES: u64 = 10_000_000;
 /// The largest history configuration file read.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 

@@ -403,7 +403,7 @@ mod durable {
         else {
             panic!("durable ** at 1,000,000 samples each must be refused");
         };
-        assert!(reason.contains("20000000"), "{reason}");
+        assert!(reason.contains("10000000"), "{reason}");
         let too_old = config(&[("Vehicle.Speed", Duration::from_secs(32 * 86_400), 10)]);
         assert!(History::with_store(catalog(), too_old, store).is_err());
     }

@@ -158,7 +158,7 @@ async fn handle(viss: &Viss, message: &Json, headers: &HeaderMap) -> Result<Obje
     let request = request::parse(message)?;
     let permissions = viss.permissions(token(headers)?)?;
     match request.action {
-        Action::Get => viss.get(&permissions, &request),
+        Action::Get => viss.get_off_thread(permissions, request).await,
         _ => viss.set(&permissions, &request).await,
     }
 }

@@ -148,6 +148,32 @@ impl Viss {
         Ok(ids.into_iter().collect())
     }
 
+    /// [`Viss::get`], on a blocking thread when it reads history (a long window
+    /// from the durable store takes a while), inline otherwise.
+    pub(crate) async fn get_off_thread(
+        &self,
+        permissions: Permissions,
+        request: Request,
+    ) -> Result<Object, VissError> {
+        if !request
+            .filters
+            .iter()
+            .any(|f| matches!(f, Filter::History(_)))
+        {
+            return self.get(&permissions, &request);
+        }
+        let viss = self.clone();
+        tokio::task::spawn_blocking(move || viss.get(&permissions, &request))
+            .await
+            .unwrap_or_else(|_| {
+                Err(VissError::new(
+                    500,
+                    "internal_error",
+                    "The history query failed",
+                ))
+            })
+    }
+
     /// A `get`: values, history, metadata or the server capabilities; the members
     /// of the response besides `action`, `requestId` and `ts`.
     pub(crate) fn get(

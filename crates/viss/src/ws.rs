@@ -119,7 +119,9 @@ pub(crate) async fn connection(viss: Viss, socket: WebSocket, _permit: OwnedSema
             },
         };
         let answer = match (parsed.action, permissions) {
-            (Action::Get, Some(permissions)) => reply(viss.get(&permissions, &parsed)),
+            (Action::Get, Some(permissions)) => {
+                reply(viss.get_off_thread(permissions, parsed).await)
+            }
             (Action::Set, Some(permissions)) => {
                 // An actuation waits for its provider; other requests go on meanwhile.
                 let Ok(permit) = pending_sets.clone().try_acquire_owned() else {
