@@ -7,6 +7,7 @@ target/screenshots/.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -14,6 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import jwt
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
@@ -51,9 +53,10 @@ def _wait_for(path: Path, text: str, process: subprocess.Popen, timeout: float) 
         time.sleep(0.1)
 
 
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory):
-    work = tmp_path_factory.mktemp("dashboard")
+@contextlib.contextmanager
+def _tomoe_up(work: Path, *extra: str):
+    """Runs `tomoe up --speed 10` with free loopback ports and `extra` options until
+    the block ends; yields the ports and the output file once it is up."""
     ports = {name: _free_port() for name in ("broker", "runtime", "http", "viss")}
     command = [
         str(_tomoe_bin()), "up", "--speed", "10",
@@ -62,12 +65,28 @@ def platform(tmp_path_factory):
         "--http-address", f"{HOST}:{ports['http']}",
         "--data-dir", str(work / "data"),
         "--viss-address", f"{HOST}:{ports['viss']}",
+        *extra,
     ]
     stdout = work / "stdout.log"
     with open(stdout, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=work)
     try:
         _wait_for(stdout, "Tomoe is up", process, STARTUP_S)
+        _wait_for(stdout, f"ws://{HOST}:{ports['viss']}", process, STARTUP_S)
+        yield ports, stdout
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    work = tmp_path_factory.mktemp("dashboard")
+    with _tomoe_up(work) as (ports, stdout):
         # The range estimator (apps/range-estimator, built by `cargo build --workspace
         # --bins`) as a workload: it logs a line a second and publishes the range.
         estimator = _tomoe_bin().parent / "range-estimator"
@@ -99,15 +118,7 @@ workloads:
             capture_output=True, text=True, timeout=60,
         )
         assert applied.returncode == 0, applied.stderr
-        _wait_for(stdout, f"ws://{HOST}:{ports['viss']}", process, STARTUP_S)
         yield {"url": f"http://{HOST}:{ports['http']}/", "stdout": stdout}
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -287,6 +298,55 @@ def test_faults_and_updates_show_what_sovd_reports(platform, browser):
         expect(updates).to_contain_text("install-1", timeout=APPEAR_MS)
         expect(updates).to_contain_text("inProgress")
         expect(updates).to_contain_text("40 %")
+    finally:
+        context.close()
+    assert not errors, f"the page threw: {errors}"
+
+
+# With `--jwt-public-key`, the page asks for a token and sends it to both APIs.
+
+JWT_KEYS = REPO_ROOT / "crates" / "tomoe" / "tests" / "fixtures" / "jwt"
+
+
+def _token(scope: str, key: str = "signing.key", lifetime: int = 300) -> str:
+    """An RS256 JWT signed with a fixture key, as crates/tomoe/tests/support makes them."""
+    now = int(time.time())
+    claims = {"sub": "dashboard-user", "iss": "tomoe-browser-test", "aud": ["kuksa.val"],
+              "iat": now, "exp": now + lifetime, "scope": scope}
+    return jwt.encode(claims, (JWT_KEYS / key).read_text(), algorithm="RS256")
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory):
+    work = tmp_path_factory.mktemp("dashboard-tokens")
+    with _tomoe_up(work, "--jwt-public-key", str(JWT_KEYS / "signing.pub")) as (ports, _):
+        yield f"http://{HOST}:{ports['http']}/"
+
+
+def test_with_token_keys_the_page_asks_for_a_token_and_uses_it(secured, browser):
+    context, page, errors = _open(browser, secured)
+    try:
+        form = page.locator("#token-form")
+        expect(form).to_be_visible(timeout=APPEAR_MS)
+        # Without a token both APIs refuse, and the badges say why.
+        expect(page.get_by_test_id("viss-status")).to_have_text("VISS: token needed", timeout=APPEAR_MS)
+        expect(page.get_by_test_id("sovd-status")).to_have_text("SOVD: token refused", timeout=APPEAR_MS)
+        expect(page.get_by_test_id("gauge-speed-value")).to_have_text("—")
+        # A token of another key is refused as well.
+        page.locator("#token").fill(_token("read:Vehicle diag", key="other.key"))
+        page.locator("#token-form button").click()
+        expect(page.get_by_test_id("viss-status")).to_have_text("VISS: token refused", timeout=APPEAR_MS)
+        # The right token: the page reloads with it and both APIs answer.
+        page.locator("#token").fill(_token("read:Vehicle diag"))
+        page.locator("#token-form button").click()
+        expect(page.get_by_test_id("viss-status")).to_have_text("VISS: connected", timeout=APPEAR_MS)
+        expect(page.get_by_test_id("sovd-status")).to_have_text("SOVD: connected", timeout=APPEAR_MS)
+        expect(page.get_by_test_id("gauge-speed-value")).not_to_have_text("—", timeout=APPEAR_MS)
+        page.get_by_test_id("search").fill("Vehicle.Speed")
+        expect(page.get_by_test_id("tree").locator("tr[data-path='Vehicle.Speed']")).to_be_visible(timeout=APPEAR_MS)
+        # Kept for the tab only: a new tab asks again.
+        assert page.evaluate("sessionStorage.getItem('tomoe-token')")
+        page.screenshot(path=SCREENSHOTS / "dashboard-token.png")
     finally:
         context.close()
     assert not errors, f"the page threw: {errors}"

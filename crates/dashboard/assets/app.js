@@ -186,6 +186,8 @@ class VissClient {
     } catch (error) {
       return;
     }
+    // A token missing, invalid or expired refuses every request alike: say so.
+    if (message.error && String(message.error.number) === "401") this.onStatus("refused");
     if (message.action === "subscription" && message.requestId === undefined) {
       const key = this.byServerId.get(String(message.subscriptionId));
       const subscription = key && this.subscriptions.get(key);
@@ -788,6 +790,7 @@ function vissStatus(status) {
     down: ["VISS: unavailable", "bad"],
     lost: ["VISS: connection lost, retrying", "bad"],
     off: ["VISS: not configured", "bad"],
+    refused: [state.token ? "VISS: token refused" : "VISS: token needed", "bad"],
   };
   const [text, kind] = texts[status];
   setBadge("viss-status", text, kind);
