@@ -170,3 +170,70 @@ impl Collector for RuntimeCollector {
         )
     }
 }
+
+/// The signal history's sizes and drops ([`tomoe_history::HistoryStats`]).
+#[derive(Debug)]
+pub(crate) struct HistoryCollector(pub(crate) tomoe_history::History);
+
+impl Collector for HistoryCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Fmt {
+        let stats = self.0.stats();
+        let gauges: [(&str, &str, usize); 4] = [
+            (
+                "tomoe_history_samples",
+                "Samples the signal history holds in memory.",
+                stats.samples,
+            ),
+            (
+                "tomoe_history_bytes",
+                "Bytes the history's samples in memory are counted as (its budget is tomoe_history_budget_bytes).",
+                stats.bytes,
+            ),
+            (
+                "tomoe_history_budget_bytes",
+                "The memory budget of the signal history.",
+                stats.budget_bytes,
+            ),
+            (
+                "tomoe_history_durable_pending",
+                "Samples of durable signals waiting to be written to the store.",
+                stats.durable_pending,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX)).encode(metric)?;
+        }
+        let e = &mut encoder;
+        counter(
+            e,
+            "tomoe_history_dropped_for_budget",
+            "Samples the history dropped before their time to stay within its memory budget.",
+            stats.dropped_for_budget,
+        )?;
+        counter(
+            e,
+            "tomoe_history_lagged_batches",
+            "Broker batches the history's feed missed because it lagged.",
+            stats.lagged_batches,
+        )?;
+        counter(
+            e,
+            "tomoe_history_durable_written",
+            "Samples of durable signals written to the store.",
+            stats.durable_written,
+        )?;
+        counter(
+            e,
+            "tomoe_history_durable_dropped",
+            "Samples of durable signals never written because the store failed for too long.",
+            stats.durable_dropped,
+        )?;
+        counter(
+            e,
+            "tomoe_history_durable_write_errors",
+            "Writes of durable history to the store that failed.",
+            stats.durable_write_errors,
+        )
+    }
+}

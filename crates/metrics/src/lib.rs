@@ -127,6 +127,13 @@ impl Metrics {
             .register_collector(Box::new(collectors::BrokerCollector(broker.clone())));
     }
 
+    /// Reports the signal history's sizes and drops (`tomoe_history_*`), read at
+    /// each scrape.
+    pub fn watch_history(&self, history: &tomoe_history::History) {
+        self.registry()
+            .register_collector(Box::new(collectors::HistoryCollector(history.clone())));
+    }
+
     /// Reports the CAN supervision's per-bus counters (`tomoe_can_*`).
     pub fn watch_can(&self, can: &tomoe_diag::CanStats) {
         self.registry()

@@ -36,6 +36,9 @@ async fn counters_move_as_the_platform_works() {
     .unwrap();
     let metrics = Metrics::new();
     metrics.watch_broker(&broker);
+    let history =
+        tomoe_history::History::start(&broker, tomoe_history::HistoryConfig::default()).unwrap();
+    metrics.watch_history(&history);
     let api = axum::Router::new().route("/items/{id}", get(|| async { "item" }));
     let router = metrics.measure(api, "sovd").merge(metrics.router());
     let url = tomoe_test_support::http::serve(router).await;
@@ -45,7 +48,8 @@ async fn counters_move_as_the_platform_works() {
         sample(&before, "tomoe_broker_published_values_total"),
         Some(0.0)
     );
-    assert_eq!(sample(&before, "tomoe_broker_subscribers"), Some(0.0));
+    // The history's feed is a subscriber.
+    assert_eq!(sample(&before, "tomoe_broker_subscribers"), Some(1.0));
     assert!(
         !before.contains("tomoe_ota_"),
         "no OTA metrics without an update agent"
@@ -80,13 +84,23 @@ async fn counters_move_as_the_platform_works() {
         },
     });
     metrics.observe_call("viss", "get", "OK", Duration::from_millis(3));
+    // The history's feed records the accepted value on its own task.
+    let far = std::time::SystemTime::now() + Duration::from_secs(60);
+    for waited in 0.. {
+        let speeds = history.history("Vehicle.Speed", std::time::UNIX_EPOCH, far);
+        if speeds.unwrap().len() == 1 {
+            break;
+        }
+        assert!(waited < 4_000, "the history never recorded the speed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 
     let after = scrape(&url).await;
     let expect = [
         ("tomoe_broker_published_values_total", 1.0),
         ("tomoe_broker_refusals_total{reason=\"invalid_value\"}", 1.0),
         ("tomoe_broker_refusals_total{reason=\"no_provider\"}", 0.0),
-        ("tomoe_broker_subscribers", 1.0),
+        ("tomoe_broker_subscribers", 2.0),
         (
             "tomoe_api_requests_total{api=\"sovd\",method=\"GET /items/{id}\",status=\"200\"}",
             2.0,
@@ -110,10 +124,18 @@ async fn counters_move_as_the_platform_works() {
         ),
         ("tomoe_ota_status{status=\"FAILED\"}", 1.0),
         ("tomoe_ota_status{status=\"COMMITTED\"}", 0.0),
+        ("tomoe_history_budget_bytes", 64.0 * 1024.0 * 1024.0),
+        ("tomoe_history_dropped_for_budget_total", 0.0),
+        ("tomoe_history_durable_written_total", 0.0),
     ];
     for (line, value) in expect {
         assert_eq!(sample(&after, line), Some(value), "{line} in\n{after}");
     }
     assert!(after.contains("# TYPE tomoe_api_request_duration_seconds histogram"));
+    assert_eq!(
+        sample(&after, "tomoe_history_samples"),
+        Some(history.stats().samples as f64)
+    );
+    assert!(sample(&after, "tomoe_history_samples") > sample(&before, "tomoe_history_samples"));
     assert!(!after.contains("/items/1"), "raw paths never become labels");
 }

@@ -119,6 +119,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     };
     let mut prepared = crate::serve::prepare(setup).await?;
     let history = prepared.history.take();
+    if let Some(history) = &history {
+        metrics.watch_history(history);
+    }
     let bridge = prepared.bridge.take();
     let (viss, viss_url) = (prepared.viss.take(), prepared.viss_url.take());
     let broker = prepared.broker.clone();
