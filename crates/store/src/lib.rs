@@ -181,10 +181,7 @@ impl Store {
     }
 
     fn io(&self, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
-        StoreError::Io {
-            path: self.path.clone(),
-            source: source.into(),
-        }
+        io_error(&self.path, source)
     }
 
     /// Runs `operation` on the open database, opening it again first if a failed
@@ -482,6 +479,32 @@ pub fn quiet_redb_panics() {
             None => previous(info),
         }
     }));
+}
+
+/// Opens (or creates) the redb file `file` of `data_dir`, creating the directory
+/// first; a file that is not a redb database is refused and left as it is.
+fn open_in(data_dir: &Path, file: &str) -> Result<(PathBuf, Database), StoreError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
+        path: data_dir.to_owned(),
+        source,
+    })?;
+    let path = data_dir.join(file);
+    if path.exists() {
+        check_signature(&path)?;
+    }
+    let database = open_database(&path)?;
+    Ok((path, database))
+}
+
+/// An I/O error of the database file at `path`.
+fn io_error(
+    path: &Path,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> StoreError {
+    StoreError::Io {
+        path: path.to_owned(),
+        source: source.into(),
+    }
 }
 
 /// Opens (or creates) a database; a panic inside redb becomes an error.

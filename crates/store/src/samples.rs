@@ -16,7 +16,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tomoe_vss::Value;
 
-use crate::{check_signature, checksum, datatype_of_wire_type, open_database, StoreError};
+use crate::{checksum, datatype_of_wire_type, io_error, open_in, StoreError};
 
 /// File name of the durable history inside the data directory.
 pub const SAMPLES_FILE: &str = "history.redb";
@@ -75,16 +75,9 @@ impl SampleStore {
     /// Opens (or creates) `<data_dir>/history.redb`. A file that is not a redb
     /// database, or that redb cannot open, is refused and left as it is.
     pub fn open(data_dir: &Path) -> Result<SampleStore, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
-            path: data_dir.to_owned(),
-            source,
-        })?;
-        let path = data_dir.join(SAMPLES_FILE);
-        if path.exists() {
-            check_signature(&path)?;
-        }
+        let (path, database) = open_in(data_dir, SAMPLES_FILE)?;
         let store = SampleStore {
-            database: Mutex::new(open_database(&path)?),
+            database: Mutex::new(database),
             path,
         };
         store.write(|_, _| Ok(()))?; // Creates the tables.
@@ -97,10 +90,7 @@ impl SampleStore {
     }
 
     fn io(&self, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
-        StoreError::Io {
-            path: self.path.clone(),
-            source: source.into(),
-        }
+        io_error(&self.path, source)
     }
 
     fn write<T>(

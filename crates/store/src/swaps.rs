@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-use crate::{check_signature, checksum, open_database, StoreError};
+use crate::{checksum, io_error, open_in, StoreError};
 
 /// File name of the swap history inside the data directory.
 pub const PACK_HISTORY_FILE: &str = "parts.redb";
@@ -48,15 +48,7 @@ impl PackHistory {
     /// Opens (or creates) `<data_dir>/parts.redb`. A file that is not a redb
     /// database is refused and left as it is.
     pub fn open(data_dir: &Path) -> Result<PackHistory, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
-            path: data_dir.to_owned(),
-            source,
-        })?;
-        let path = data_dir.join(PACK_HISTORY_FILE);
-        if path.exists() {
-            check_signature(&path)?;
-        }
-        let database = open_database(&path)?;
+        let (path, database) = open_in(data_dir, PACK_HISTORY_FILE)?;
         let history = PackHistory {
             path,
             database: Mutex::new(database),
@@ -73,10 +65,7 @@ impl PackHistory {
     }
 
     fn io(&self, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
-        StoreError::Io {
-            path: self.path.clone(),
-            source: source.into(),
-        }
+        io_error(&self.path, source)
     }
 
     fn write(
