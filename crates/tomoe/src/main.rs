@@ -12,6 +12,19 @@ macro_rules! out {
     }};
 }
 
+/// Prints `value` as one line of JSON with `--json`, else `text`.
+fn report(
+    json: bool,
+    value: serde_json::Value,
+    text: impl std::fmt::Display,
+) -> std::io::Result<()> {
+    if json {
+        out!("{value}")
+    } else {
+        out!("{text}")
+    }
+}
+
 mod can;
 mod cli;
 mod client;

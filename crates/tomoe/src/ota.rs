@@ -252,35 +252,23 @@ fn init(args: RepoInitArgs) -> anyhow::Result<()> {
         .iter()
         .map(|id| id.to_string())
         .collect();
-    if args.json {
-        let role_keys: serde_json::Map<String, serde_json::Value> = made
-            .key_ids()
-            .into_iter()
-            .map(|(role, id)| (role.to_string(), id.to_string().into()))
-            .collect();
-        out!(
-            "{}",
-            serde_json::json!({
-                "dir": args.dir,
-                "kind": kind.as_str(),
-                "root_key_ids": root_key_ids,
-                "keys": role_keys,
-            })
-        )?;
-    } else {
-        out!(
-            "created {} repository in {}",
+    let role_keys: serde_json::Map<String, serde_json::Value> = (made.key_ids().into_iter())
+        .map(|(role, id)| (role.to_string(), id.to_string().into()))
+        .collect();
+    let ids: String = root_key_ids
+        .iter()
+        .map(|id| format!("\nroot key id {id}"))
+        .collect();
+    crate::report(
+        args.json,
+        serde_json::json!({"dir": args.dir, "kind": kind.as_str(), "root_key_ids": root_key_ids, "keys": role_keys}),
+        format_args!(
+            "created {} repository in {}{ids}\nsigning keys in {} (keep them private; `tomoe ota serve` never serves them)",
             kind.as_str(),
-            args.dir.display()
-        )?;
-        for id in &root_key_ids {
-            out!("root key id {id}")?;
-        }
-        out!(
-            "signing keys in {} (keep them private; `tomoe ota serve` never serves them)",
+            args.dir.display(),
             made.keys_dir().display()
-        )?;
-    }
+        ),
+    )?;
     Ok(())
 }
 
@@ -306,24 +294,14 @@ fn add(args: RepoAddArgs) -> anyhow::Result<()> {
     let (target, role, version) =
         repository.add_as(role, key, &name, &bytes, &spec, SystemTime::now())?;
     let sha256 = target.hashes.get("sha256").cloned().unwrap_or_default();
-    if args.json {
-        out!(
-            "{}",
-            serde_json::json!({
-                "name": name,
-                "length": target.length,
-                "sha256": sha256,
-                "custom": target.custom,
-                "role": role,
-                "targets_version": version,
-            })
-        )?;
-    } else {
-        out!(
+    crate::report(
+        args.json,
+        serde_json::json!({"name": name, "length": target.length, "sha256": sha256, "custom": target.custom, "role": role, "targets_version": version}),
+        format_args!(
             "added {name} ({} bytes, sha256 {sha256}); {role} version {version}",
             target.length
-        )?;
-    }
+        ),
+    )?;
     Ok(())
 }
 
@@ -342,15 +320,11 @@ fn delegate(args: RepoDelegateArgs) -> anyhow::Result<()> {
     )?;
     let version = repository.repository().targets().signed.version;
     let (threshold, terminating) = (args.threshold, args.terminating);
-    if args.json {
-        let key_id = key_id.to_string();
-        out!(
-            "{}",
-            serde_json::json!({"role": role, "paths": args.paths, "threshold": threshold, "terminating": terminating, "key_id": key_id, "targets_version": version})
-        )?;
-    } else {
-        out!("delegated {paths} to role {role} (key id {key_id}, threshold {threshold}, terminating {terminating}); targets version {version}")?;
-    }
+    crate::report(
+        args.json,
+        serde_json::json!({"role": role, "paths": args.paths, "threshold": threshold, "terminating": terminating, "key_id": key_id.to_string(), "targets_version": version}),
+        format_args!("delegated {paths} to role {role} (key id {key_id}, threshold {threshold}, terminating {terminating}); targets version {version}"),
+    )?;
     Ok(())
 }
 
@@ -359,23 +333,18 @@ fn sign(args: RepoDirArgs) -> anyhow::Result<()> {
     repository.sign(SystemTime::now())?;
     let snapshot = &repository.repository().snapshot().signed;
     let timestamp = &repository.repository().timestamp().signed;
-    if args.json {
-        out!(
-            "{}",
-            serde_json::json!({
-                "snapshot": {"version": snapshot.version, "expires": snapshot.expires.to_string()},
-                "timestamp": {"version": timestamp.version, "expires": timestamp.expires.to_string()},
-            })
-        )?;
-    } else {
-        out!(
+    let (s, t) = (snapshot, timestamp);
+    crate::report(
+        args.json,
+        serde_json::json!({
+            "snapshot": {"version": s.version, "expires": s.expires.to_string()},
+            "timestamp": {"version": t.version, "expires": t.expires.to_string()},
+        }),
+        format_args!(
             "signed snapshot version {} (expires {}) and timestamp version {} (expires {})",
-            snapshot.version,
-            snapshot.expires,
-            timestamp.version,
-            timestamp.expires
-        )?;
-    }
+            s.version, s.expires, t.version, t.expires
+        ),
+    )?;
     Ok(())
 }
 
@@ -384,27 +353,15 @@ fn rotate(args: RepoRotateArgs) -> anyhow::Result<()> {
     let mut repository = RepositoryDir::open(&args.dir)?;
     let rotation = repository.rotate(role, SystemTime::now())?;
     let root_version = repository.repository().root().signed.version;
-    if args.json {
-        out!(
-            "{}",
-            serde_json::json!({
-                "role": role.to_string(),
-                "old_key_id": rotation.old.to_string(),
-                "new_key_id": rotation.new.to_string(),
-                "root_version": root_version,
-            })
-        )?;
-    } else {
-        out!(
-            "rotated the {role} key: {} -> {}",
-            rotation.old,
-            rotation.new
-        )?;
-        out!(
-            "root version {root_version}, signed by the old and the new root keys; old key kept in {}",
+    let (old, new) = (rotation.old.to_string(), rotation.new.to_string());
+    crate::report(
+        args.json,
+        serde_json::json!({"role": role.to_string(), "old_key_id": old, "new_key_id": new, "root_version": root_version}),
+        format_args!(
+            "rotated the {role} key: {old} -> {new}\nroot version {root_version}, signed by the old and the new root keys; old key kept in {}",
             rotation.retired.display()
-        )?;
-    }
+        ),
+    )?;
     Ok(())
 }
 
