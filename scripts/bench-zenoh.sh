@@ -3,7 +3,8 @@
 # subscriber reads on another, the two brokers (`tomoe serve`, release build) joined
 # by Zenoh, first on loopback, then across two network namespaces joined by a veth
 # pair; the same load through one local broker is the baseline. Prints loadgen's
-# report of each (throughput, p50/p99 latency).
+# report of each (throughput, p50/p99 latency) and, for each cross-ECU run, the
+# ratio of its subscriber's p99 to the local broker's.
 #
 # Usage: scripts/bench-zenoh.sh [SECONDS] [RATE] [SIGNALS]
 #        (default 20 s at 10000 signal updates/s over 10 signals)
@@ -64,7 +65,18 @@ measure() { # LABEL [PREFIX...] -- LOADGEN ARGS...
     echo
     echo "== $label"
     "${prefix[@]}" "$loadgen" --signals "$signals" --subscribers 1 --slow-subscribers 0 \
-        --rate "$rate" --duration "$duration" "$@"
+        --rate "$rate" --duration "$duration" "$@" | tee "$work/report.txt"
+    # The subscriber's p99 (ms), the 7th column of its row ("#1 fast ...").
+    p99="$(awk '$1 == "#1" && $2 == "fast" { print $7 }' "$work/report.txt")"
+}
+
+ratio() { # the last run's p99 against the local broker's
+    awk -v cross="$p99" -v local="$local_p99" 'BEGIN {
+        if (cross + 0 > 0 && local + 0 > 0)
+            printf "p99 %s ms / one broker'"'"'s %s ms = %.1f\n", cross, local, cross / local
+        else
+            print "p99 ratio: no latency figures to compare"
+    }'
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
@@ -74,6 +86,7 @@ echo "load: $rate signal updates/s over $signals signals (batches of $signals), 
 serve local 127.0.0.1:56601 --
 measure "one broker (provider and subscriber on the same broker)" -- \
     --broker http://127.0.0.1:56601
+local_p99="$p99"
 
 # 2. Two brokers on loopback, joined by Zenoh.
 # shellcheck disable=SC2046
@@ -83,6 +96,7 @@ serve central 127.0.0.1:56612 -- $(zenoh_args central) --zenoh-connect tcp/127.0
 sleep 2
 measure "two brokers joined by Zenoh on loopback" -- \
     --broker http://127.0.0.1:56611 --subscribe-broker http://127.0.0.1:56612
+ratio
 
 # 3. Two brokers in two network namespaces joined by a veth pair.
 if [[ "$(id -u)" != 0 ]] || ! command -v ip >/dev/null; then
@@ -103,13 +117,15 @@ for ns in "$z" "$c"; do ip -n "$ns" link set lo up; done
 ip -n "$z" link set "bz$$" up
 ip -n "$c" link set "bc$$" up
 # The zonal broker listens on the veth address: the provider, in the central
-# namespace with the subscriber, reaches it across the link too.
+# namespace with the subscriber, reaches it across the link too. That address is not
+# loopback, so the bridge needs --insecure-zenoh (the namespaces are ours alone).
 # shellcheck disable=SC2046
 serve ns-zonal 10.214.0.1:56621 ip netns exec "$z" -- $(zenoh_args zonal) \
-    --zenoh-listen tcp/10.214.0.1:7447
+    --zenoh-listen tcp/10.214.0.1:7447 --insecure-zenoh
 # shellcheck disable=SC2046
 serve ns-central 127.0.0.1:56622 ip netns exec "$c" -- $(zenoh_args central) \
     --zenoh-connect tcp/10.214.0.1:7447
 sleep 2
 measure "two brokers in two namespaces joined by a veth pair (provider's gRPC crosses the link too)" \
     ip netns exec "$c" -- --broker http://10.214.0.1:56621 --subscribe-broker http://127.0.0.1:56622
+ratio

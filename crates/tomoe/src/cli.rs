@@ -198,6 +198,10 @@ pub struct ZenohArgs {
     /// policy selects and serve the backend's commands (JWT-authorized)
     #[arg(long, value_name = "FILE")]
     pub telemetry_policy: Option<PathBuf>,
+    /// Allow a non-loopback Zenoh listen endpoint although Zenoh links are neither
+    /// authenticated nor encrypted yet (docs/distribution.md, Security)
+    #[arg(long)]
+    pub insecure_zenoh: bool,
 }
 
 impl ZenohArgs {
@@ -210,6 +214,7 @@ impl ZenohArgs {
             file: self.zenoh_config.clone(),
             vehicle_id: self.vehicle_id.clone(),
             ecu_name: self.ecu_name.clone(),
+            insecure: self.insecure_zenoh,
         }
     }
 }

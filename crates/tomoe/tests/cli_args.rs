@@ -172,3 +172,66 @@ fn a_telemetry_policy_needs_a_bridge_and_a_bad_one_is_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_zenoh_listener_off_loopback_needs_insecure_zenoh() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let file = dir.path().join("bridge.toml");
+    std::fs::write(&file, "listen = [\"tcp/0.0.0.0:7447\"]\n").unwrap();
+    let file = file.to_str().unwrap();
+    let serve = [
+        "serve",
+        "--insecure",
+        "--address",
+        "127.0.0.1:0",
+        "--data-dir",
+        data,
+    ];
+    let up = [
+        "up",
+        "--idle",
+        "--address",
+        "127.0.0.1:0",
+        "--runtime-address",
+        "127.0.0.1:0",
+        "--http-address",
+        "127.0.0.1:0",
+        "--data-dir",
+        data,
+    ];
+    let from_flag = ["--zenoh-listen", "tcp/10.214.0.1:7447"];
+    let from_file = ["--zenoh-config", file];
+    for (command, zenoh, endpoint) in [
+        (&serve[..], from_flag, "tcp/10.214.0.1:7447"),
+        (&up[..], from_flag, "tcp/10.214.0.1:7447"),
+        (&serve[..], from_file, "tcp/0.0.0.0:7447"),
+        (&up[..], from_file, "tcp/0.0.0.0:7447"),
+    ] {
+        let (code, stdout, stderr) = cli(&[command, &zenoh].concat());
+        assert_eq!(code, 1, "{stdout}{stderr}");
+        assert!(!stdout.contains("listening"), "{stdout}");
+        assert!(!stdout.contains("Tomoe is up"), "{stdout}");
+        assert!(
+            stderr.contains(endpoint) && stderr.contains("--insecure-zenoh"),
+            "{stderr}"
+        );
+    }
+    // With the flag the endpoint passes the check: `serve` goes on to the next
+    // step, here a bad telemetry policy, without binding anything.
+    let bad = dir.path().join("policy.toml");
+    std::fs::write(
+        &bad,
+        "[[signal]]\npaths = [\"Vehicle.Speed\"]\ndeadband = -2\n",
+    )
+    .unwrap();
+    let policy = ["--telemetry-policy", bad.to_str().unwrap()];
+    for zenoh in [from_flag, from_file] {
+        let args = [&serve[..], &zenoh, &["--insecure-zenoh"], &policy].concat();
+        let (code, stdout, stderr) = cli(&args);
+        assert_eq!(code, 1, "{stdout}{stderr}");
+        assert!(!stderr.contains("refusing to listen"), "{stderr}");
+        assert!(stderr.contains("deadband = -2"), "{stderr}");
+    }
+}

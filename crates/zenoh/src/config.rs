@@ -99,6 +99,10 @@ pub struct BridgeOptions {
     pub vehicle_id: Option<String>,
     /// This ECU's name.
     pub ecu_name: Option<String>,
+    /// Allow listening on endpoints other than loopback (`--insecure-zenoh`): the
+    /// bridge's keys carry no token, so anyone reaching such an endpoint could read
+    /// signals and actuate.
+    pub insecure: bool,
 }
 
 impl BridgeOptions {
@@ -106,7 +110,8 @@ impl BridgeOptions {
     /// file. `role` adds its rules and names the ECU unless a name is given; the
     /// vehicle id is the one given, else `default_vehicle`, else the one kept in
     /// `data_dir` (created the first time). Flags add to the file's endpoints and
-    /// override its mode.
+    /// override its mode. A listen endpoint off loopback, from a flag or the file, is
+    /// refused ([`BridgeError::InsecureListen`]) unless `insecure` is set.
     pub fn resolve(
         &self,
         data_dir: &Path,
@@ -138,6 +143,17 @@ impl BridgeOptions {
         }
         config.listen.extend(self.listen.iter().cloned());
         config.connect.extend(self.connect.iter().cloned());
+        if let Some(endpoint) = (config.listen.iter()).find(|e| !is_loopback_endpoint(e)) {
+            if !self.insecure {
+                return Err(BridgeError::InsecureListen {
+                    endpoint: endpoint.clone(),
+                });
+            }
+            tracing::warn!(
+                endpoint,
+                "the Zenoh bridge listens off loopback without authentication (--insecure-zenoh)"
+            );
+        }
         Ok(Some(config))
     }
 }
@@ -451,6 +467,50 @@ mod tests {
         let plain = options.resolve(dir.path(), None, None).unwrap().unwrap();
         assert_eq!(plain.ecu, "main");
         assert!(plain.vehicle_id.starts_with("tomoe-"));
+    }
+
+    #[test]
+    fn listening_off_loopback_needs_the_insecure_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bridge.toml");
+        std::fs::write(&file, "listen = [\"tcp/0.0.0.0:7447\"]").unwrap();
+        let from_flag = BridgeOptions {
+            listen: vec!["tcp/127.0.0.1:7447".into(), "tcp/10.0.0.2:7447".into()],
+            vehicle_id: Some("kona-1".into()),
+            ..BridgeOptions::default()
+        };
+        let from_file = BridgeOptions {
+            file: Some(file),
+            vehicle_id: Some("kona-1".into()),
+            ..BridgeOptions::default()
+        };
+        for (options, endpoint) in [
+            (from_flag, "tcp/10.0.0.2:7447"),
+            (from_file, "tcp/0.0.0.0:7447"),
+        ] {
+            let error = options.resolve(dir.path(), None, None).unwrap_err();
+            assert!(
+                matches!(&error, BridgeError::InsecureListen { endpoint: e } if e == endpoint),
+                "{error:?}"
+            );
+            let message = error.to_string();
+            assert!(
+                message.contains(endpoint) && message.contains("--insecure-zenoh"),
+                "{message}"
+            );
+            let insecure = BridgeOptions {
+                insecure: true,
+                ..options
+            };
+            let config = insecure.resolve(dir.path(), None, None).unwrap().unwrap();
+            assert!(config.listen.iter().any(|e| e == endpoint));
+        }
+        let loopback = BridgeOptions {
+            listen: vec!["tcp/127.0.0.1:7447".into(), "tcp/[::1]:7448".into()],
+            vehicle_id: Some("kona-1".into()),
+            ..BridgeOptions::default()
+        };
+        assert!(loopback.resolve(dir.path(), None, None).is_ok());
     }
 
     #[test]

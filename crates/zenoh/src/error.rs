@@ -32,6 +32,13 @@ pub enum BridgeError {
         /// What is wrong.
         message: String,
     },
+    /// A listen endpoint off loopback without `--insecure-zenoh`: the bridge's keys
+    /// carry no token, so anyone reaching it could read signals and actuate.
+    #[error("refusing to listen on Zenoh endpoint {endpoint} (--zenoh-listen or the bridge file's listen): Zenoh links are not authenticated yet, so anyone reaching it could read signals and actuate; listen on loopback (behind a Zenoh router with TLS and access control), or give --insecure-zenoh on a network you trust")]
+    InsecureListen {
+        /// The endpoint.
+        endpoint: String,
+    },
     /// Zenoh refused the configuration or could not open the session.
     #[error("Zenoh: {context}: {message}")]
     Zenoh {
