@@ -237,3 +237,84 @@ impl Collector for HistoryCollector {
         )
     }
 }
+
+/// A Zenoh bridge's counters ([`tomoe_zenoh::BridgeStats`]).
+#[derive(Debug)]
+pub(crate) struct BridgeCollector(pub(crate) tomoe_zenoh::StatsReader);
+
+impl Collector for BridgeCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Fmt {
+        let stats = self.0.read();
+        let counters: [(&str, &str, u64); 9] = [
+            (
+                "tomoe_bridge_exported",
+                "Signal values the Zenoh bridge sent to other ECUs.",
+                stats.exported,
+            ),
+            (
+                "tomoe_bridge_imported",
+                "Signal values from other ECUs the bridge published into the local broker.",
+                stats.imported,
+            ),
+            (
+                "tomoe_bridge_actuations_forwarded",
+                "Actuation requests the bridge passed on to the ECU that provides the actuator.",
+                stats.actuations_forwarded,
+            ),
+            (
+                "tomoe_bridge_actuations_served",
+                "Actuation requests from other ECUs carried out here.",
+                stats.actuations_served,
+            ),
+            (
+                "tomoe_bridge_claim_conflicts",
+                "Claims of an actuator by another ECU ignored because another provider already owns it.",
+                stats.claim_conflicts,
+            ),
+            (
+                "tomoe_bridge_telemetry_sent",
+                "Telemetry samples the gateway sent to the backend.",
+                stats.telemetry_sent,
+            ),
+            (
+                "tomoe_bridge_telemetry_bytes",
+                "Key and payload bytes of the telemetry sent (Zenoh's framing not counted).",
+                stats.telemetry_bytes,
+            ),
+            (
+                "tomoe_bridge_commands_served",
+                "Backend commands the gateway carried out.",
+                stats.commands_served,
+            ),
+            (
+                "tomoe_bridge_commands_refused",
+                "Backend commands the gateway refused (token, scope, payload, provider).",
+                stats.commands_refused,
+            ),
+        ];
+        for (name, help, value) in counters {
+            counter(&mut encoder, name, help, value)?;
+        }
+        let refused = tomoe_zenoh::RefusalReason::ALL.iter().map(|reason| {
+            let count = ConstCounter::new(stats.refused(*reason));
+            (reason.as_str().to_owned(), count)
+        });
+        family(
+            &mut encoder,
+            (
+                "tomoe_bridge_refused",
+                "Samples from Zenoh the bridge refused and never stored, by reason.",
+                MetricType::Counter,
+            ),
+            "reason",
+            refused,
+        )?;
+        let peers = encoder.encode_descriptor(
+            "tomoe_bridge_peers",
+            "Other ECUs of the vehicle whose bridges are reachable now.",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(i64::try_from(stats.peers.len()).unwrap_or(i64::MAX)).encode(peers)
+    }
+}

@@ -134,6 +134,12 @@ impl Metrics {
             .register_collector(Box::new(collectors::HistoryCollector(history.clone())));
     }
 
+    /// Reports a Zenoh bridge's counters (`tomoe_bridge_*`), read at each scrape.
+    pub fn watch_bridge(&self, bridge: &tomoe_zenoh::Bridge) {
+        self.registry()
+            .register_collector(Box::new(collectors::BridgeCollector(bridge.stats_reader())));
+    }
+
     /// Reports the CAN supervision's per-bus counters (`tomoe_can_*`).
     pub fn watch_can(&self, can: &tomoe_diag::CanStats) {
         self.registry()

@@ -123,6 +123,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         metrics.watch_history(history);
     }
     let bridge = prepared.bridge.take();
+    bridge
+        .iter()
+        .for_each(|(bridge, _)| metrics.watch_bridge(bridge));
     let (viss, viss_url) = (prepared.viss.take(), prepared.viss_url.take());
     let broker = prepared.broker.clone();
     metrics.watch_broker(&broker);

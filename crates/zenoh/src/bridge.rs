@@ -19,7 +19,7 @@ use zenoh::Session;
 
 use crate::codec::{self, DecodeError};
 use crate::keys::KeySpace;
-use crate::stats::Counters;
+use crate::stats::{Counters, StatsReader};
 use crate::{BridgeConfig, BridgeError, BridgeStats, Gateway, RefusalReason};
 
 /// How often the actuators claimed here are compared with the provider tokens.
@@ -62,7 +62,7 @@ pub(crate) struct Shared {
     pub(crate) broker: Broker,
     pub(crate) config: BridgeConfig,
     pub(crate) keys: KeySpace,
-    pub(crate) counters: Counters,
+    pub(crate) counters: Arc<Counters>,
     /// Imported leaves and the ECU each value came from.
     sources: Mutex<HashMap<LeafId, String>>,
     /// Actuators provided on another ECU, claimed here by the forwarding provider.
@@ -85,7 +85,7 @@ impl Bridge {
             broker,
             keys: keys.clone(),
             config,
-            counters: Counters::default(),
+            counters: Arc::default(),
             sources: Mutex::new(HashMap::new()),
             remote_actuators: Mutex::new(HashMap::new()),
         });
@@ -192,6 +192,11 @@ impl Bridge {
     /// What the bridge counted so far.
     pub fn stats(&self) -> BridgeStats {
         self.shared.counters.snapshot()
+    }
+
+    /// A handle that reads the counters while the bridge runs (for a metrics scrape).
+    pub fn stats_reader(&self) -> StatsReader {
+        StatsReader(self.shared.counters.clone())
     }
 
     /// This instance's Zenoh id.

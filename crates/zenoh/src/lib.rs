@@ -43,7 +43,7 @@ pub use config::{
 };
 pub use error::BridgeError;
 pub use gateway::{CommandCode, Gateway, COMMAND_TIMEOUT, MAX_COMMAND_BYTES, MAX_COMMAND_PATHS};
-pub use stats::{BridgeStats, RefusalReason};
+pub use stats::{BridgeStats, RefusalReason, StatsReader};
 pub use telemetry::{
     TelemetryFilter, TelemetryMeter, TelemetryPolicy, TelemetryRule, TelemetryUsage,
 };

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
@@ -23,7 +23,8 @@ pub enum RefusalReason {
 }
 
 impl RefusalReason {
-    const ALL: [RefusalReason; 5] = [
+    /// Every reason, in a fixed order.
+    pub const ALL: [RefusalReason; 5] = [
         RefusalReason::NoSender,
         RefusalReason::UnknownPath,
         RefusalReason::NotPermitted,
@@ -33,6 +34,29 @@ impl RefusalReason {
 
     fn index(self) -> usize {
         self as usize
+    }
+
+    /// The reason's name, as in the JSON form (`unknown_path`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalReason::NoSender => "no_sender",
+            RefusalReason::UnknownPath => "unknown_path",
+            RefusalReason::NotPermitted => "not_permitted",
+            RefusalReason::Malformed => "malformed",
+            RefusalReason::InvalidValue => "invalid_value",
+        }
+    }
+}
+
+/// Reads a running bridge's counters ([`crate::Bridge::stats_reader`]); cheap to
+/// clone, and it keeps reading the last figures after the bridge stopped.
+#[derive(Debug, Clone)]
+pub struct StatsReader(pub(crate) Arc<Counters>);
+
+impl StatsReader {
+    /// What the bridge counted so far.
+    pub fn read(&self) -> BridgeStats {
+        self.0.snapshot()
     }
 }
 
@@ -122,5 +146,17 @@ impl BridgeStats {
             .iter()
             .find(|(r, _)| *r == reason)
             .map_or(0, |(_, n)| *n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_names_are_their_json_names() {
+        for reason in RefusalReason::ALL {
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+        }
     }
 }
