@@ -9,9 +9,9 @@ package from PyPI, pinned in requirements.txt) against real `tomoe up` processes
 - Writing: `tomoe up --ecu central --zenoh-listen ...` imports `Vehicle.**` from the
   ECU named `zonal`; the Python session plays that ECU. A good sample lands in the
   central broker (read back with kuksa-client); every kind of bad sample (no sender,
-  unknown path, sender or path not allowed, malformed, invalid value) is refused and
-  logged on stderr, leaves the stored value alone and does not stop or wedge the
-  receiver.
+  unknown path, sender or path not allowed, malformed, invalid value) is refused,
+  logged on stderr and counted on /metrics (`tomoe_bridge_refused_total` by reason),
+  leaves the stored value alone and does not stop or wedge the receiver.
 - Backend: plain `tomoe up --telemetry-policy ... --jwt-public-key ...` is the
   vehicle's gateway; the Python session plays the fleet backend. It receives the
   telemetry the policy selects (Speed no faster than its interval, nothing the policy
@@ -35,6 +35,7 @@ import struct
 import subprocess
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -89,6 +90,7 @@ class Tomoe:
     process: subprocess.Popen
     command: List[str]
     broker_port: int
+    http_port: int
     zenoh_endpoint: str
     stdout_path: Path
     stderr_path: Path
@@ -120,7 +122,7 @@ def _start_tomoe(work: Path, ecu: Optional[str], extra: List[str], vehicle: str 
             "or point TOMOE_BIN at it",
             pytrace=False,
         )
-    broker_port, zenoh_port = _free_port(), _free_port()
+    broker_port, zenoh_port, http_port = _free_port(), _free_port(), _free_port()
     endpoint = f"tcp/{HOST}:{zenoh_port}"
     name = "tomoe up" if ecu is None else f"tomoe up --ecu {ecu}"
     command = [
@@ -128,7 +130,7 @@ def _start_tomoe(work: Path, ecu: Optional[str], extra: List[str], vehicle: str 
         "--zenoh-listen", endpoint, "--vehicle-id", vehicle,
         "--address", f"{HOST}:{broker_port}",
         "--runtime-address", f"{HOST}:{_free_port()}",
-        "--http-address", f"{HOST}:{_free_port()}",
+        "--http-address", f"{HOST}:{http_port}",
         "--data-dir", str(work / "data"),
     ]
     stdout_path, stderr_path = work / "stdout.log", work / "stderr.log"
@@ -138,7 +140,7 @@ def _start_tomoe(work: Path, ecu: Optional[str], extra: List[str], vehicle: str 
         process = subprocess.Popen(
             command, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL, cwd=REPO_ROOT, env=env
         )
-    tomoe = Tomoe(process, command, broker_port, endpoint, stdout_path, stderr_path)
+    tomoe = Tomoe(process, command, broker_port, http_port, endpoint, stdout_path, stderr_path)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while "Tomoe is up" not in stdout_path.read_text(errors="replace"):
@@ -422,6 +424,19 @@ def _publish_good(session: zenoh.Session, client: VSSClient, path: str, value: f
         time.sleep(0.1)
 
 
+def _refused_metric(tomoe: Tomoe, reason: str) -> float:
+    """`tomoe_bridge_refused_total` for `reason` (the logged Debug name, NotPermitted)
+    on the process's /metrics, as its label spells it (not_permitted)."""
+    label = "".join(f"_{c.lower()}" if c.isupper() else c for c in reason).lstrip("_")
+    line_start = f'tomoe_bridge_refused_total{{reason="{label}"}} '
+    url = f"http://{HOST}:{tomoe.http_port}/metrics"
+    with urllib.request.urlopen(url, timeout=RPC_TIMEOUT) as response:
+        text = response.read().decode()
+    values = [float(line[len(line_start):]) for line in text.splitlines() if line.startswith(line_start)]
+    assert len(values) == 1, f"{line_start.strip()} is not on /metrics:\n{text[:4000]}"
+    return values[0]
+
+
 def _refusals(central: Tomoe) -> List[str]:
     return [line for line in central.stderr().splitlines() if REFUSED in line]
 
@@ -468,6 +483,7 @@ def test_bad_sample_is_refused_and_logged(
     good = 40.0 + BAD_SAMPLES.index(bad)
     _publish_good(central_session, central_kuksa, bad.guard, good)
     before = len(_refusals(central))
+    counted = _refused_metric(central, bad.reason)
 
     _put(central_session, bad.key, bad.payload, bad.attachment)
 
@@ -480,6 +496,9 @@ def test_bad_sample_is_refused_and_logged(
     assert f"reason={bad.reason} " in line, f"the refusal says {line!r}, expected reason={bad.reason}"
     assert f'key="{key}"' in line, f"the refusal says {line!r}, expected key {key}"
     assert bad.detail in line, f"the refusal says {line!r}, expected a detail with {bad.detail!r}"
+    # Counted before it is logged: /metrics shows it now.
+    now = _refused_metric(central, bad.reason)
+    assert now == counted + 1, f"tomoe_bridge_refused_total for {bad.reason} went {counted} -> {now}, expected +1"
 
     central.assert_alive()
     got = _current(central_kuksa, bad.guard)
