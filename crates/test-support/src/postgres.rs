@@ -30,17 +30,47 @@ pub struct PostgresServer {
     user: Option<String>,
 }
 
+/// How the server trades durability for speed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// `fsync`, `synchronous_commit` and `full_page_writes` off: for tests.
+    Fast,
+    /// PostgreSQL's defaults (every commit flushed to disk): for benchmarks.
+    Durable,
+}
+
 /// Databases created so far in this process, for unique names.
 static DATABASES: AtomicU32 = AtomicU32::new(0);
 
 impl PostgresServer {
-    /// Starts a fresh cluster, or returns `None` (after saying why) where PostgreSQL
-    /// is not installed and not required.
+    /// Starts a fresh cluster with the fast, non-durable settings of a test, or
+    /// returns `None` (after saying why) where PostgreSQL is not installed and not
+    /// required.
     ///
     /// # Panics
     ///
     /// When PostgreSQL is required but missing, or does not start.
     pub fn start() -> Option<PostgresServer> {
+        Self::start_with(Durability::Fast)
+    }
+
+    /// Starts a fresh cluster with PostgreSQL's default, durable settings (as a
+    /// production server runs), or `None` as [`PostgresServer::start`].
+    ///
+    /// # Panics
+    ///
+    /// As [`PostgresServer::start`].
+    pub fn start_durable() -> Option<PostgresServer> {
+        Self::start_with(Durability::Durable)
+    }
+
+    /// Starts a fresh cluster with the given durability, or `None` as
+    /// [`PostgresServer::start`].
+    ///
+    /// # Panics
+    ///
+    /// As [`PostgresServer::start`].
+    pub fn start_with(durability: Durability) -> Option<PostgresServer> {
         let Some(bin) = bin_dir() else {
             let required = std::env::var_os("TOMOE_REQUIRE_POSTGRES").is_some_and(|v| v == "1");
             assert!(
@@ -97,7 +127,8 @@ impl PostgresServer {
             String::from_utf8_lossy(&output.stderr)
         );
         let port = free_port();
-        let child = as_user(user.as_deref(), &bin.join("postgres"))
+        let mut command = as_user(user.as_deref(), &bin.join("postgres"));
+        command
             .current_dir(&dir)
             .arg("-D")
             .arg(&data)
@@ -106,18 +137,23 @@ impl PostgresServer {
             .args([
                 "-c",
                 "listen_addresses=127.0.0.1",
-                // A test cluster: durability is not the point, speed is.
+                "-c",
+                "max_connections=200",
+                "-c",
+                "timezone=UTC",
+            ]);
+        if durability == Durability::Fast {
+            // A test cluster: durability is not the point, speed is.
+            command.args([
                 "-c",
                 "fsync=off",
                 "-c",
                 "synchronous_commit=off",
                 "-c",
                 "full_page_writes=off",
-                "-c",
-                "max_connections=200",
-                "-c",
-                "timezone=UTC",
-            ])
+            ]);
+        }
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("server.log")).expect("create the server log"))
@@ -303,5 +339,29 @@ mod tests {
         let dir = server.dir.clone();
         drop(server);
         assert!(!dir.exists());
+    }
+
+    fn setting(server: &PostgresServer, name: &str) -> String {
+        let output = server
+            .psql()
+            .args(["-d", "postgres", "-At", "-c", &format!("SHOW {name}")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
+    #[test]
+    fn a_durable_cluster_keeps_the_default_settings_and_a_test_cluster_does_not() {
+        let Some(durable) = PostgresServer::start_durable() else {
+            return;
+        };
+        for name in ["fsync", "synchronous_commit", "full_page_writes"] {
+            assert_eq!(setting(&durable, name), "on", "{name} on a durable cluster");
+        }
+        drop(durable);
+        let fast = PostgresServer::start().unwrap();
+        for name in ["fsync", "synchronous_commit", "full_page_writes"] {
+            assert_eq!(setting(&fast, name), "off", "{name} on a test cluster");
+        }
     }
 }
