@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
 use futures::StreamExt;
@@ -28,6 +28,9 @@ use tomoe_zenoh::TelemetryPolicy;
 
 use crate::client::{ClientError, FleetClient};
 use crate::{EcuRecord, Registration};
+
+mod figures;
+pub use figures::{Latencies, Rate, Sustained};
 
 /// The updatable ECU of a simulated vehicle.
 pub const APP_ECU: &str = "app:range-estimator";
@@ -130,6 +133,8 @@ pub struct Counters {
     pub errors: AtomicU64,
     /// Telemetry samples sent.
     pub telemetry: AtomicU64,
+    /// How long update checks and manifest reports took.
+    pub latencies: Latencies,
 }
 
 impl std::fmt::Display for Counters {
@@ -170,6 +175,21 @@ impl std::fmt::Display for Summary<'_> {
             )?;
         }
         Ok(())
+    }
+}
+
+/// How a simulation ended: each vehicle, and what the fleet sustained.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Simulation {
+    /// How each vehicle ended, by id.
+    pub vehicles: Vec<VehicleReport>,
+    /// The rates and latencies of the run.
+    pub sustained: Sustained,
+}
+
+impl std::fmt::Display for Simulation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}\n{}", Summary(&self.vehicles), self.sustained)
     }
 }
 
@@ -299,13 +319,20 @@ impl SimulatedFleet {
         self.counters.clone()
     }
 
-    /// Runs every vehicle until `stop` completes, then reports how each ended.
-    /// Fails only when the telemetry policy does not parse.
+    /// Runs every vehicle until `stop` completes, then reports how each ended and
+    /// what the fleet sustained. Fails only when the telemetry policy does not parse.
     pub async fn run(
         self,
         stop: impl std::future::Future<Output = ()>,
-    ) -> Result<Vec<VehicleReport>, SimulationError> {
+    ) -> Result<Simulation, SimulationError> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let counters = self.counters.clone();
+        counters.latencies.clear();
+        let (started, telemetry_before, errors_before) = (
+            Instant::now(),
+            counters.telemetry.load(Ordering::Relaxed),
+            counters.errors.load(Ordering::Relaxed),
+        );
         let policy = self
             .config
             .zenoh
@@ -364,7 +391,17 @@ impl SimulatedFleet {
             let _ = telemetry.await;
         }
         reports.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(reports)
+        let sustained = Sustained::measure(
+            &counters.latencies,
+            started.elapsed().as_secs_f64(),
+            reports.len(),
+            counters.telemetry.load(Ordering::Relaxed) - telemetry_before,
+            counters.errors.load(Ordering::Relaxed) - errors_before,
+        );
+        Ok(Simulation {
+            vehicles: reports,
+            sustained,
+        })
     }
 }
 
@@ -569,6 +606,7 @@ async fn step(
     );
     let image_url = image_url(&config.server);
     let mut primary = vehicle.primary.clone();
+    let started = Instant::now();
     let checked = tokio::task::spawn_blocking(move || {
         let director = HttpFetcher::new(&director_url)?;
         let image = HttpFetcher::new(&image_url)?;
@@ -581,6 +619,7 @@ async fn step(
     vehicle.report.checks += 1;
     let approved = match checked {
         Ok((primary, approved)) => {
+            counters.latencies.check(started.elapsed());
             vehicle.primary = primary;
             approved
         }
@@ -707,6 +746,7 @@ async fn send_manifest(
     );
     manifest.installation_reports = vehicle.pending.clone().into_iter().collect();
     let signed = sign_manifest(&manifest, &vehicle.key)?;
+    let started = Instant::now();
     match (&backend.link, backend.manifests_over_zenoh) {
         (Some(link), true) => {
             link.send_manifest(&vehicle.spec.id, signed.to_file_bytes())
@@ -721,6 +761,7 @@ async fn send_manifest(
         }
     }
     counters.manifests.fetch_add(1, Ordering::Relaxed);
+    counters.latencies.manifest(started.elapsed());
     if let Some(accepted) = vehicle.pending.take() {
         match accepted.status {
             InstallationStatus::Installed => counters.installed.fetch_add(1, Ordering::Relaxed),

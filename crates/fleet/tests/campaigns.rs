@@ -221,6 +221,16 @@ async fn a_canary_then_waves_and_failures_past_the_threshold_pause_the_campaign(
         })
         .await
         .unwrap();
+    // What the run sustained counts what the vehicles did: every check and report.
+    let sustained = &reports.sustained;
+    assert_eq!(sustained.vehicles, 50);
+    assert_eq!(
+        sustained.update_checks.count,
+        reports.vehicles.iter().map(|r| r.checks).sum::<u64>()
+    );
+    assert!(sustained.manifest_reports.count >= 25, "{sustained:?}");
+    assert!(sustained.update_checks.p99_ms >= sustained.update_checks.p50_ms);
+    let reports = reports.vehicles;
 
     let status = operator.campaign(id).await.unwrap();
     assert_eq!(status.state, CampaignState::Paused, "{status:#?}");

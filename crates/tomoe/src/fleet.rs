@@ -437,7 +437,7 @@ async fn simulate(args: FleetSimulateArgs) -> anyhow::Result<()> {
         })
     });
     let duration = args.duration;
-    let reports = fleet
+    let simulation = fleet
         .run(async move {
             match duration {
                 Some(seconds) => {
@@ -454,9 +454,9 @@ async fn simulate(args: FleetSimulateArgs) -> anyhow::Result<()> {
         progress.abort();
     }
     if args.api.json {
-        return print_json(&reports);
+        return print_json(&simulation);
     }
-    out!("{}", tomoe_fleet::simulate::Summary(&reports))?;
+    out!("{simulation}")?;
     Ok(())
 }
 
