@@ -124,7 +124,12 @@ fn an_operator_rolls_an_update_out_to_simulated_vehicles_from_the_command_line()
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
     // The repositories, made with the OTA tooling; the director's root key goes offline.
     assert_eq!(run(&["ota", "repo", "init", &path("image")]).0, 0);
-    for (name, release) in [("range-estimator-1.0", "1"), ("range-estimator-2.0", "2")] {
+    let images = [
+        ("range-estimator-1.0", "1"),
+        ("range-estimator-2.0", "2"),
+        ("range-estimator-2.1", "3"),
+    ];
+    for (name, release) in images {
         std::fs::write(dir.path().join(name), format!("estimator {release}")).unwrap();
         let add = [
             "ota",
@@ -139,6 +144,8 @@ fn an_operator_rolls_an_update_out_to_simulated_vehicles_from_the_command_line()
         ];
         assert_eq!(run(&add).0, 0);
     }
+    // 2.1's bytes change after signing: every download of it fails verification.
+    std::fs::write(path("image/targets/range-estimator-2.1"), "tampered").unwrap();
     assert_eq!(
         run(&["ota", "repo", "init", "--director", &path("director")]).0,
         0
@@ -172,7 +179,7 @@ fn an_operator_rolls_an_update_out_to_simulated_vehicles_from_the_command_line()
     };
 
     // Six vehicles of two brands, checking every second, sending telemetry and
-    // reporting manifests over Zenoh.
+    // reporting manifests over Zenoh (not HTTP).
     let policy = support::repo_root().join("examples/telemetry-policy.toml");
     let simulator = Command::new(support::tomoe_bin())
         .args(operator(&[
@@ -194,6 +201,7 @@ fn an_operator_rolls_an_update_out_to_simulated_vehicles_from_the_command_line()
             policy.to_str().unwrap(),
             "--zenoh-connect",
             &zenoh,
+            "--manifests-over-zenoh",
             "--json",
         ]))
         .stdout(Stdio::piped())
@@ -279,6 +287,55 @@ fn an_operator_rolls_an_update_out_to_simulated_vehicles_from_the_command_line()
     ));
     assert!(latest.to_string().contains("Vehicle.Speed"), "{latest}");
 
+    // An update that fails before it runs (its download fails verification, no
+    // rollback needed) is `failed`, with the vehicle's reason.
+    let broken = json(&operator(&[
+        "fleet",
+        "campaign",
+        "create",
+        "--name",
+        "estimator 2.1",
+        "--image",
+        "range-estimator-2.1",
+        "--brand",
+        "nissan",
+        "--canary",
+        "1",
+        "--waves",
+        "1",
+        "--json",
+    ]));
+    let broken = broken["id"].as_i64().unwrap().to_string();
+    wait_for("every nissan fails 2.1", || {
+        let status = json(&operator(&[
+            "fleet", "campaign", "status", &broken, "--json",
+        ]));
+        match status["counts"]["failed"].as_u64() {
+            Some(3) => Ok(()),
+            _ => Err(status.to_string()),
+        }
+    });
+    let failed = json(&operator(&[
+        "fleet",
+        "campaign",
+        "status",
+        &broken,
+        "--vehicles",
+        "--status",
+        "failed",
+        "--json",
+    ]));
+    let failed = failed["items"].as_array().unwrap();
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    for row in failed {
+        let reason = row["reason"].as_str().unwrap();
+        assert!(reason.starts_with("download:"), "{row}");
+    }
+    let cancelled = json(&operator(&[
+        "fleet", "campaign", "cancel", &broken, "--json",
+    ]));
+    assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
+
     // Operator mistakes: a clear error and exit code 1.
     for (args, expected) in [
         (
@@ -324,11 +381,69 @@ fn an_operator_rolls_an_update_out_to_simulated_vehicles_from_the_command_line()
     let output = simulator.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    let reports: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let reports = reports.as_array().unwrap();
+    let simulation: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let reports = simulation["vehicles"].as_array().unwrap();
     assert_eq!(reports.len(), 6);
     for report in reports {
-        assert_eq!(report["errors"], 0, "{report}");
+        // A nissan's failed download of 2.1 is its one error.
+        let errors = if report["brand"] == "nissan" { 1 } else { 0 };
+        assert_eq!(report["errors"], errors, "{report}");
     }
+    // What the run sustained: the checks the vehicles made, reports and telemetry.
+    let sustained = &simulation["sustained"];
+    let checks: u64 = reports.iter().map(|r| r["checks"].as_u64().unwrap()).sum();
+    assert_eq!(sustained["update_checks"]["count"], checks, "{sustained}");
+    assert!(
+        sustained["manifest_reports"]["count"].as_u64() >= Some(6),
+        "{sustained}"
+    );
+    assert!(
+        sustained["telemetry_sent"].as_u64() > Some(0),
+        "{sustained}"
+    );
+
+    // With the vehicles stopped, an operator pauses, resumes and cancels a campaign.
+    let nissan = |name: &str| {
+        let args = [
+            "fleet",
+            "campaign",
+            "create",
+            "--name",
+            name,
+            "--image",
+            "range-estimator-2.0",
+            "--brand",
+            "nissan",
+            "--json",
+        ];
+        json(&operator(&args))["id"].as_i64().unwrap().to_string()
+    };
+    let id = nissan("leaf 2.0");
+    let act = |action: &str, id: &str, json_out: bool| {
+        let mut args = vec![
+            "fleet",
+            "campaign",
+            action,
+            id,
+            "--reason",
+            "operator check",
+        ];
+        if json_out {
+            args.push("--json");
+        }
+        let (code, stdout) = run(&operator(&args));
+        assert_eq!(code, 0, "{action} {id}: {stdout}");
+        stdout
+    };
+    let state = |stdout: String| -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(&stdout).unwrap()["state"].clone()
+    };
+    assert!(act("pause", &id, false).contains("\"leaf 2.0\": paused"));
+    assert_eq!(state(act("resume", &id, true)), "active");
+    assert_eq!(state(act("pause", &id, true)), "paused");
+    assert!(act("resume", &id, false).contains("\"leaf 2.0\": active"));
+    assert!(act("cancel", &id, false).contains("\"leaf 2.0\": cancelled"));
+    let status = json(&operator(&["fleet", "campaign", "status", &id, "--json"]));
+    assert_eq!(status["state"], "cancelled", "{status}");
     backend.stop();
 }
