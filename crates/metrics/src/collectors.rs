@@ -311,7 +311,7 @@ impl Collector for BridgeCollector {
         )?;
         let peers = encoder.encode_descriptor(
             "tomoe_bridge_peers",
-            "Other ECUs of the vehicle whose bridges are reachable now.",
+            "ECUs this bridge imports from whose bridges are reachable now.",
             None,
             MetricType::Gauge,
         )?;

@@ -6,9 +6,10 @@
 //! one, and its estimate travels back; a KUKSA client on the central ECU actuates
 //! the zonal ECU's charge limit. Then the link is cut and restored
 //! (`ip link set down/up`): the imported signals become unavailable within 2 s,
-//! actuation fails with UNAVAILABLE, everything resumes by itself. The same is
-//! checked on each of 100 flaps, and between the 20th and the 100th neither
-//! process's resident memory grows by more than 6 MiB.
+//! actuation fails with UNAVAILABLE, everything resumes by itself. On each of 100
+//! flaps the speed's loss and return and an UNAVAILABLE actuation are checked again,
+//! and between the 20th and the 100th neither process's resident memory grows by
+//! more than 6 MiB.
 //!
 //! Needs root (network namespaces). Without it the test is skipped with a message,
 //! unless `TOMOE_REQUIRE_NETNS=1` (CI sets it), which makes it fail instead.
