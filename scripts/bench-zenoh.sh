@@ -82,20 +82,23 @@ ratio() { # the last run's p99 against the local broker's
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "load: $rate signal updates/s over $signals signals (batches of $signals), ${duration} s per run"
 
+# Fixed ports below the ephemeral range (32768 and up on Linux), so that the outgoing
+# connections of whatever else runs cannot be holding them.
+
 # 1. One local broker.
-serve local 127.0.0.1:56601 --
+serve local 127.0.0.1:29601 --
 measure "one broker (provider and subscriber on the same broker)" -- \
-    --broker http://127.0.0.1:56601
+    --broker http://127.0.0.1:29601
 local_p99="$p99"
 
 # 2. Two brokers on loopback, joined by Zenoh.
 # shellcheck disable=SC2046
-serve zonal 127.0.0.1:56611 -- $(zenoh_args zonal) --zenoh-listen tcp/127.0.0.1:56617
+serve zonal 127.0.0.1:29611 -- $(zenoh_args zonal) --zenoh-listen tcp/127.0.0.1:29617
 # shellcheck disable=SC2046
-serve central 127.0.0.1:56612 -- $(zenoh_args central) --zenoh-connect tcp/127.0.0.1:56617
+serve central 127.0.0.1:29612 -- $(zenoh_args central) --zenoh-connect tcp/127.0.0.1:29617
 sleep 2
 measure "two brokers joined by Zenoh on loopback" -- \
-    --broker http://127.0.0.1:56611 --subscribe-broker http://127.0.0.1:56612
+    --broker http://127.0.0.1:29611 --subscribe-broker http://127.0.0.1:29612
 ratio
 
 # 3. Two brokers in two network namespaces joined by a veth pair.
@@ -120,12 +123,12 @@ ip -n "$c" link set "bc$$" up
 # namespace with the subscriber, reaches it across the link too. That address is not
 # loopback, so the bridge needs --insecure-zenoh (the namespaces are ours alone).
 # shellcheck disable=SC2046
-serve ns-zonal 10.214.0.1:56621 ip netns exec "$z" -- $(zenoh_args zonal) \
+serve ns-zonal 10.214.0.1:29621 ip netns exec "$z" -- $(zenoh_args zonal) \
     --zenoh-listen tcp/10.214.0.1:7447 --insecure-zenoh
 # shellcheck disable=SC2046
-serve ns-central 127.0.0.1:56622 ip netns exec "$c" -- $(zenoh_args central) \
+serve ns-central 127.0.0.1:29622 ip netns exec "$c" -- $(zenoh_args central) \
     --zenoh-connect tcp/10.214.0.1:7447
 sleep 2
 measure "two brokers in two namespaces joined by a veth pair (provider's gRPC crosses the link too)" \
-    ip netns exec "$c" -- --broker http://10.214.0.1:56621 --subscribe-broker http://127.0.0.1:56622
+    ip netns exec "$c" -- --broker http://10.214.0.1:29621 --subscribe-broker http://127.0.0.1:29622
 ratio
