@@ -8,7 +8,8 @@
 //! and verifies each image assigned to it, and "installs" it: a vehicle flagged to
 //! fail reports a rollback (its health window failed) and keeps its image, the
 //! others run the new one. Every step is reported in signed version manifests with
-//! installation reports, as the update agent does.
+//! installation reports, as the update agent does; a check that finds nothing to
+//! install ends with a version manifest, as each Uptane update cycle does.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -628,6 +629,13 @@ async fn step(
             return vehicle;
         }
     };
+    if approved.is_empty() {
+        // Nothing to install: the cycle ends with the version manifest, as an
+        // Uptane primary reports at each update cycle.
+        if let Err(error) = send_manifest(backend, &mut vehicle, None, counters).await {
+            failed(&mut vehicle, counters, error.to_string());
+        }
+    }
     for image in approved {
         // Offered again what it gave up on: it says so again, rather than nothing.
         let result = match vehicle.rejected.get(&image.target).cloned() {
