@@ -442,7 +442,10 @@ async fn drive(
             if elapsed < due[slot] {
                 continue;
             }
-            due[slot] = elapsed + *interval;
+            // On the schedule, not from now: a tick a little later than the last
+            // must not skip the next send (a 1 s signal went every 2 s). Behind by
+            // more than an interval, it does not burst to catch up.
+            due[slot] = (due[slot] + *interval).max(elapsed);
             let path = SIMULATED_SIGNALS[*signal];
             for chunk in vehicles.chunks(64).enumerate() {
                 let (first, ids) = chunk;
