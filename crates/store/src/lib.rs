@@ -462,17 +462,11 @@ pub fn quiet_redb_panics() {
                     .copied()
                     .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str))
                     .unwrap_or("a check failed");
+                // The place inside redb's sources, without the registry's path.
+                let file = location.file();
+                let file = file.find("/redb-").map_or(file, |at| &file[at + 1..]);
                 eprintln!(
-                    "note: the database engine (redb) refused a damaged file at {}:{}: {message}",
-                    location
-                        .file()
-                        .rsplit('/')
-                        .take(3)
-                        .collect::<Vec<_>>()
-                        .into_iter()
-                        .rev()
-                        .collect::<Vec<_>>()
-                        .join("/"),
+                    "note: the database engine (redb) refused a damaged file at {file}:{}: {message}",
                     location.line()
                 );
             }

@@ -6,6 +6,16 @@ mod support;
 
 use support::cli;
 
+/// `tomoe up`'s three listening addresses, each on a free loopback port.
+const LOOPBACK: [&str; 6] = [
+    "--address",
+    "127.0.0.1:0",
+    "--runtime-address",
+    "127.0.0.1:0",
+    "--http-address",
+    "127.0.0.1:0",
+];
+
 #[test]
 fn every_command_has_help() {
     let (code, stdout, stderr) = cli(&["--help"]);
@@ -61,18 +71,9 @@ fn client_options_belong_to_client_commands() {
 fn up_with_a_missing_log_fails_before_announcing_anything() {
     let dir = tempfile::tempdir().unwrap();
     let output = std::process::Command::new(support::tomoe_bin())
-        .args([
-            "up",
-            "--replay",
-            "/nonexistent/drive.log",
-            "--address",
-            "127.0.0.1:0",
-            "--runtime-address",
-            "127.0.0.1:0",
-            "--http-address",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
+        .args(["up", "--replay", "/nonexistent/drive.log"])
+        .args(LOOPBACK)
+        .arg("--data-dir")
         .arg(dir.path().join("data"))
         .env("TOMOE_LOG", "info")
         .output()
@@ -100,16 +101,7 @@ fn an_ecu_role_without_a_zenoh_endpoint_and_a_bad_endpoint_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
-    let loopback = [
-        "--address",
-        "127.0.0.1:0",
-        "--runtime-address",
-        "127.0.0.1:0",
-        "--http-address",
-        "127.0.0.1:0",
-        "--data-dir",
-        data,
-    ];
+    let loopback = [&LOOPBACK[..], &["--data-dir", data]].concat();
     let (code, stdout, stderr) = cli(&[&["up", "--ecu", "zonal"][..], &loopback].concat());
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(stderr.contains("--zenoh-listen"), "{stderr}");
@@ -189,18 +181,7 @@ fn a_zenoh_listener_off_loopback_needs_insecure_zenoh() {
         "--data-dir",
         data,
     ];
-    let up = [
-        "up",
-        "--idle",
-        "--address",
-        "127.0.0.1:0",
-        "--runtime-address",
-        "127.0.0.1:0",
-        "--http-address",
-        "127.0.0.1:0",
-        "--data-dir",
-        data,
-    ];
+    let up = [&["up", "--idle"][..], &LOOPBACK, &["--data-dir", data]].concat();
     let from_flag = ["--zenoh-listen", "tcp/10.214.0.1:7447"];
     let from_file = ["--zenoh-config", file];
     for (command, zenoh, endpoint) in [
